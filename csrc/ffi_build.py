@@ -1,0 +1,85 @@
+"""CFFI (API mode) build script for ``reexec_native._native``.
+
+setup.py names it in ``cffi_modules``; the C core in this folder is compiled into
+the extension as it is. Which C file is platform code is decided here, as psutil's
+setup.py does; everything else about platforms stays inside csrc/.
+"""
+
+import os
+import sys
+import sysconfig
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CDEF = """
+#define REEXEC_TIER_EXECVEAT ...
+#define REEXEC_TIER_FEXECVE ...
+#define REEXEC_TIER_PATH ...
+#define REEXEC_TIER_CREATEPROCESS ...
+#define REEXEC_NOTE_NONE ...
+#define REEXEC_NOTE_NOT_ELF ...
+#define REEXEC_NOTE_IDENTITY_CHANGED ...
+#define REEXEC_NOTE_NEEDS_INTERPRETER ...
+#define REEXEC_NOTE_UNSUPPORTED ...
+#define REEXEC_NOTE_WIN32 ...
+#define REEXEC_MAX_ATTEMPTS ...
+
+typedef struct reexec_exe {
+    int fd;
+    unsigned long long dev;
+    unsigned long long ino;
+    unsigned int mode;
+    long long size;
+} reexec_exe;
+
+typedef struct reexec_attempt {
+    int tier;
+    int err;
+    int note;
+} reexec_attempt;
+
+typedef struct reexec_report {
+    int count;
+    reexec_attempt attempts[...];
+} reexec_report;
+
+unsigned int reexec_supported_tiers(void);
+int reexec_open(const char *path, reexec_exe *out);
+int reexec_open_self(reexec_exe *out);
+int reexec_close(reexec_exe *exe);
+int reexec_current_exe(char *buf, size_t size);
+int reexec_exec(const reexec_exe *exe, const char *path,
+                char *const argv[], char *const envp[],
+                unsigned int tiers, reexec_report *report);
+"""
+
+
+def _sources():
+    if sys.platform == "win32":
+        names = ["reexec_win.c", "win_cmdline.c"]
+    else:
+        names = ["reexec_posix.c"]
+    return [os.path.join("csrc", name) for name in names]
+
+
+def _limited_api():
+    # cffi compiles with Py_LIMITED_API; free-threaded builds have no limited API.
+    return not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+
+ffi = FFI()
+ffi.cdef(CDEF)
+ffi.set_source(
+    "reexec_native._native",
+    '#include "reexec.h"',
+    sources=_sources(),
+    include_dirs=[HERE],
+    libraries=["kernel32"] if sys.platform == "win32" else [],
+    extra_compile_args=[] if sys.platform == "win32" else ["-std=c99"],
+    py_limited_api=_limited_api(),
+)
+
+if __name__ == "__main__":
+    ffi.compile(verbose=True)

@@ -1,0 +1,91 @@
+/*
+ * reexec.h - the C core of reexec-native: one small API on every OS.
+ *
+ * Plain C99, no Python.h: the CFFI module (reexec_native._native) and the C tests
+ * link the same code. Each call does one syscall sequence and reports errno (or,
+ * on Windows, the Win32 error code); what to try, in what order and what to log is
+ * decided by the Python layer.
+ *
+ * Strings are UTF-8 (Windows converts to UTF-16 internally; POSIX passes bytes).
+ */
+#ifndef REEXEC_H
+#define REEXEC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exec tiers, as bits of a mask, tried in this order. */
+#define REEXEC_TIER_EXECVEAT      0x01 /* syscall(SYS_execveat, fd, "", AT_EMPTY_PATH) */
+#define REEXEC_TIER_FEXECVE       0x02 /* libc fexecve(fd), only for a verified ELF image */
+#define REEXEC_TIER_PATH          0x04 /* execve(path) after re-checking (dev, ino) */
+#define REEXEC_TIER_CREATEPROCESS 0x08 /* Windows: CreateProcessW + job + wait + ExitProcess */
+
+/* Why a tier did not run the program, beyond its errno. */
+#define REEXEC_NOTE_NONE              0
+#define REEXEC_NOTE_NOT_ELF           1 /* fexecve skipped: image not known to be ELF (step 6) */
+#define REEXEC_NOTE_IDENTITY_CHANGED  2 /* path tier skipped: path no longer names the fd's file */
+#define REEXEC_NOTE_NEEDS_INTERPRETER 3 /* fd tier gave ENOENT: a #! script or binfmt_misc image */
+#define REEXEC_NOTE_UNSUPPORTED       4 /* tier does not exist on this platform */
+#define REEXEC_NOTE_WIN32             5 /* err is a Win32 error code, not an errno */
+
+#define REEXEC_MAX_ATTEMPTS 8
+
+/* An opened program: the descriptor and the identity fstat saw at open time. */
+typedef struct reexec_exe {
+    int fd;                       /* POSIX descriptor; -1 on Windows (nothing is held) */
+    unsigned long long dev;
+    unsigned long long ino;
+    unsigned int mode;            /* st_mode */
+    long long size;
+} reexec_exe;
+
+typedef struct reexec_attempt {
+    int tier;                     /* one REEXEC_TIER_* bit */
+    int err;                      /* errno (or Win32 code when note == REEXEC_NOTE_WIN32) */
+    int note;                     /* REEXEC_NOTE_* */
+} reexec_attempt;
+
+/* What reexec_exec tried, in order, when it returns. */
+typedef struct reexec_report {
+    int count;
+    reexec_attempt attempts[REEXEC_MAX_ATTEMPTS];
+} reexec_report;
+
+/* Tiers this build can try at all (a mask of REEXEC_TIER_*). */
+unsigned int reexec_supported_tiers(void);
+
+/* Open `path` for exec (O_PATH|O_CLOEXEC where it exists) and fstat it.
+ * Returns 0, or an errno; on error out->fd is -1. */
+int reexec_open(const char *path, reexec_exe *out);
+
+/* Open the running program's own image (Linux: /proc/self/exe, which keeps
+ * the exact inode even once the file was deleted). ENOSYS where unsupported. */
+int reexec_open_self(reexec_exe *out);
+
+/* Close what reexec_open made; safe to call twice. Returns 0 or errno. */
+int reexec_close(reexec_exe *exe);
+
+/* Write the running program's path (NUL-terminated) into buf. Linux keeps
+ * the kernel's " (deleted)" suffix; stripping it is policy, left to the caller.
+ * Returns 0, ERANGE when buf is too small, or another errno. */
+int reexec_current_exe(char *buf, size_t size);
+
+/* Replace the process with the program behind `exe` (`path` is what it was
+ * opened as, used by the path tier and for Windows). Tries the tiers in `tiers`
+ * in order; just before each exec, SIGPIPE and SIGXFSZ go back to SIG_DFL and
+ * the signal mask is cleared; both are restored if every tier fails.
+ * On Windows the "exec" runs the program as a child in a kill-on-close job,
+ * waits, and ExitProcess()es with its full 32-bit exit code.
+ * Returns only on failure: the errno of the last attempt (report has each one). */
+int reexec_exec(const reexec_exe *exe, const char *path,
+                char *const argv[], char *const envp[],
+                unsigned int tiers, reexec_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REEXEC_H */
