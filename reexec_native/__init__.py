@@ -1,0 +1,25 @@
+"""reexec-native: replace the running process with a program, atomically.
+
+The program is opened once and that very descriptor is executed (execveat on an
+O_PATH descriptor on Linux), so what was checked and logged is what runs. Where the
+process cannot be replaced, it hands over to ``cargo run`` and exits with the
+child's status.
+"""
+
+from ._exe import ExeHandle, current_exe, open_exe
+from ._reexec import DEFAULT_GUARD, current_command, guard_active, reexec
+from .cargo import CargoRun
+from .errors import RecursionGuardError, ReexecError
+
+__all__ = [
+    "CargoRun",
+    "DEFAULT_GUARD",
+    "ExeHandle",
+    "RecursionGuardError",
+    "ReexecError",
+    "current_command",
+    "current_exe",
+    "guard_active",
+    "open_exe",
+    "reexec",
+]

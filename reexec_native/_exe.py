@@ -1,0 +1,218 @@
+"""Open a program once and execute that very descriptor.
+
+``open_exe()`` gives an ExeHandle (descriptor + the identity fstat saw);
+``ExeHandle.exec()`` runs the C core's tiers on it. ``current_exe()`` is the
+running program's path with Linux's `` (deleted)`` suffix handled.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from ._log import flush_stdio
+from ._native import ffi, lib
+from ._validate import argv_bytes, env_bytes, env_entries, path_bytes
+
+TIERS = {
+    "execveat": lib.REEXEC_TIER_EXECVEAT,
+    "fexecve": lib.REEXEC_TIER_FEXECVE,
+    "path": lib.REEXEC_TIER_PATH,
+    "createprocess": lib.REEXEC_TIER_CREATEPROCESS,
+}
+_TIER_NAMES = {bit: name for name, bit in TIERS.items()}
+_NOTES = {
+    lib.REEXEC_NOTE_NOT_ELF: "not a verified ELF image, skipped",
+    lib.REEXEC_NOTE_IDENTITY_CHANGED: "path no longer names the opened file",
+    lib.REEXEC_NOTE_NEEDS_INTERPRETER: "a #! script or binfmt_misc image",
+    lib.REEXEC_NOTE_UNSUPPORTED: "tier not available on this platform",
+}
+TIERS_ENV = "REEXEC_NATIVE_TIERS"
+_DELETED = " (deleted)"
+
+
+def supported_tiers() -> int:
+    """Mask of the tiers this build can try."""
+    return int(lib.reexec_supported_tiers())
+
+
+def tier_names(mask: int) -> list[str]:
+    return [name for name, bit in TIERS.items() if mask & bit]
+
+
+def requested_tiers(environ: Mapping[str, str] | None = None) -> int:
+    """Tiers to try: all supported ones, or those named in $REEXEC_NATIVE_TIERS (a test seam)."""
+    environ = os.environ if environ is None else environ
+    spec = environ.get(TIERS_ENV)
+    if spec is None:
+        return supported_tiers()
+    mask = 0
+    for name in (part.strip().lower() for part in spec.split(",")):
+        if name not in TIERS:
+            raise ValueError(f"{TIERS_ENV}={spec!r}: unknown tier {name!r}; known: {', '.join(TIERS)}")
+        mask |= TIERS[name]
+    return mask
+
+
+def current_exe() -> str:
+    """Path of the running program. A `` (deleted)`` suffix (the file was replaced
+    or removed since start-up) is removed, so the path names what is there *now*."""
+    size = 4096
+    while True:
+        buf = ffi.new("char[]", size)
+        err = lib.reexec_current_exe(buf, size)
+        if err != errno.ERANGE:
+            break
+        size *= 4
+    if err:
+        raise OSError(err, f"{os.strerror(err)} (reading the running program's path)")
+    path = os.fsdecode(ffi.string(buf))
+    if path.endswith(_DELETED) and not os.path.lexists(path):
+        path = path[: -len(_DELETED)]
+    return path
+
+
+def _oserror(err: int, message: str, path: str, winerror: int | None = None) -> OSError:
+    if winerror is not None:
+        return OSError(None, message, path, winerror)
+    return OSError(err, message, path)
+
+
+class ExeHandle:
+    """A program opened for exec: one descriptor (O_PATH|O_CLOEXEC) and its identity.
+
+    What was opened is what ``exec()`` runs, even if the path is swapped meanwhile.
+    """
+
+    def __init__(self, raw, path: str) -> None:
+        self._raw = raw
+        self.path = path
+
+    @property
+    def fd(self) -> int:
+        return int(self._raw.fd)
+
+    @property
+    def st_dev(self) -> int:
+        return int(self._raw.dev)
+
+    @property
+    def st_ino(self) -> int:
+        return int(self._raw.ino)
+
+    @property
+    def st_mode(self) -> int:
+        return int(self._raw.mode)
+
+    @property
+    def st_size(self) -> int:
+        return int(self._raw.size)
+
+    @property
+    def closed(self) -> bool:
+        return self._raw is None
+
+    def close(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            err = lib.reexec_close(raw)
+            if err:
+                raise OSError(err, os.strerror(err), self.path)
+
+    def __enter__(self) -> ExeHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_raw", None) is not None:
+            lib.reexec_close(self._raw)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self.fd} dev={self.st_dev} ino={self.st_ino}"
+        return f"<ExeHandle {self.path!r} {state}>"
+
+    def exec(self, argv: Sequence[str | bytes], env: Mapping[str | bytes, str | bytes] | None = None) -> NoReturn:
+        """Replace this process with the opened program: argv[0] is the name it sees,
+        env (default: os.environ) its whole environment. Returns only by raising the
+        OSError of the last tier tried, with ``.tier`` and ``.attempts``."""
+        argv_b = argv_bytes(argv)
+        env_b = env_bytes(os.environ if env is None else env)
+        return self._exec(argv_b, env_b, requested_tiers())
+
+    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int) -> NoReturn:
+        if self._raw is None:
+            raise ValueError(f"exec of a closed ExeHandle ({self.path!r})")
+        keep = [ffi.new("char[]", item) for item in argv_b]
+        c_argv = ffi.new("char *[]", keep + [ffi.NULL])
+        env_keep = [ffi.new("char[]", item) for item in env_entries(env_b)]
+        c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+        report = ffi.new("reexec_report *")
+        flush_stdio()
+        lib.reexec_exec(self._raw, os.fsencode(self.path), c_argv, c_envp, tiers, report)
+        raise self._failure(report)
+
+    def _failure(self, report) -> OSError:
+        attempts = []
+        for i in range(report.count):
+            a = report.attempts[i]
+            attempts.append((_TIER_NAMES.get(a.tier, f"tiers 0x{a.tier:x}"), int(a.err), int(a.note)))
+        tier, err, note = attempts[-1]
+        details = "; ".join(
+            f"{name}: {errno.errorcode.get(e, e) if n != lib.REEXEC_NOTE_WIN32 else f'Win32 error {e}'}"
+            + (f" ({_NOTES[n]})" if n in _NOTES else "")
+            for name, e, n in attempts
+        )
+        if note == lib.REEXEC_NOTE_WIN32:
+            exc = _oserror(0, f"CreateProcessW failed, Win32 error {err} (tier {tier})", self.path, err)
+        else:
+            exc = _oserror(err, f"{os.strerror(err)} (tier {tier}; tried {details})", self.path)
+        exc.tier = tier  # type: ignore[attr-defined]
+        exc.attempts = attempts  # type: ignore[attr-defined]
+        return exc
+
+
+def _new_raw():
+    raw = ffi.new("reexec_exe *")
+    raw.fd = -1
+    return raw
+
+
+def open_exe(path: str | bytes | os.PathLike[str] | None = None) -> ExeHandle:
+    """Open a program for exec. ``None`` pins the running image itself (Linux:
+    ``/proc/self/exe``, the exact inode even after the file was replaced).
+
+    It must be a regular file with an execute bit: anything else is refused here
+    (PermissionError, as exec itself would), so the check and the exec agree.
+    """
+    raw = _new_raw()
+    if path is None:
+        err = lib.reexec_open_self(raw)
+        if err == errno.ENOSYS:
+            return open_exe(current_exe())
+        shown = "/proc/self/exe"
+    else:
+        path_b = path_bytes(path)
+        shown = os.fsdecode(path_b)
+        err = lib.reexec_open(path_b, raw)
+    if err:
+        raise OSError(err, f"{os.strerror(err)} (opening for exec)", shown)
+    handle = ExeHandle(raw, shown)
+    why = _not_executable_reason(handle.st_mode)
+    if why:
+        handle.close()
+        raise PermissionError(errno.EACCES, f"{os.strerror(errno.EACCES)} ({why})", shown)
+    return handle
+
+
+def _not_executable_reason(mode: int) -> str | None:
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        return f"{kind}, cannot be executed"
+    if not mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
+        return "no execute permission bit set"
+    return None

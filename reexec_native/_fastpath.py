@@ -1,0 +1,68 @@
+"""The fast path: open the target, exec that descriptor, retry while a build tool swaps it.
+
+Returns (never normally) the OSError of the last attempt; on success the process
+is gone. Transient errors are retried with backoff within the budget: ENOENT
+(cargo unlinks the old file before it links the new one), ETXTBSY (a copy still
+being written) and ESTALE (the path tier found another file at the path: reopen).
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Mapping
+
+from ._exe import open_exe, requested_tiers
+from ._log import log
+from ._native import lib
+
+TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
+_FIRST_DELAY = 0.005
+_MAX_DELAY = 0.05
+
+
+def _is_transient(exc: OSError) -> bool:
+    if exc.errno not in TRANSIENT:
+        return False
+    # ENOENT from an fd tier because the target needs an interpreter and no path
+    # tier may run it: waiting will not change that.
+    attempts = getattr(exc, "attempts", None)
+    return not (attempts and attempts[-1][2] == lib.REEXEC_NOTE_NEEDS_INTERPRETER)
+
+
+def exec_with_retry(
+    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float
+) -> OSError:
+    """Try to replace the process with `path`; return the final error if it cannot."""
+    tiers = requested_tiers()
+    deadline = time.monotonic() + budget
+    delay = _FIRST_DELAY
+    retries = 0
+    log("Fast path: %s", path)
+    while True:
+        try:
+            handle = open_exe(path)
+        except OSError as exc:
+            error = exc
+            error.tier = "open"  # type: ignore[attr-defined]
+            if retries == 0:
+                log("Binary exists: NO")
+        else:
+            with handle:
+                if retries == 0:
+                    log("Binary exists: YES")
+                    log("Attempting exec()...")
+                try:
+                    handle._exec(argv, env, tiers)
+                except OSError as exc:
+                    error = exc
+        if not _is_transient(error) or time.monotonic() + delay > deadline:
+            return error
+        retries += 1
+        log(
+            "Retry %d in %.0f ms: %s at tier %s (%s)",
+            retries, delay * 1000, errno.errorcode.get(error.errno or 0, error.errno),
+            getattr(error, "tier", "?"), path,
+        )
+        time.sleep(delay)
+        delay = min(delay * 2, _MAX_DELAY)

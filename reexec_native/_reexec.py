@@ -1,0 +1,93 @@
+"""reexec(): guard -> fast path (retrying) -> fallback -> exit with the child's status."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn, Optional
+
+from . import _validate
+from ._exe import current_exe
+from ._fastpath import exec_with_retry
+from ._log import log
+from .cargo import CargoRun
+from .errors import RecursionGuardError, ReexecError, error_kind
+
+DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
+_DEFAULT_FALLBACK = object()
+
+
+def current_command() -> list[str]:
+    """The running Python command: ``[sys.executable, *sys.orig_argv[1:]]``.
+
+    argv[0] is sys.executable as it is (absolute, not realpath'd), because the new
+    interpreter derives sys.executable and sys.prefix (venvs) from argv[0].
+    """
+    if not sys.executable:
+        raise ReexecError(
+            "Cannot re-run the current command: sys.executable is empty (an embedded "
+            "interpreter?); pass argv= and executable= explicitly."
+        )
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
+def guard_active(guard: str = DEFAULT_GUARD) -> bool:
+    """True in a process started by reexec() with this guard (so: don't re-exec again)."""
+    return bool(os.environ.get(guard))
+
+
+def reexec(
+    argv: Optional[Sequence[str | bytes]] = None,
+    *,
+    executable: str | bytes | os.PathLike[str] | None = None,
+    env: Optional[Mapping[str | bytes, str | bytes]] = None,
+    guard: Optional[str] = DEFAULT_GUARD,
+    fallback: Optional[CargoRun] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
+    retry_budget: float = 0.25,
+) -> NoReturn:
+    """Replace this process with `executable` (default: the running program, as it
+    is on disk now), or hand over to `fallback` and exit with its status.
+
+    argv[0] is the name the new program sees; argv[1:] reach it unchanged on every
+    path. The guard variable is set to "1" in the new process; if it is already set
+    here, RecursionGuardError is raised and nothing runs. Returns only by raising:
+    ReexecError carries the fast path's error and the fallback's.
+    """
+    argv_b = _validate.argv_bytes(current_command() if argv is None else argv)
+    env_b = _validate.env_bytes(os.environ if env is None else env)
+    guard = _validate.guard_name(guard)
+    budget = _validate.retry_budget(retry_budget)
+    target = None if executable is None else os.fsdecode(_validate.path_bytes(executable))
+    if fallback is _DEFAULT_FALLBACK:
+        fallback = CargoRun()
+    elif fallback is not None and not callable(getattr(fallback, "run", None)):
+        raise TypeError(f"fallback must be a CargoRun (or have .run(argv, env)) or None, not {type(fallback).__name__}")
+
+    if guard is not None:
+        if os.environ.get(guard):
+            raise RecursionGuardError(
+                f"Refusing to re-exec: {guard}={os.environ[guard]} is already set in this process, "
+                "so it is itself a re-exec (pass guard=None to allow it)."
+            )
+        env_b[os.fsencode(guard)] = b"1"
+
+    exec_error: Optional[OSError] = None
+    try:
+        path = current_exe() if target is None else target
+    except OSError as exc:
+        exec_error = exc
+        log("current_exe() failed, skipping exec(): %s", exc)
+    else:
+        exec_error = exec_with_retry(path, argv_b, env_b, budget)
+        log("Fast path failed: %s", exec_error)
+        log("Error kind: %s", error_kind(exec_error))
+
+    if fallback is None:
+        raise ReexecError(exec_error=exec_error) from exec_error
+    try:
+        fallback.run(argv_b, env_b)
+    except OSError as fallback_error:
+        raise ReexecError(exec_error=exec_error, fallback_error=fallback_error) from fallback_error
+    raise ReexecError("the fallback returned instead of exiting", exec_error=exec_error)
+

@@ -1,0 +1,88 @@
+"""Input checks done before anything is opened or run.
+
+Everything that reaches the C core is bytes without NUL; anything else is refused
+here with a ValueError or TypeError that says which item is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Union
+
+StrOrBytes = Union[str, bytes]
+
+
+def _encode(item: object, what: str) -> bytes:
+    if isinstance(item, str):
+        data = os.fsencode(item)
+    elif isinstance(item, bytes):
+        data = item
+    else:
+        raise TypeError(f"{what} must be str or bytes, not {type(item).__name__}")
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL byte: {item!r}")
+    return data
+
+
+def argv_bytes(argv: object) -> list[bytes]:
+    """argv as a non-empty list of bytes."""
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence):
+        raise TypeError(f"argv must be a list or tuple of str/bytes, not {type(argv).__name__}")
+    if len(argv) == 0:
+        raise ValueError("argv must not be empty: argv[0] is the program name the new process sees")
+    return [_encode(item, f"argv[{index}]") for index, item in enumerate(argv)]
+
+
+def env_bytes(env: object) -> dict[bytes, bytes]:
+    """env as a dict of bytes names to bytes values, names non-empty and without '='."""
+    if not isinstance(env, Mapping):
+        raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
+    result: dict[bytes, bytes] = {}
+    for name, value in env.items():
+        name_b = _encode(name, "environment variable name")
+        if not name_b:
+            raise ValueError("environment variable name must not be empty")
+        if b"=" in name_b:
+            raise ValueError(f"environment variable name contains '=': {name!r}")
+        result[name_b] = _encode(value, f"environment variable {name!r}")
+    return result
+
+
+def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
+    """The NAME=VALUE strings exec takes."""
+    return [name + b"=" + value for name, value in env.items()]
+
+
+def path_bytes(path: object, what: str = "executable") -> bytes:
+    """A path (str, bytes or os.PathLike) as non-empty bytes without NUL."""
+    try:
+        raw = os.fspath(path)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be str, bytes or os.PathLike, not {type(path).__name__}") from None
+    data = _encode(raw, what)
+    if not data:
+        raise ValueError(f"{what} must not be empty")
+    return data
+
+
+def guard_name(guard: object) -> str | None:
+    """The guard variable's name, or None when the guard is disabled."""
+    if guard is None:
+        return None
+    if not isinstance(guard, str):
+        raise TypeError(f"guard must be a str or None, not {type(guard).__name__}")
+    _encode(guard, "guard")
+    if not guard or "=" in guard:
+        raise ValueError(f"guard must be a non-empty variable name without '=': {guard!r}")
+    return guard
+
+
+def retry_budget(budget: object) -> float:
+    """Seconds, finite and >= 0."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+        raise TypeError(f"retry_budget must be a number of seconds, not {type(budget).__name__}")
+    if not math.isfinite(budget) or budget < 0:
+        raise ValueError(f"retry_budget must be finite and >= 0, not {budget!r}")
+    return float(budget)

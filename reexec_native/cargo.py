@@ -1,0 +1,183 @@
+"""The fallback: hand over to ``cargo run -p xtask --features crossval-all -- ARGS``.
+
+The parent waits for the child and then leaves exactly as the child did: its exit
+code, or death by the same signal. While it waits, SIGINT is ignored (the child owns
+the terminal and gets its own Ctrl-C) and SIGTERM/SIGHUP are forwarded.
+On Windows the child is run through the C core's CreateProcessW shim, which exits
+with the full 32-bit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import faulthandler
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NoReturn
+
+from ._exe import TIERS, open_exe, supported_tiers
+from ._log import flush_stdio, log
+
+_FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of str, not a single {type(items).__name__}")
+    result = tuple(items)
+    for item in result:
+        if not isinstance(item, str):
+            raise TypeError(f"{what} items must be str, not {type(item).__name__}")
+        if "\0" in item:
+            raise ValueError(f"{what} item contains a NUL byte: {item!r}")
+    return result
+
+
+def _optional_str(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
+    if not value or "\0" in value:
+        raise ValueError(f"{what} must be non-empty and without NUL: {value!r}")
+    return value
+
+
+class CargoRun:
+    """``cargo run -p PACKAGE --features FEATURES [--bin B] [--manifest-path M] [ARGS] -- argv[1:]``."""
+
+    def __init__(
+        self,
+        package: str = "xtask",
+        features: Sequence[str] = ("crossval-all",),
+        bin: str | None = None,
+        manifest_path: str | os.PathLike[str] | None = None,
+        cargo: str | os.PathLike[str] | None = None,
+        cargo_args: Sequence[str] = (),
+    ) -> None:
+        self.package = _optional_str(package, "package")
+        self.features = _strings(features, "features")
+        self.bin = _optional_str(bin, "bin")
+        self.manifest_path = _optional_str(manifest_path, "manifest_path")
+        self.cargo = _optional_str(cargo, "cargo")
+        self.cargo_args = _strings(cargo_args, "cargo_args")
+
+    def __repr__(self) -> str:
+        return f"CargoRun(package={self.package!r}, features={self.features!r})"
+
+    def cargo_program(self) -> str:
+        """The cargo to run as it is named: ``cargo=``, else $CARGO, else ``cargo``."""
+        return self.cargo or os.environ.get("CARGO") or "cargo"
+
+    def command(self, argv: Sequence[str | bytes]) -> list[str | bytes]:
+        """The full command line; argv[0] is dropped, argv[1:] follow ``--``."""
+        cmd: list[str | bytes] = [self.cargo_program(), "run"]
+        if self.package:
+            cmd += ["-p", self.package]
+        if self.features:
+            cmd += ["--features", ",".join(self.features)]
+        if self.bin:
+            cmd += ["--bin", self.bin]
+        if self.manifest_path:
+            cmd += ["--manifest-path", self.manifest_path]
+        cmd += [*self.cargo_args, "--", *argv[1:]]
+        return cmd
+
+    def resolve_cargo(self) -> str:
+        """Full path of cargo, or FileNotFoundError saying where it looked."""
+        program = self.cargo_program()
+        if os.sep in program or (os.altsep and os.altsep in program):
+            if os.path.isfile(program) and os.access(program, os.X_OK):
+                return program
+            where = "cargo=" if self.cargo else "$CARGO"
+            raise FileNotFoundError(errno.ENOENT, f"cargo not found at {program} (from {where})", program)
+        found = shutil.which(program)
+        if found is None:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{program!r} not found on PATH={os.environ.get('PATH', '')!r} and $CARGO is not set",
+                program,
+            )
+        return found
+
+    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+        """Run the command, wait, and leave this process exactly as the child left."""
+        log("Trying cargo run fallback...")
+        cmd = self.command(argv)
+        log("Fallback command: %s", format_command(cmd))
+        program = self.resolve_cargo()
+        if supported_tiers() & TIERS["createprocess"]:
+            _run_through_shim(program, cmd, env)
+        _spawn_and_mirror(program, cmd, env)
+
+
+def format_command(cmd: Sequence[str | bytes]) -> str:
+    """``cargo run -p xtask --features crossval-all -- ["a", "b c"]``, as the spec logs it."""
+    split = list(cmd).index("--")
+    head = " ".join(os.fsdecode(part) for part in cmd[:split + 1])
+    tail = json.dumps([os.fsdecode(part) for part in cmd[split + 1:]], ensure_ascii=False)
+    return f"{head} {tail}"
+
+
+def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    argv = [os.fsencode(part) for part in cmd]
+    with open_exe(program) as handle:
+        handle._exec(argv, env, TIERS["createprocess"])
+    raise AssertionError("unreachable")  # _exec returns only by raising
+
+
+class _SignalRelay:
+    """While the child runs: ignore SIGINT (the terminal sends it to the child too),
+    forward SIGTERM/SIGHUP. Handlers, not SIG_IGN, so the child starts with defaults."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen | None = None
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _SignalRelay:
+        if threading.current_thread() is not threading.main_thread():
+            log("Note: not the main thread; signals are not relayed to the fallback child")
+            return self
+        self._saved[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
+        for signum in _FORWARDED:
+            self._saved[signum] = signal.signal(signum, self._forward)
+        return self
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if self.child is not None and self.child.returncode is None:
+            self.child.send_signal(signum)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+
+def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    flush_stdio()
+    with _SignalRelay() as relay:
+        relay.child = subprocess.Popen([program, *cmd[1:]], env=env)
+        code = relay.child.wait()
+    if code < 0:
+        log("Fallback child killed by signal %d (%s)", -code, signal.Signals(-code).name)
+        flush_stdio()
+        die_by_signal(-code)
+    log("Fallback child exited with code: %d", code)
+    flush_stdio()
+    os._exit(code)
+
+
+def die_by_signal(signum: int) -> NoReturn:
+    """Leave by the same signal the child died of, so our parent sees the same death;
+    128+N only where the signal does not end the process."""
+    if faulthandler.is_enabled():
+        faulthandler.disable()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)

@@ -1,0 +1,109 @@
+"""Exceptions raised by reexec_native.
+
+Every failure names the tier, the path and the errno: OSErrors from the fast path
+carry ``.tier`` and ``.attempts``; a ReexecError carries both causes when both the
+fast path and the fallback failed.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+# The spec logs Rust's io::ErrorKind names ("Error kind: NotFound"); keep them.
+_ERROR_KINDS = {
+    _errno.ENOENT: "NotFound",
+    _errno.EACCES: "PermissionDenied",
+    _errno.EPERM: "PermissionDenied",
+    _errno.ETXTBSY: "ExecutableFileBusy",
+    _errno.E2BIG: "ArgumentListTooLong",
+    _errno.ENOEXEC: "ExecFormatError",
+    _errno.EISDIR: "IsADirectory",
+    _errno.ENOTDIR: "NotADirectory",
+    _errno.ELOOP: "FilesystemLoop",
+    _errno.ENOMEM: "OutOfMemory",
+    _errno.ENOSYS: "Unsupported",
+    _errno.ESTALE: "StaleNetworkFileHandle",
+    _errno.EINVAL: "InvalidInput",
+}
+
+
+def error_kind(exc: BaseException | None) -> str:
+    """Kind name of an OSError, Rust-style, with the errno symbol: ``NotFound (ENOENT)``."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return type(exc).__name__ if exc is not None else "None"
+    symbol = _errno.errorcode.get(exc.errno, str(exc.errno))
+    return f"{_ERROR_KINDS.get(exc.errno, 'Uncategorized')} ({symbol})"
+
+
+class ReexecError(RuntimeError):
+    """The process could not be replaced, nor handed over to the fallback.
+
+    ``exec_error`` is the fast path's OSError (with ``.tier`` and ``.filename``),
+    ``fallback_error`` the fallback's; either may be None.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        exec_error: BaseException | None = None,
+        fallback_error: BaseException | None = None,
+        backend: str = "unknown",
+    ) -> None:
+        self.exec_error = exec_error
+        self.fallback_error = fallback_error
+        self.backend = backend
+        super().__init__(message or _describe(exec_error, fallback_error))
+
+
+class RecursionGuardError(ReexecError):
+    """The guard variable is already set: this process is itself a re-exec."""
+
+
+def _describe(exec_error: BaseException | None, fallback_error: BaseException | None) -> str:
+    if fallback_error is None:
+        head = "Re-exec failed: exec() failed and no fallback was tried."
+    elif exec_error is None:
+        head = "Re-exec failed: the fast path was not available and cargo run failed."
+    else:
+        head = "Re-exec failed: exec() and cargo run both failed."
+    lines = [head]
+    if exec_error is not None:
+        lines.append(f"exec() error: {exec_error} (kind: {error_kind(exec_error)})")
+    if fallback_error is not None:
+        lines.append(f"cargo run error: {fallback_error}")
+    steps = _recovery_steps(exec_error, fallback_error)
+    if steps:
+        lines.append("")
+        lines.append("To recover:")
+        lines.extend(f"  {n}. {step}" for n, step in enumerate(steps, 1))
+    return "\n".join(lines)
+
+
+def _recovery_steps(exec_error, fallback_error) -> list[str]:
+    steps: list[str] = []
+    cargo_missing = isinstance(fallback_error, FileNotFoundError)
+    if cargo_missing:
+        steps.append(
+            "Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
+            f"(PATH={os.environ.get('PATH', '')!r})."
+        )
+        steps.append("Or set CARGO to the full path of the cargo binary.")
+    elif fallback_error is not None:
+        steps.append(f"Check that the fallback command can start: {fallback_error}.")
+    if isinstance(exec_error, OSError) and exec_error.filename:
+        target = exec_error.filename
+        if exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
+            steps.append(f"Rebuild the program so that {target} exists again, e.g. "
+                         "`cargo build -p xtask --features crossval-all`.")
+        elif exec_error.errno == _errno.EACCES:
+            steps.append(f"Make {target} executable (chmod +x) and check its filesystem "
+                         "is not mounted noexec.")
+        elif exec_error.errno == _errno.ETXTBSY:
+            steps.append(f"Wait for the process writing {target} to finish, then retry.")
+        elif exec_error.errno == _errno.ENOEXEC:
+            steps.append(f"{target} is not a complete executable (truncated or half-written): "
+                         "rebuild it.")
+        steps.append(f"Run it by hand: {target} ARGS...")
+    return steps
