@@ -19,15 +19,16 @@ from ._native import lib
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.05
+_NEEDS_PATH_TIER = (lib.REEXEC_NOTE_NEEDS_INTERPRETER, lib.REEXEC_NOTE_NOT_ELF)
 
 
 def _is_transient(exc: OSError) -> bool:
     if exc.errno not in TRANSIENT:
         return False
-    # ENOENT from an fd tier because the target needs an interpreter and no path
-    # tier may run it: waiting will not change that.
+    # ENOENT because the target needs an interpreter that only the path tier can
+    # give it, and that tier may not run: waiting will not change that.
     attempts = getattr(exc, "attempts", None)
-    return not (attempts and attempts[-1][2] == lib.REEXEC_NOTE_NEEDS_INTERPRETER)
+    return not (attempts and attempts[-1][2] in _NEEDS_PATH_TIER)
 
 
 def exec_with_retry(

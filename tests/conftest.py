@@ -1,0 +1,104 @@
+"""Shared fixtures. Exec replaces the process, so behaviour tests run a child
+interpreter (or program) and check what it printed and how it exited."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+FIXTURE_WS = TESTS / "fixtures" / "cargo_ws"
+PYTHON = os.path.realpath(sys.executable)
+
+
+def child_env(**extra: str | None) -> dict[str, str]:
+    """os.environ without the guard, the tier seam or unbuffered stdio, plus `extra`
+    (a None value removes the variable)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BITNET_REPAIR_PARENT", "REEXEC_NATIVE_TIERS", "PYTHONUNBUFFERED")}
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_python(code: str, *, python: str = PYTHON, env: dict | None = None, cwd=None,
+               args: tuple[str, ...] = (), timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` in a child interpreter; stdout/stderr captured as text."""
+    return subprocess.run(
+        [python, "-c", textwrap.dedent(code), *args],
+        env=child_env() if env is None else env, cwd=cwd, capture_output=True,
+        timeout=timeout, errors="surrogateescape",
+    )
+
+
+def parse_report(stdout: str) -> dict:
+    """What tests/progs/report.c printed: argv decoded, the rest as strings."""
+    info: dict = {"argv": []}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key.startswith("argv["):
+            info["argv"].append(bytes.fromhex(value))
+        elif key.startswith("SigIgn") or key.startswith("SigBlk"):
+            continue
+        else:
+            info[key] = value
+    for line in stdout.splitlines():
+        if line.startswith(("SigIgn:", "SigBlk:")):
+            name, value = line.split(":")
+            info[name] = int(value.strip(), 16)
+    return info
+
+
+def parse_xtask(stdout: str) -> dict:
+    """What the fixture's xtask printed."""
+    info: dict = {"args": []}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if key.startswith("arg["):
+            info["args"].append(bytes.fromhex(value))
+        elif sep and " " not in key:
+            info[key] = value
+        elif line.startswith("feature crossval-all="):
+            info["feature"] = value
+        elif line.startswith("xtask-fixture pid"):
+            info["pid"] = int(line.split("=")[1])
+    return info
+
+
+@pytest.fixture(scope="session")
+def report_prog(tmp_path_factory) -> Path:
+    """tests/progs/report.c, compiled."""
+    out = tmp_path_factory.mktemp("progs") / "report"
+    subprocess.run(["gcc", "-O1", "-Wall", "-Wextra", "-Werror", "-o", str(out),
+                    str(TESTS / "progs" / "report.c")], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cargo_target(tmp_path_factory) -> Path:
+    """A target dir holding the fixture workspace's xtask, built offline once."""
+    if shutil.which("cargo") is None:
+        pytest.fail("cargo is required for the fallback tests (install Rust)")
+    target = tmp_path_factory.mktemp("cargo-target")
+    subprocess.run(["cargo", "build", "--offline", "--quiet", "-p", "xtask", "--features", "crossval-all"],
+                   cwd=FIXTURE_WS, env=child_env(CARGO_TARGET_DIR=str(target)), check=True)
+    return target
+
+
+@pytest.fixture
+def python_copy(tmp_path) -> Path:
+    """A private copy of the interpreter binary, which a test may replace or delete."""
+    copy = tmp_path / "prog"
+    shutil.copy2(PYTHON, copy)
+    return copy

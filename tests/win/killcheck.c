@@ -1,0 +1,87 @@
+/*
+ * killcheck.c - killcheck.exe PIDFILE LAUNCHER [ARGS...]
+ * Starts the rest of its command line (a launcher that starts sleeper.exe
+ * PIDFILE), waits for the sleeper's pid in PIDFILE, opens the sleeper,
+ * TerminateProcess()es the launcher, and prints:
+ *   child=gone      the sleeper died within 10 s (it was in a kill-on-close job)
+ *   child=alive     it survived (then it is killed here, to clean up)
+ * or "error=..." when the setup failed.
+ */
+#include <windows.h>
+#include <stdio.h>
+#include <wchar.h>
+
+/* Skips one argument of a command line by the argv[0] rule (quotes, no escapes). */
+static wchar_t *skip_argument(wchar_t *line)
+{
+    int quoted = 0;
+
+    for (; *line; line++) {
+        if (*line == L'"')
+            quoted = !quoted;
+        else if (!quoted && (*line == L' ' || *line == L'\t'))
+            break;
+    }
+    while (*line == L' ' || *line == L'\t')
+        line++;
+    return line;
+}
+
+static DWORD wait_for_pid(const wchar_t *pidfile, HANDLE launcher)
+{
+    int tries;
+
+    for (tries = 0; tries < 400; tries++) { /* 20 s */
+        FILE *file = _wfopen(pidfile, L"r");
+        unsigned long pid = 0;
+        if (file) {
+            int got = fscanf(file, "%lu", &pid);
+            fclose(file);
+            if (got == 1 && pid)
+                return (DWORD)pid;
+        }
+        if (WaitForSingleObject(launcher, 50) == WAIT_OBJECT_0)
+            return 0; /* the launcher ended before starting the sleeper */
+    }
+    return 0;
+}
+
+int wmain(int argc, wchar_t **argv)
+{
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    HANDLE child;
+    DWORD pid;
+
+    if (argc < 3)
+        return 2;
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessW(NULL, skip_argument(skip_argument(GetCommandLineW())), NULL, NULL,
+                        TRUE, 0, NULL, NULL, &si, &pi)) {
+        printf("error=createprocess %lu\n", (unsigned long)GetLastError());
+        return 3;
+    }
+    pid = wait_for_pid(argv[1], pi.hProcess);
+    if (!pid) {
+        printf("error=no pid\n");
+        TerminateProcess(pi.hProcess, 1);
+        return 3;
+    }
+    child = OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION,
+                        FALSE, pid);
+    if (!child) {
+        printf("error=openprocess %lu\n", (unsigned long)GetLastError());
+        TerminateProcess(pi.hProcess, 1);
+        return 3;
+    }
+    TerminateProcess(pi.hProcess, 9);
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    if (WaitForSingleObject(child, 10000) == WAIT_OBJECT_0) {
+        printf("child=gone\n");
+    } else {
+        printf("child=alive\n");
+        TerminateProcess(child, 1);
+    }
+    return 0;
+}
