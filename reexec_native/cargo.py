@@ -120,9 +120,14 @@ class CargoRun:
 def format_command(cmd: Sequence[str | bytes]) -> str:
     """``cargo run -p xtask --features crossval-all -- ["a", "b c"]``, as the spec logs it."""
     split = list(cmd).index("--")
-    head = " ".join(os.fsdecode(part) for part in cmd[:split + 1])
-    tail = json.dumps([os.fsdecode(part) for part in cmd[split + 1:]], ensure_ascii=False)
+    head = " ".join(_shown(part) for part in cmd[:split + 1])
+    tail = json.dumps([_shown(part) for part in cmd[split + 1:]], ensure_ascii=False)
     return f"{head} {tail}"
+
+
+def _shown(part: str | bytes) -> str:
+    """Text for a log line: bytes that are not UTF-8 appear as \\xNN."""
+    return os.fsencode(part).decode("utf-8", "backslashreplace")
 
 
 def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:

@@ -1,0 +1,181 @@
+"""Pure-Python parts, in process: input checks, the cargo command, error messages,
+the tier seam. Nothing here execs."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+import pytest
+
+import reexec_native
+from reexec_native import CargoRun, ReexecError, open_exe, reexec
+from reexec_native._exe import TIERS, requested_tiers, supported_tiers
+from reexec_native.cargo import format_command
+
+
+@pytest.mark.parametrize("argv, exc", [
+    ([], ValueError),
+    ("prog", TypeError),
+    (b"prog", TypeError),
+    (["prog", 3], TypeError),
+    (["prog", None], TypeError),
+    (["prog", "a\0b"], ValueError),
+    ([b"prog\0"], ValueError),
+    (42, TypeError),
+])
+def test_bad_argv_is_refused_before_anything_runs(argv, exc, tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(exc, match="argv"):
+        reexec(argv, executable=f"/bin/sh -c 'touch {marker}'", fallback=None)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("env, exc, match", [
+    ({"": "x"}, ValueError, "empty"),
+    ({"A=B": "x"}, ValueError, "'='"),
+    ({"A\0": "x"}, ValueError, "NUL"),
+    ({"A": "x\0y"}, ValueError, "NUL"),
+    ({"A": 1}, TypeError, "str or bytes"),
+    ({1: "x"}, TypeError, "str or bytes"),
+    ([("A", "x")], TypeError, "mapping"),
+])
+def test_bad_env_is_refused(env, exc, match):
+    with pytest.raises(exc, match=match):
+        reexec(["x"], executable="/bin/true", env=env, fallback=None)
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"executable": ""}, ValueError),
+    ({"executable": "a\0b"}, ValueError),
+    ({"executable": 3}, TypeError),
+    ({"guard": ""}, ValueError),
+    ({"guard": "A=B"}, ValueError),
+    ({"guard": 1}, TypeError),
+    ({"retry_budget": -1}, ValueError),
+    ({"retry_budget": float("nan")}, ValueError),
+    ({"retry_budget": "1"}, TypeError),
+    ({"retry_budget": True}, TypeError),
+    ({"fallback": "cargo"}, TypeError),
+])
+def test_bad_options_are_refused(kwargs, exc):
+    with pytest.raises(exc):
+        reexec(["x"], **{"executable": "/bin/true", "fallback": None, **kwargs})
+
+
+def test_cargo_command_default_is_the_spec_command():
+    cmd = CargoRun(cargo="cargo").command(["xtask", "preflight", "--backend", "bitnet"])
+    assert cmd == ["cargo", "run", "-p", "xtask", "--features", "crossval-all", "--",
+                   "preflight", "--backend", "bitnet"]
+
+
+def test_cargo_command_options(monkeypatch):
+    monkeypatch.setenv("CARGO", "/opt/rust/bin/cargo")
+    cmd = CargoRun(package="tool", features=("a", "b"), bin="main", manifest_path="ws/Cargo.toml",
+                   cargo_args=["--release"]).command(["argv0", "--", "x"])
+    assert cmd == ["/opt/rust/bin/cargo", "run", "-p", "tool", "--features", "a,b", "--bin", "main",
+                   "--manifest-path", "ws/Cargo.toml", "--release", "--", "--", "x"]
+    assert CargoRun(features=()).command(["a"])[2:] == ["-p", "xtask", "--"]
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"features": "crossval-all"}, TypeError),
+    ({"features": [1]}, TypeError),
+    ({"cargo_args": ["a\0"]}, ValueError),
+    ({"package": ""}, ValueError),
+    ({"bin": 3}, TypeError),
+])
+def test_cargo_run_checks_its_options(kwargs, exc):
+    with pytest.raises(exc):
+        CargoRun(**kwargs)
+
+
+def test_cargo_missing_names_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.delenv("CARGO", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"'cargo' not found on PATH='{tmp_path}'"):
+        CargoRun().resolve_cargo()
+    monkeypatch.setenv("CARGO", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=r"cargo not found at .*nope \(from \$CARGO\)"):
+        CargoRun().resolve_cargo()
+
+
+def test_fallback_command_is_logged_like_the_spec():
+    cmd = ["cargo", "run", "-p", "xtask", "--features", "crossval-all", "--", "preflight", "a b", b"\xff"]
+    assert format_command(cmd) == ('cargo run -p xtask --features crossval-all -- '
+                                   '["preflight", "a b", "\\\\xff"]')
+
+
+def test_reexec_error_message_has_both_causes_and_fitting_steps():
+    exec_error = FileNotFoundError(errno.ENOENT, "No such file or directory", "/w/target/debug/xtask")
+    fallback_error = FileNotFoundError(errno.ENOENT, "'cargo' not found on PATH", "cargo")
+    message = str(ReexecError(exec_error=exec_error, fallback_error=fallback_error))
+    assert message.splitlines()[:3] == [
+        "Re-exec failed: exec() and cargo run both failed.",
+        "exec() error: [Errno 2] No such file or directory: '/w/target/debug/xtask' (kind: NotFound (ENOENT))",
+        "cargo run error: [Errno 2] 'cargo' not found on PATH: 'cargo'",
+    ]
+    assert "  1. Install Rust and cargo" in message
+    assert "cargo build -p xtask --features crossval-all" in message
+    busy = str(ReexecError(exec_error=OSError(errno.ETXTBSY, "Text file busy", "/x")))
+    assert busy.startswith("Re-exec failed: exec() failed and no fallback was tried.")
+    assert "Wait for the process writing /x to finish" in busy
+
+
+def test_tier_seam_parses_and_rejects_unknown_names():
+    assert requested_tiers({"REEXEC_NATIVE_TIERS": "fexecve,path"}) == TIERS["fexecve"] | TIERS["path"]
+    assert requested_tiers({}) == supported_tiers()
+    with pytest.raises(ValueError, match="unknown tier 'bogus'"):
+        requested_tiers({"REEXEC_NATIVE_TIERS": "path,bogus"})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux tiers")
+def test_linux_build_supports_all_posix_tiers():
+    assert supported_tiers() == TIERS["execveat"] | TIERS["fexecve"] | TIERS["path"]
+
+
+def test_current_exe_is_the_running_interpreter():
+    assert reexec_native.current_exe() == os.path.realpath(sys.executable)
+
+
+def test_open_exe_reports_identity_and_refuses_non_executables(tmp_path):
+    with open_exe("/bin/sh") as handle:
+        st = os.stat("/bin/sh")
+        assert (handle.st_dev, handle.st_ino, handle.st_mode) == (st.st_dev, st.st_ino, st.st_mode)
+        assert handle.fd >= 0 and handle.path == "/bin/sh"
+    assert handle.closed
+    with pytest.raises(PermissionError, match="a directory"):
+        open_exe(tmp_path)
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    with pytest.raises(PermissionError, match="no execute permission") as info:
+        open_exe(plain)
+    assert info.value.filename == str(plain)
+    with pytest.raises(FileNotFoundError) as info:
+        open_exe(tmp_path / "missing")
+    assert info.value.filename == str(tmp_path / "missing")
+
+
+def test_open_self_pins_the_running_image():
+    with open_exe() as handle:
+        assert handle.st_ino == os.stat("/proc/self/exe").st_ino
+
+
+def test_handles_do_not_leak_descriptors():
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(500):
+        open_exe("/bin/sh").close()
+    for _ in range(100):
+        try:
+            open_exe("/nonexistent")
+        except FileNotFoundError:
+            pass
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_exec_of_a_closed_handle_is_refused():
+    handle = open_exe("/bin/true")
+    handle.close()
+    with pytest.raises(ValueError, match="closed"):
+        handle.exec(["true"])
