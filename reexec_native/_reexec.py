@@ -71,6 +71,8 @@ def reexec(
                 "so it is itself a re-exec (pass guard=None to allow it)."
             )
         env_b[os.fsencode(guard)] = b"1"
+    # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
+    _validate.check_exec_size(argv_b, env_b)
 
     exec_error: Optional[OSError] = None
     try:

@@ -6,12 +6,25 @@ here with a ValueError or TypeError that says which item is wrong.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Union
 
+from .errors import ArgumentListTooLongError
+
 StrOrBytes = Union[str, bytes]
+
+# Linux: one argv/env string may be at most 32 pages (MAX_ARG_STRLEN, NUL included),
+# and all of them, with their pointers, at most a quarter of the stack limit, capped
+# at 3/4 of the kernel's 8 MiB _STK_LIM (fs/exec.c bprm_stack_limits()). glibc's
+# sysconf(_SC_ARG_MAX) is rlimit/4 without that cap.
+MAX_ARG_STRLEN = 32 * 4096
+_LINUX_ARG_CAP = 8 * 1024 * 1024 // 4 * 3
+# What exec copies besides argv and env: the file name ("/dev/fd/N" or the path).
+_FILENAME_RESERVE = 4096
 
 
 def _encode(item: object, what: str) -> bytes:
@@ -86,3 +99,45 @@ def retry_budget(budget: object) -> float:
     if not math.isfinite(budget) or budget < 0:
         raise ValueError(f"retry_budget must be finite and >= 0, not {budget!r}")
     return float(budget)
+
+
+def arg_max() -> int | None:
+    """Bytes exec accepts for argv + envp (strings, NULs and pointers), or None if unknown."""
+    try:
+        limit = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):
+        return None
+    if limit is None or limit <= 0:
+        return None
+    if sys.platform.startswith("linux"):
+        limit = min(limit, _LINUX_ARG_CAP)
+    return limit
+
+
+def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
+    """Refuse (ArgumentListTooLongError, errno E2BIG) an argv + env that exec would
+    refuse, before anything is opened or run: each string within MAX_ARG_STRLEN on
+    Linux, the total within arg_max(). The kernel's own E2BIG is still handled (the
+    limit can change between this check and exec, e.g. by setrlimit)."""
+    pointer = 8 if sys.maxsize > 2**32 else 4
+    total = _FILENAME_RESERVE
+    linux = sys.platform.startswith("linux")
+    for index, item in enumerate(argv):
+        if linux and len(item) + 1 > MAX_ARG_STRLEN:
+            raise ArgumentListTooLongError(
+                errno.E2BIG, f"argv[{index}] is {len(item)} bytes; exec accepts at most "
+                f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
+        total += len(item) + 1 + pointer
+    for name, value in env.items():
+        size = len(name) + 1 + len(value) + 1
+        if linux and size > MAX_ARG_STRLEN:
+            raise ArgumentListTooLongError(
+                errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {size - 1} bytes as "
+                f"NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string (MAX_ARG_STRLEN)")
+        total += size + pointer
+    total += 2 * pointer  # the two NULL terminators
+    limit = arg_max()
+    if limit is not None and total > limit:
+        raise ArgumentListTooLongError(
+            errno.E2BIG, f"argv ({len(argv)} items) and environment ({len(env)} variables) take "
+            f"{total} bytes; exec accepts at most {limit} (ARG_MAX, from the stack limit)")

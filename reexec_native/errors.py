@@ -57,6 +57,12 @@ class ReexecError(RuntimeError):
         super().__init__(message or _describe(exec_error, fallback_error))
 
 
+class ArgumentListTooLongError(OSError, ValueError):
+    """argv + environment exceed what exec accepts (errno E2BIG), found before
+    anything was opened or run. Both an OSError with errno E2BIG (what exec itself
+    would raise) and a ValueError (bad input refused up front): catch either."""
+
+
 class RecursionGuardError(ReexecError):
     """The guard variable is already set: this process is itself a re-exec."""
 
