@@ -24,6 +24,11 @@ CDEF = """
 #define REEXEC_NOTE_NEEDS_INTERPRETER ...
 #define REEXEC_NOTE_UNSUPPORTED ...
 #define REEXEC_NOTE_WIN32 ...
+#define REEXEC_NOTE_OPEN_FOR_WRITING ...
+#define REEXEC_NOTE_CHANGED_DURING_COPY ...
+#define REEXEC_NOTE_SCRIPT ...
+#define REEXEC_SNAPSHOT_MEMFD ...
+#define REEXEC_SNAPSHOT_TMPFILE ...
 #define REEXEC_MAX_ATTEMPTS ...
 
 typedef struct reexec_exe {
@@ -53,14 +58,17 @@ int reexec_current_exe(char *buf, size_t size);
 int reexec_exec(const reexec_exe *exe, const char *path,
                 char *const argv[], char *const envp[],
                 unsigned int tiers, reexec_report *report);
+unsigned int reexec_snapshot_methods(void);
+int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
+                    const char *tmpdir, reexec_exe *out, int *note);
 """
 
 
 def _sources():
     if sys.platform == "win32":
-        names = ["reexec_win.c", "win_cmdline.c"]
+        names = ["reexec_win.c", "win_cmdline.c", "reexec_snapshot.c"]
     else:
-        names = ["reexec_posix.c"]
+        names = ["reexec_posix.c", "reexec_snapshot.c"]
     return [os.path.join("csrc", name) for name in names]
 
 

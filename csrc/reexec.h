@@ -30,6 +30,13 @@ extern "C" {
 #define REEXEC_NOTE_NEEDS_INTERPRETER 3 /* fd tier gave ENOENT: a #! script or binfmt_misc image */
 #define REEXEC_NOTE_UNSUPPORTED       4 /* tier does not exist on this platform */
 #define REEXEC_NOTE_WIN32             5 /* err is a Win32 error code, not an errno */
+#define REEXEC_NOTE_OPEN_FOR_WRITING  6 /* snapshot refused: a writer holds the file (ETXTBSY) */
+#define REEXEC_NOTE_CHANGED_DURING_COPY 7 /* snapshot refused: size/mtime/ctime moved (ESTALE) */
+#define REEXEC_NOTE_SCRIPT            8 /* snapshot of a #! script: its fd is left inheritable */
+
+/* Where reexec_snapshot puts the copy (bits of a mask). */
+#define REEXEC_SNAPSHOT_MEMFD   0x01 /* sealed memfd_create() file */
+#define REEXEC_SNAPSHOT_TMPFILE 0x02 /* O_TMPFILE file in a given directory */
 
 #define REEXEC_MAX_ATTEMPTS 8
 
@@ -83,6 +90,19 @@ int reexec_current_exe(char *buf, size_t size);
 int reexec_exec(const reexec_exe *exe, const char *path,
                 char *const argv[], char *const envp[],
                 unsigned int tiers, reexec_report *report);
+
+/* Snapshot methods this build has (a mask of REEXEC_SNAPSHOT_*; 0 off Linux). */
+unsigned int reexec_snapshot_methods(void);
+
+/* Copy the program behind `src` (opened by reexec_open; `src_path` is what it was
+ * opened as) into a sealed anonymous file made by `method` (`tmpdir` names the
+ * directory for REEXEC_SNAPSHOT_TMPFILE) and describe that copy in `out`, ready
+ * for reexec_exec with path NULL. Refused while the file is open for writing
+ * (ETXTBSY) or when it changed during the copy (ESTALE); *note says which, or
+ * REEXEC_NOTE_SCRIPT when out->fd was left inheritable for an interpreter.
+ * Returns 0 or an errno. */
+int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
+                    const char *tmpdir, reexec_exe *out, int *note);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,13 @@ _NOTES = {
     lib.REEXEC_NOTE_IDENTITY_CHANGED: "path no longer names the opened file",
     lib.REEXEC_NOTE_NEEDS_INTERPRETER: "a #! script or binfmt_misc image",
     lib.REEXEC_NOTE_UNSUPPORTED: "tier not available on this platform",
+    lib.REEXEC_NOTE_OPEN_FOR_WRITING: "a writer holds the file open",
+    lib.REEXEC_NOTE_CHANGED_DURING_COPY: "the file changed during the copy",
 }
+SNAPSHOT_METHODS = {"memfd": lib.REEXEC_SNAPSHOT_MEMFD, "tmpfile": lib.REEXEC_SNAPSHOT_TMPFILE}
+# The new process's /proc/self/exe names the copy; this tells its current_exe()
+# which file the copy was made from.
+ORIGINAL_EXE_ENV = "REEXEC_NATIVE_ORIGINAL_EXE"
 TIERS_ENV = "REEXEC_NATIVE_TIERS"
 _DELETED = " (deleted)"
 
@@ -70,9 +76,19 @@ def current_exe() -> str:
     if err:
         raise OSError(err, f"{os.strerror(err)} (reading the running program's path)")
     path = os.fsdecode(ffi.string(buf))
+    original = os.environ.get(ORIGINAL_EXE_ENV)
+    if original and _is_snapshot_image(path):
+        return original
     if path.endswith(_DELETED) and not os.path.lexists(path):
         path = path[: -len(_DELETED)]
     return path
+
+
+def _is_snapshot_image(link: str) -> bool:
+    """True for /proc/self/exe of a snapshot: a memfd, or an unnamed O_TMPFILE file."""
+    if link.startswith("/memfd:reexec-native:"):
+        return True
+    return link.endswith(_DELETED) and os.path.basename(link).startswith("#")
 
 
 def _oserror(err: int, message: str, path: str, winerror: int | None = None) -> OSError:
@@ -87,9 +103,11 @@ class ExeHandle:
     What was opened is what ``exec()`` runs, even if the path is swapped meanwhile.
     """
 
-    def __init__(self, raw, path: str) -> None:
+    def __init__(self, raw, path: str, snapshot: str | None = None) -> None:
         self._raw = raw
         self.path = path
+        #: None, or how the copy being executed was made ("memfd", "tmpfile").
+        self.snapshot = snapshot
 
     @property
     def fd(self) -> int:
@@ -134,7 +152,8 @@ class ExeHandle:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd} dev={self.st_dev} ino={self.st_ino}"
-        return f"<ExeHandle {self.path!r} {state}>"
+        copy = f" snapshot={self.snapshot}" if self.snapshot else ""
+        return f"<ExeHandle {self.path!r}{copy} {state}>"
 
     def exec(self, argv: Sequence[str | bytes], env: Mapping[str | bytes, str | bytes] | None = None) -> NoReturn:
         """Replace this process with the opened program: argv[0] is the name it sees,
@@ -152,9 +171,36 @@ class ExeHandle:
         env_keep = [ffi.new("char[]", item) for item in env_entries(env_b)]
         c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
         report = ffi.new("reexec_report *")
+        if self.snapshot:
+            # The copy has no path; its identity is the descriptor alone.
+            tiers &= ~TIERS["path"]
+            path = ffi.NULL
+        else:
+            path = os.fsencode(self.path)
         flush_stdio()
-        lib.reexec_exec(self._raw, os.fsencode(self.path), c_argv, c_envp, tiers, report)
+        lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
         raise self._failure(report)
+
+    def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:
+        """A sealed copy of this program (``memfd``, or ``tmpfile``: an O_TMPFILE file in
+        `tmpdir`) as a new handle; this one stays open. Raises the OSError of the step
+        that refused, with ``.tier`` = ``snapshot-<method>``: ETXTBSY while a writer holds
+        the file, ESTALE when it changed during the copy."""
+        if self._raw is None:
+            raise ValueError(f"snapshot of a closed ExeHandle ({self.path!r})")
+        if method not in SNAPSHOT_METHODS:
+            raise ValueError(f"unknown snapshot method {method!r}; known: {', '.join(SNAPSHOT_METHODS)}")
+        raw = _new_raw()
+        note = ffi.new("int *")
+        c_tmpdir = ffi.NULL if tmpdir is None else path_bytes(tmpdir, "tmpdir")
+        err = lib.reexec_snapshot(self._raw, os.fsencode(self.path), SNAPSHOT_METHODS[method],
+                                  c_tmpdir, raw, note)
+        if err:
+            why = f"; {_NOTES[note[0]]}" if note[0] in _NOTES else ""
+            exc = OSError(err, f"{os.strerror(err)} (snapshot {method}{why})", self.path)
+            exc.tier = f"snapshot-{method}"  # type: ignore[attr-defined]
+            raise exc
+        return ExeHandle(raw, self.path, snapshot=method)
 
     def _failure(self, report) -> OSError:
         attempts = []
@@ -182,13 +228,29 @@ def _new_raw():
     return raw
 
 
-def open_exe(path: str | bytes | os.PathLike[str] | None = None) -> ExeHandle:
+def open_exe(path: str | bytes | os.PathLike[str] | None = None, *, snapshot: bool = False) -> ExeHandle:
     """Open a program for exec. ``None`` pins the running image itself (Linux:
     ``/proc/self/exe``, the exact inode even after the file was replaced).
 
     It must be a regular file with an execute bit: anything else is refused here
     (PermissionError, as exec itself would), so the check and the exec agree.
+    ``snapshot=True`` returns a sealed copy instead (memfd, else O_TMPFILE), which
+    in-place rewrites of the file cannot touch; each refused method is logged, and
+    if none works the plain handle is returned (its ``.snapshot`` is None). A file
+    being written (ETXTBSY) or changing during the copy (ESTALE) raises.
     """
+    handle = _open_plain(path)
+    if not snapshot:
+        return handle
+    from ._snapshot import snapshots  # _snapshot builds on ExeHandle
+
+    for copy in snapshots(handle):
+        handle.close()
+        return copy
+    return handle
+
+
+def _open_plain(path: str | bytes | os.PathLike[str] | None) -> ExeHandle:
     raw = _new_raw()
     if path is None:
         err = lib.reexec_open_self(raw)

@@ -9,10 +9,11 @@ being written) and ESTALE (the path tier found another file at the path: reopen)
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Mapping
 
-from ._exe import open_exe, requested_tiers
+from ._exe import ORIGINAL_EXE_ENV, ExeHandle, open_exe, requested_tiers
 from ._log import log
 from ._native import lib
 
@@ -32,9 +33,10 @@ def _is_transient(exc: OSError) -> bool:
 
 
 def exec_with_retry(
-    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float
+    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool = False
 ) -> OSError:
-    """Try to replace the process with `path`; return the final error if it cannot."""
+    """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
+    it); return the final error if it cannot."""
     tiers = requested_tiers()
     deadline = time.monotonic() + budget
     delay = _FIRST_DELAY
@@ -54,7 +56,9 @@ def exec_with_retry(
                     log("Binary exists: YES")
                     log("Attempting exec()...")
                 try:
-                    handle._exec(argv, env, tiers)
+                    if snapshot:
+                        _exec_snapshots(handle, argv, env, tiers)
+                    handle._exec(argv, _without(env, ORIGINAL_EXE_ENV), tiers)
                 except OSError as exc:
                     error = exc
         if not _is_transient(error) or time.monotonic() + delay > deadline:
@@ -67,3 +71,22 @@ def exec_with_retry(
         )
         time.sleep(delay)
         delay = min(delay * 2, _MAX_DELAY)
+
+
+def _without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
+    key = os.fsencode(name)
+    return {k: v for k, v in env.items() if k != key} if key in env else env
+
+
+def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int) -> None:
+    """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
+    when none could run (each refusal logged), raises when the file is mid-write."""
+    from ._snapshot import snapshots
+
+    env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
+    for copy in snapshots(handle):
+        with copy:
+            try:
+                copy._exec(argv, env, tiers)
+            except OSError as exc:
+                log("Snapshot %s could not run: %s", copy.snapshot, exc)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NoReturn, Optional
 
 from . import _validate
@@ -17,24 +18,88 @@ from .errors import RecursionGuardError, ReexecError, error_kind
 DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
 _DEFAULT_FALLBACK = object()
 
+# The working directory when reexec_native was first imported: the best available
+# stand-in for "where this process started" (relative paths in sys.orig_argv, a
+# relative sys.executable). Import reexec_native early if your program chdir()s.
+try:
+    _START_DIR: Optional[str] = os.getcwd()
+except OSError:  # the start directory was already removed
+    _START_DIR = None
+
+
+def start_dir() -> Optional[str]:
+    """The working directory when reexec_native was first imported (None if it was
+    already gone then). Pass it as ``reexec(cwd=start_dir())`` so that relative paths
+    in the command line (``python script.py``) resolve as they did at start-up."""
+    return _START_DIR
+
 
 def current_command() -> list[str]:
     """The running Python command: ``[sys.executable, *sys.orig_argv[1:]]``.
 
     argv[0] is sys.executable as it is (absolute, not realpath'd), because the new
-    interpreter derives sys.executable and sys.prefix (venvs) from argv[0].
+    interpreter derives sys.executable and sys.prefix (venvs) from argv[0]. A relative
+    sys.executable (only embedders set one) is taken relative to start_dir(), the
+    directory it was relative to, not to the current one.
     """
-    if not sys.executable:
+    executable = getattr(sys, "executable", None)
+    if not executable:
         raise ReexecError(
             "Cannot re-run the current command: sys.executable is empty (an embedded "
             "interpreter?); pass argv= and executable= explicitly."
         )
-    return [sys.executable, *sys.orig_argv[1:]]
+    if not os.path.isabs(executable):
+        if _START_DIR is None:
+            raise ReexecError(
+                f"Cannot re-run the current command: sys.executable={executable!r} is relative "
+                "and the start directory is unknown; pass argv= and executable= explicitly."
+            )
+        executable = os.path.normpath(os.path.join(_START_DIR, executable))
+    return [executable, *sys.orig_argv[1:]]
 
 
 def guard_active(guard: str = DEFAULT_GUARD) -> bool:
     """True in a process started by reexec() with this guard (so: don't re-exec again)."""
     return bool(os.environ.get(guard))
+
+
+def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
+    """Remove the guard variable from os.environ, so the programs this process starts
+    do not inherit it; True if it was set (non-empty). Call it after guard_active()
+    has told you what you needed to know."""
+    name = _validate.guard_name(guard)
+    if name is None:
+        raise TypeError("guard must be a variable name, not None")
+    return bool(os.environ.pop(name, None))
+
+
+@contextlib.contextmanager
+def _working_dir(path: Optional[str]) -> Iterator[None]:
+    """chdir to `path` (None: stay) for the block; back where we were if it raises.
+    A descriptor of the old directory brings us back even if it was renamed."""
+    if path is None:
+        yield
+        return
+    fchdir = getattr(os, "fchdir", None)
+    if fchdir is not None:
+        saved_fd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.chdir(path)
+            log("Working directory: %s", path)
+            try:
+                yield
+            finally:
+                fchdir(saved_fd)
+        finally:
+            os.close(saved_fd)
+    else:
+        saved = os.getcwd()
+        os.chdir(path)
+        log("Working directory: %s", path)
+        try:
+            yield
+        finally:
+            os.chdir(saved)
 
 
 def reexec(
@@ -45,6 +110,8 @@ def reexec(
     guard: Optional[str] = DEFAULT_GUARD,
     fallback: Optional[CargoRun] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
     retry_budget: float = 0.25,
+    snapshot: bool = False,
+    cwd: str | bytes | os.PathLike[str] | None = None,
 ) -> NoReturn:
     """Replace this process with `executable` (default: the running program, as it
     is on disk now), or hand over to `fallback` and exit with its status.
@@ -53,6 +120,10 @@ def reexec(
     path. The guard variable is set to "1" in the new process; if it is already set
     here, RecursionGuardError is raised and nothing runs. Returns only by raising:
     ReexecError carries the fast path's error and the fallback's.
+    With `snapshot`, a sealed copy of the program runs (memfd, else O_TMPFILE, else
+    the file itself, each step logged): in-place rewrites cannot reach it.
+    cwd: the directory the new process starts in (``start_dir()`` re-runs a command
+    from where it was started); entered just before exec, left again if reexec raises.
     """
     argv_b = _validate.argv_bytes(current_command() if argv is None else argv)
     env_b = _validate.env_bytes(os.environ if env is None else env)
@@ -74,22 +145,27 @@ def reexec(
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
     _validate.check_exec_size(argv_b, env_b)
 
-    exec_error: Optional[OSError] = None
-    try:
-        path = current_exe() if target is None else target
-    except OSError as exc:
-        exec_error = exc
-        log("current_exe() failed, skipping exec(): %s", exc)
-    else:
-        exec_error = exec_with_retry(path, argv_b, env_b, budget)
-        log("Fast path failed: %s", exec_error)
-        log("Error kind: %s", error_kind(exec_error))
+    if cwd is not None:
+        cwd = os.fsdecode(_validate.path_bytes(cwd, "cwd"))
+        if target is not None:
+            target = os.path.abspath(target)  # relative to where we are, not to cwd
+    with _working_dir(cwd):
+        exec_error: Optional[OSError] = None
+        try:
+            path = current_exe() if target is None else target
+        except OSError as exc:
+            exec_error = exc
+            log("current_exe() failed, skipping exec(): %s", exc)
+        else:
+            exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=bool(snapshot))
+            log("Fast path failed: %s", exec_error)
+            log("Error kind: %s", error_kind(exec_error))
 
-    if fallback is None:
-        raise ReexecError(exec_error=exec_error) from exec_error
-    try:
-        fallback.run(argv_b, env_b)
-    except OSError as fallback_error:
-        raise ReexecError(exec_error=exec_error, fallback_error=fallback_error) from fallback_error
-    raise ReexecError("the fallback returned instead of exiting", exec_error=exec_error)
+        if fallback is None:
+            raise ReexecError(exec_error=exec_error) from exec_error
+        try:
+            fallback.run(argv_b, env_b)
+        except OSError as fallback_error:
+            raise ReexecError(exec_error=exec_error, fallback_error=fallback_error) from fallback_error
+        raise ReexecError("the fallback returned instead of exiting", exec_error=exec_error)
 

@@ -1,0 +1,269 @@
+"""Snapshot mode (reexec(..., snapshot=True)): a sealed copy runs, so in-place
+rewrites of the file can neither tear the new image nor be refused with ETXTBSY.
+Each test runs child processes and checks what they printed and how they exited."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, TESTS, child_env, run_python
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd/O_TMPFILE are Linux")
+
+
+@pytest.fixture(scope="session")
+def variants(tmp_path_factory) -> tuple[Path, Path]:
+    """Two builds of tests/progs/variant.c that print 'variant=N padding=N'."""
+    out = tmp_path_factory.mktemp("variants")
+    built = []
+    for n in (1, 2):
+        exe = out / f"variant{n}"
+        subprocess.run(["gcc", "-O1", f"-DVARIANT={n}", "-o", str(exe), str(TESTS / "progs" / "variant.c")],
+                       check=True)
+        built.append(exe)
+    return built[0], built[1]
+
+
+# Rewrites the target in place (O_TRUNC, then 4 KiB writes), alternating two
+# builds, until SIGTERM; then prints how many rewrites it completed.
+WRITER = """
+import os, signal, sys, time
+target, images = sys.argv[1], [open(p, "rb").read() for p in sys.argv[2:4]]
+done = busy = 0
+signal.signal(signal.SIGTERM, lambda *_: (print(done, busy, flush=True), os._exit(0)))
+while True:
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
+    except OSError:
+        busy += 1          # ETXTBSY: a process is running the file itself
+        time.sleep(0.001)
+        continue
+    data = images[done % 2]
+    for off in range(0, len(data), 4096):
+        os.write(fd, data[off:off + 4096])
+    os.close(fd)
+    done += 1
+    time.sleep(0.002)
+"""
+
+# Forks `runs` children that each reexec() into the target, and classifies what ran.
+RUNNER = """
+import collections, logging, os, re, sys
+from reexec_native import reexec
+logging.getLogger("reexec_native").disabled = True
+target, runs, snapshot = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+kinds = collections.Counter()
+for _ in range(runs):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r); os.dup2(w, 1); os.dup2(w, 2)
+        try:
+            reexec(["variant"], executable=target, snapshot=snapshot, fallback=None, guard=None,
+                   retry_budget=5)
+        except Exception as e:
+            err = getattr(e, "exec_error", e)
+            os.write(1, ("failed errno=%s\\n" % getattr(err, "errno", None)).encode())
+        os._exit(99)
+    os.close(w)
+    out = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        out += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    m = re.search(rb"variant=(\\d) padding=(\\d)", out)
+    if os.WIFSIGNALED(status):
+        kinds["signal%d" % os.WTERMSIG(status)] += 1
+    elif m and m.group(1) == m.group(2) and os.WEXITSTATUS(status) == 0:
+        kinds["ok"] += 1
+    elif m:
+        kinds["torn"] += 1
+    else:
+        kinds[out.decode(errors="replace").strip()[:40] or "exit%d" % os.WEXITSTATUS(status)] += 1
+print(dict(kinds))
+"""
+
+
+def race(target: Path, variants, runs: int, snapshot: bool) -> tuple[dict, int, int]:
+    writer = subprocess.Popen([PYTHON, "-c", WRITER, str(target), *map(str, variants)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.2)
+        result = subprocess.run([PYTHON, "-c", RUNNER, str(target), str(runs), "1" if snapshot else "0"],
+                                capture_output=True, text=True, timeout=600, env=child_env())
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        rewrites, busy = map(int, writer.communicate(timeout=30)[0].split())
+    assert result.returncode == 0, result.stderr
+    return eval(result.stdout), rewrites, busy  # a dict literal printed by RUNNER
+
+
+def test_in_place_rewrites_never_reach_a_snapshot(variants, tmp_path):
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    kinds, rewrites, _ = race(target, variants, runs=300, snapshot=True)
+    print(f"snapshot=True: {kinds}, writer rewrites: {rewrites}")
+    assert rewrites >= 20, "the writer must actually race the runs"
+    assert kinds == {"ok": 300}
+
+
+def test_in_place_rewrites_do_reach_the_plain_fast_path(variants, tmp_path):
+    """The contrast, reported rather than asserted in detail: a descriptor pins the
+    inode, not its contents, and the writer is refused (ETXTBSY) while it runs."""
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    kinds, rewrites, busy = race(target, variants, runs=150, snapshot=False)
+    print(f"snapshot=False: {kinds}, writer rewrites: {rewrites}, writer refused (ETXTBSY): {busy}")
+    assert sum(kinds.values()) == 150
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_a_running_snapshot_leaves_its_file_writable(snapshot, variants, tmp_path):
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    code = f"""
+        from reexec_native import reexec
+        reexec(["variant", "sleep"], executable={str(target)!r}, snapshot={snapshot}, fallback=None)
+    """
+    proc = subprocess.Popen([PYTHON, "-c", textwrap.dedent(code)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        assert proc.stdout.readline() == "waiting\n"
+        try:
+            with open(target, "r+b") as f:
+                f.truncate(0)
+                f.write(variants[1].read_bytes())
+            rewrite = "ok"
+        except OSError as exc:
+            rewrite = f"errno {exc.errno}"
+        out, err = proc.communicate("go\n", timeout=30)
+    finally:
+        proc.kill()
+    assert out == "variant=1 padding=1\n", err  # the running program is unaffected
+    assert rewrite == ("ok" if snapshot else "errno 26")  # ETXTBSY without a snapshot
+    if snapshot:
+        assert "[reexec] Snapshot: memfd copy" in err
+
+
+def test_current_exe_in_a_snapshot_is_the_original_and_re_exec_works(python_copy, tmp_path):
+    code = """
+        import os, sys
+        from reexec_native import reexec, current_exe
+        gen = int(os.environ.get("GEN", "1"))
+        print(f"gen={gen} exe={current_exe()} image={os.readlink('/proc/self/exe')}", flush=True)
+        if gen < 3:
+            os.environ["GEN"] = str(gen + 1)
+            reexec(snapshot=True, guard=None, fallback=None)
+    """
+    result = run_python(code, python=str(python_copy), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(" image=")[0] for line in lines] == [
+        f"gen={n} exe={python_copy}" for n in (1, 2, 3)]
+    assert lines[0].endswith(f"image={python_copy}")
+    assert all("image=/memfd:reexec-native:prog" in line for line in lines[1:])
+
+
+def test_script_runs_from_a_snapshot(tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text('#!/bin/sh\necho "script-ran args=$*"\n')
+    script.chmod(0o755)
+    result = run_python(f"""
+        from reexec_native import reexec
+        reexec(["script.sh", "a", "b"], executable={str(script)!r}, snapshot=True, fallback=None)
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "script-ran args=a b\n"
+    assert "[reexec] Snapshot: memfd copy" in result.stderr
+
+
+def test_tmpfile_method_forced_by_the_seam(variants, tmp_path):
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    result = run_python(f"""
+        from reexec_native import reexec
+        reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None)
+    """, env=child_env(REEXEC_NATIVE_SNAPSHOT="tmpfile"), cwd=tmp_path)
+    assert result.stdout == "variant=1 padding=1\n", result.stderr
+    assert f"[reexec] Snapshot: tmpfile copy in {tmp_path}" in result.stderr
+    assert "memfd" not in result.stderr
+
+
+def _unshare_works(*flags: str) -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", *flags, "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works("-p", "-f", "--mount-proc"), reason="needs root and pid namespaces")
+def test_memfd_refused_by_the_kernel_falls_back_to_tmpfile(variants, tmp_path):
+    """vm.memfd_noexec=2 (per pid namespace) makes executable memfds impossible."""
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    code = textwrap.dedent(f"""
+        from reexec_native import reexec
+        reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None)
+    """)
+    script = f"sysctl -qw vm.memfd_noexec=2 && exec {PYTHON} -c '{code}'"
+    result = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script],
+                            capture_output=True, text=True, env=child_env(), cwd=tmp_path, timeout=60)
+    assert result.stdout == "variant=1 padding=1\n", result.stderr
+    assert "[reexec] Snapshot memfd refused:" in result.stderr
+    assert f"[reexec] Snapshot: tmpfile copy in {tmp_path}" in result.stderr
+
+
+@pytest.mark.skipif(not _unshare_works("-m"), reason="needs root and mount namespaces")
+def test_every_copy_refused_falls_back_to_the_file_itself(variants, tmp_path):
+    """memfd off by the seam; O_TMPFILE refused next to the program (read-only bind
+    mount: EROFS) and unable to run from TMPDIR (noexec tmpfs: EACCES at exec)."""
+    bindir, tmpdir = tmp_path / "bin", tmp_path / "tmp"
+    bindir.mkdir()
+    tmpdir.mkdir()
+    target = bindir / "target"
+    shutil.copy2(variants[0], target)
+    code = textwrap.dedent(f"""
+        from reexec_native import reexec
+        reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None)
+    """)
+    script = (f"mount --bind {bindir} {bindir} && mount -o remount,bind,ro {bindir} && "
+              f"mount -t tmpfs -o noexec tmpfs {tmpdir} && exec {PYTHON} -c '{code}'")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                            env=child_env(REEXEC_NATIVE_SNAPSHOT="tmpfile", TMPDIR=str(tmpdir)),
+                            cwd=tmp_path, timeout=60)
+    assert result.stdout == "variant=1 padding=1\n", result.stderr
+    log = result.stderr
+    assert f"[reexec] Snapshot tmpfile in {bindir} refused: [Errno 30] Read-only file system" in log
+    assert f"[reexec] Snapshot: tmpfile copy in {tmpdir}" in log
+    assert "[reexec] Snapshot tmpfile could not run: [Errno 13] Permission denied" in log
+    assert "[reexec] Snapshot: no sealed copy could run, using the file itself" in log
+
+
+def test_snapshot_refuses_a_file_held_open_for_writing(variants, tmp_path):
+    """AT_EXECVE_CHECK (6.14+) answers ETXTBSY while a writer holds the file; the
+    retry loop waits for it within the budget."""
+    target = tmp_path / "target"
+    shutil.copy2(variants[0], target)
+    result = run_python(f"""
+        import os, threading, time
+        from reexec_native import reexec, open_exe
+        writer = os.open({str(target)!r}, os.O_WRONLY)
+        try:
+            open_exe({str(target)!r}, snapshot=True)
+        except OSError as e:
+            print("refused", e.errno, e.tier, flush=True)
+        threading.Timer(0.2, os.close, [writer]).start()
+        reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None, retry_budget=5)
+    """, cwd=tmp_path)
+    assert result.stdout.splitlines() == ["refused 26 snapshot-memfd", "variant=1 padding=1"], result.stderr
+    assert "Retry 1 in 5 ms: ETXTBSY at tier snapshot-memfd" in result.stderr
