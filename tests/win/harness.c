@@ -23,6 +23,7 @@
 
 #include <windows.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ static int run_case(const wchar_t *file_name, int wanted)
     }
     fflush(stdout); /* like Python before the hand-over */
     err = reexec_exec(&exe, c.path, c.argv, c.explicit_env ? c.envp : NULL, c.tiers, &report);
-    printf("exec-failed ret=%d count=%d\n", err, report.count);
+    printf("exec-failed ret=%d count=%d enosys=%d\n", err, report.count, ENOSYS);
     for (i = 0; i < report.count; i++)
         printf("attempt tier=%d err=%d note=%d\n", report.attempts[i].tier,
                report.attempts[i].err, report.attempts[i].note);

@@ -1,9 +1,9 @@
 /*
- * killcheck.c - killcheck.exe PIDFILE LAUNCHER [ARGS...]
+ * killcheck.c - killcheck.exe TIMEOUT_MS PIDFILE LAUNCHER [ARGS...]
  * Starts the rest of its command line (a launcher that starts sleeper.exe
  * PIDFILE), waits for the sleeper's pid in PIDFILE, opens the sleeper,
  * TerminateProcess()es the launcher, and prints:
- *   child=gone      the sleeper died within 10 s (it was in a kill-on-close job)
+ *   child=gone      the sleeper died within TIMEOUT_MS (it was in a kill-on-close job)
  *   child=alive     it survived (then it is killed here, to clean up)
  * or "error=..." when the setup failed.
  */
@@ -51,18 +51,19 @@ int wmain(int argc, wchar_t **argv)
     STARTUPINFOW si;
     PROCESS_INFORMATION pi;
     HANDLE child;
-    DWORD pid;
+    DWORD pid, timeout_ms;
 
-    if (argc < 3)
+    if (argc < 4)
         return 2;
+    timeout_ms = (DWORD)wcstoul(argv[1], NULL, 10);
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    if (!CreateProcessW(NULL, skip_argument(skip_argument(GetCommandLineW())), NULL, NULL,
+    if (!CreateProcessW(NULL, skip_argument(skip_argument(skip_argument(GetCommandLineW()))), NULL, NULL,
                         TRUE, 0, NULL, NULL, &si, &pi)) {
         printf("error=createprocess %lu\n", (unsigned long)GetLastError());
         return 3;
     }
-    pid = wait_for_pid(argv[1], pi.hProcess);
+    pid = wait_for_pid(argv[2], pi.hProcess);
     if (!pid) {
         printf("error=no pid\n");
         TerminateProcess(pi.hProcess, 1);
@@ -77,7 +78,7 @@ int wmain(int argc, wchar_t **argv)
     }
     TerminateProcess(pi.hProcess, 9);
     WaitForSingleObject(pi.hProcess, INFINITE);
-    if (WaitForSingleObject(child, 10000) == WAIT_OBJECT_0) {
+    if (WaitForSingleObject(child, timeout_ms) == WAIT_OBJECT_0) {
         printf("child=gone\n");
     } else {
         printf("child=alive\n");
