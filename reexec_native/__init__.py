@@ -7,7 +7,7 @@ child's status.
 """
 
 from ._exe import ExeHandle, current_exe, open_exe
-from ._reexec import DEFAULT_GUARD, current_command, guard_active, reexec
+from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
 from .errors import RecursionGuardError, ReexecError
 
@@ -17,9 +17,11 @@ __all__ = [
     "ExeHandle",
     "RecursionGuardError",
     "ReexecError",
+    "clear_guard",
     "current_command",
     "current_exe",
     "guard_active",
     "open_exe",
     "reexec",
+    "start_dir",
 ]

@@ -49,8 +49,15 @@ def _optional_str(value: object, what: str) -> str | None:
     return value
 
 
+MODES = ("run", "build-exec")
+
+
 class CargoRun:
-    """``cargo run -p PACKAGE --features FEATURES [--bin B] [--manifest-path M] [ARGS] -- argv[1:]``."""
+    """``cargo run -p PACKAGE --features FEATURES [--bin B] [--manifest-path M] [ARGS] -- argv[1:]``.
+
+    ``mode="build-exec"``: ``cargo build`` with the same options instead, then exec
+    the built binary in this process (same PID, no waiting parent); see _cargo_build.
+    """
 
     def __init__(
         self,
@@ -60,6 +67,7 @@ class CargoRun:
         manifest_path: str | os.PathLike[str] | None = None,
         cargo: str | os.PathLike[str] | None = None,
         cargo_args: Sequence[str] = (),
+        mode: str = "run",
     ) -> None:
         self.package = _optional_str(package, "package")
         self.features = _strings(features, "features")
@@ -67,9 +75,13 @@ class CargoRun:
         self.manifest_path = _optional_str(manifest_path, "manifest_path")
         self.cargo = _optional_str(cargo, "cargo")
         self.cargo_args = _strings(cargo_args, "cargo_args")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+        self.mode = mode
 
     def __repr__(self) -> str:
-        return f"CargoRun(package={self.package!r}, features={self.features!r})"
+        extra = "" if self.mode == "run" else f", mode={self.mode!r}"
+        return f"CargoRun(package={self.package!r}, features={self.features!r}{extra})"
 
     def cargo_program(self) -> str:
         """The cargo to run as it is named: ``cargo=``, else $CARGO, else ``cargo``."""
@@ -107,7 +119,12 @@ class CargoRun:
         return found
 
     def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
-        """Run the command, wait, and leave this process exactly as the child left."""
+        """Run the command, wait, and leave this process exactly as the child left.
+        mode="build-exec": build, then exec the binary (raises if that exec fails)."""
+        if self.mode == "build-exec":
+            from ._cargo_build import build_and_exec
+
+            build_and_exec(self, [os.fsencode(part) for part in argv], env)
         log("Trying cargo run fallback...")
         cmd = self.command(argv)
         log("Fallback command: %s", format_command(cmd))

@@ -1,0 +1,257 @@
+"""``reexec-native doctor``: what this platform offers and what the library will do.
+
+Every exec tier is probed for real: a child interpreter, restricted to that one tier
+through the ``REEXEC_NATIVE_TIERS`` seam, opens a program and execs it; the tier
+works if the program it became prints the marker. A tier the seam leaves out is
+reported as disabled and not probed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+MARKER = "reexec-native-probe-ok"
+PROBE_TIMEOUT = 30.0
+
+# Run in a child: exec a tiny program through the tiers the seam allows.
+_PROBE = r"""
+import errno, sys
+sys.path.insert(0, sys.argv[1])
+from reexec_native import open_exe
+try:
+    open_exe(sys.argv[2]).exec(sys.argv[2:])
+except OSError as exc:
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    if exc.errno is None and getattr(exc, "winerror", None):
+        name = "WinError %d" % exc.winerror
+    sys.stderr.write("probe-failed %s %s\n%s\n" % (name, getattr(exc, "tier", "?"), exc))
+    sys.exit(3)
+"""
+
+# Human-readable names of the tiers, in the order the C core tries them.
+TIER_LABELS = {
+    "execveat": "execveat(fd, \"\", AT_EMPTY_PATH)",
+    "fexecve": "fexecve(fd) (ELF only)",
+    "path": "execve(path) after (dev, ino) check",
+    "createprocess": "CreateProcessW hand-over",
+}
+
+
+def _package_parent() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _probe_program() -> list[str]:
+    """The program the probe execs, with its arguments: this interpreter printing the marker."""
+    return [sys.executable, "-I", "-S", "-c", f"print({MARKER!r})"]
+
+
+def probe_tier(name: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+    """Exec a program through tier `name` alone, in a child; {"status": "works"} or
+    {"status": "fails", "errno": ..., "detail": ...}."""
+    env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
+    env["REEXEC_NATIVE_TIERS"] = name
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _PROBE, _package_parent(), *_probe_program()],
+            env=env, capture_output=True, text=True, errors="replace", timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"status": "fails", "errno": None, "detail": f"probe did not run: {exc}"}
+    if proc.returncode == 0 and MARKER in proc.stdout:
+        return {"status": "works"}
+    first = proc.stderr.strip().splitlines()
+    for i, line in enumerate(first):
+        if line.startswith("probe-failed "):
+            parts = line.split(" ", 2)
+            detail = first[i + 1] if i + 1 < len(first) else ""
+            return {"status": "fails", "errno": parts[1], "detail": detail}
+    tail = first[-1] if first else ""
+    return {"status": "fails", "errno": None,
+            "detail": f"probe exited with {proc.returncode}: {tail}".strip()}
+
+
+def _o_path() -> dict[str, Any]:
+    flag = getattr(os, "O_PATH", None)
+    if flag is None:
+        return {"status": "unsupported", "detail": "os.O_PATH is not defined on this platform"}
+    try:
+        fd = os.open(sys.executable, flag | os.O_CLOEXEC)
+    except OSError as exc:
+        return {"status": "fails", "errno": errno.errorcode.get(exc.errno or 0), "detail": str(exc)}
+    os.close(fd)
+    return {"status": "works"}
+
+
+def _proc_self_fd() -> dict[str, Any]:
+    if not os.path.isdir("/proc/self/fd"):
+        return {"status": "unsupported", "detail": "/proc/self/fd does not exist (procfs not mounted?)"}
+    fd = os.open(sys.executable, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError as exc:
+        return {"status": "fails", "errno": errno.errorcode.get(exc.errno or 0), "detail": str(exc)}
+    finally:
+        os.close(fd)
+    same = os.path.realpath(sys.executable) == target
+    return {"status": "works" if same else "fails", "detail": f"fd link reads {target}"}
+
+
+def _native() -> dict[str, Any]:
+    try:
+        from . import _native
+    except ImportError as exc:
+        return {"loaded": False, "error": str(exc)}
+    return {"loaded": True, "file": getattr(_native, "__file__", None)}
+
+
+def _cargo() -> dict[str, Any]:
+    from .cargo import CargoRun
+
+    run = CargoRun()
+    info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO")}
+    try:
+        info["path"] = run.resolve_cargo()
+    except OSError as exc:
+        info.update(found=False, path=None, error=str(exc))
+        return info
+    info["found"] = True
+    try:
+        proc = subprocess.run([info["path"], "--version"], capture_output=True, text=True,
+                              timeout=30, stdin=subprocess.DEVNULL)
+        info["version"] = proc.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        info["version"] = None
+        info["error"] = str(exc)
+    return info
+
+
+def diagnose(probe: bool = True) -> dict[str, Any]:
+    """Everything ``doctor`` reports, as plain data (what ``--json`` prints)."""
+    from ._exe import TIERS, TIERS_ENV, current_exe, requested_tiers, supported_tiers
+    from ._reexec import DEFAULT_GUARD
+
+    uname = os.uname() if hasattr(os, "uname") else None
+    libc, libc_version = platform.libc_ver()
+    report: dict[str, Any] = {
+        "platform": {
+            "system": platform.system(),
+            "kernel": uname.release if uname else platform.release(),
+            "machine": uname.machine if uname else platform.machine(),
+            "uname": " ".join(uname) if uname else platform.platform(),
+            "libc": f"{libc} {libc_version}".strip() or None,
+            "python": sys.version.split()[0],
+            "implementation": sys.implementation.name,
+            "executable": sys.executable,
+        },
+        "native": _native(),
+    }
+    report["package"] = os.path.dirname(os.path.abspath(__file__))
+    seam = os.environ.get(TIERS_ENV)
+    report[TIERS_ENV] = seam
+    seam_error = None
+    try:
+        wanted = requested_tiers()
+    except ValueError as exc:
+        seam_error = str(exc)
+        wanted = 0
+    report["seam_error"] = seam_error
+    supported = supported_tiers()
+    tiers: dict[str, Any] = {}
+    for name, bit in TIERS.items():
+        entry: dict[str, Any] = {"label": TIER_LABELS.get(name, name)}
+        if not supported & bit:
+            entry["status"] = "unsupported"
+        elif seam_error is not None:
+            entry["status"] = "disabled"
+            entry["detail"] = f"{TIERS_ENV} is invalid: {seam_error}"
+        elif not wanted & bit:
+            entry["status"] = "disabled"
+            entry["detail"] = f"disabled by {TIERS_ENV}={seam}"
+        elif probe:
+            entry.update(probe_tier(name))
+        else:
+            entry["status"] = "not probed"
+        tiers[name] = entry
+    report["tiers"] = tiers
+    report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
+    try:
+        report["current_exe"] = {"path": current_exe()}
+    except OSError as exc:
+        report["current_exe"] = {"path": None, "error": str(exc)}
+    report["cargo"] = _cargo()
+    report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
+    report["plan"] = _plan(report)
+    return report
+
+
+def _plan(report: dict[str, Any]) -> dict[str, Any]:
+    """What reexec() will do here, in order."""
+    tiers = [name for name, entry in report["tiers"].items()
+             if entry["status"] in ("works", "not probed")]
+    cargo = report["cargo"]
+    return {
+        "fast_path": tiers,
+        "fallback": f"cargo run ({cargo['path']})" if cargo.get("found") else
+                    "cargo run, which will fail: cargo not found",
+        "ok": bool(tiers),
+    }
+
+
+def _line(label: str, value: str) -> str:
+    return f"  {label:<22} {value}"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human table."""
+    p = report["platform"]
+    native = report["native"]
+    out = ["Platform"]
+    out.append(_line("system", f"{p['system']} {p['kernel']} ({p['machine']})"))
+    out.append(_line("libc", p["libc"] or "unknown"))
+    out.append(_line("python", f"{p['implementation']} {p['python']} at {p['executable']}"))
+    out.append(_line("native module", f"loaded ({native['file']})" if native["loaded"]
+                     else f"NOT loaded: {native['error']}"))
+    out.append("")
+    from ._exe import TIERS_ENV
+
+    seam = report.get(TIERS_ENV)
+    out.append(f"Exec tiers (in order; {TIERS_ENV}={seam if seam is not None else '<unset>'})")
+    for name, entry in report["tiers"].items():
+        status = entry["status"]
+        if status == "fails":
+            status = f"fails: {entry.get('errno') or '?'}"
+        detail = entry.get("detail")
+        if entry["status"] in ("works", "unsupported"):
+            detail = None
+        text = f"{status:<12} {entry['label']}"
+        if detail:
+            text += f" -- {detail}"
+        out.append(_line(name, text))
+    out.append("")
+    out.append("Kernel features")
+    for name, entry in report["features"].items():
+        status = entry["status"] if entry["status"] != "fails" else f"fails: {entry.get('errno') or '?'}"
+        out.append(_line(name, status + (f" -- {entry['detail']}" if entry.get("detail") and entry["status"] != "works" else "")))
+    out.append("")
+    exe = report["current_exe"]
+    out.append(_line("current_exe()", exe["path"] or f"ERROR: {exe['error']}"))
+    cargo = report["cargo"]
+    if cargo.get("found"):
+        out.append(_line("cargo", f"{cargo['path']}" + (f" ({cargo['version']})" if cargo.get("version") else "")))
+    else:
+        out.append(_line("cargo", f"not found: {cargo.get('error')}"))
+    guard = report["guard"]
+    out.append(_line("guard", f"{guard['name']} is {'SET (reexec() will refuse)' if guard['set'] else 'not set'}"))
+    plan = report["plan"]
+    out.append("")
+    fast = " -> ".join(plan["fast_path"]) or "none (every exec goes to the fallback)"
+    out.append(f"reexec() will try: {fast}; then {plan['fallback']}")
+    return "\n".join(out)
