@@ -27,7 +27,9 @@ extern "C" {
 #define REEXEC_NOTE_NONE              0
 #define REEXEC_NOTE_NOT_ELF           1 /* fexecve skipped: image not known to be ELF (step 6) */
 #define REEXEC_NOTE_IDENTITY_CHANGED  2 /* path tier skipped: path no longer names the fd's file */
-#define REEXEC_NOTE_NEEDS_INTERPRETER 3 /* fd tier gave ENOENT: a #! script or binfmt_misc image */
+#define REEXEC_NOTE_NEEDS_INTERPRETER 3 /* fd tier gave ENOENT: a #! script or binfmt_misc image;
+                                          path tier gave ENOENT with the file still there:
+                                          its interpreter (#! or ELF loader) is missing */
 #define REEXEC_NOTE_UNSUPPORTED       4 /* tier does not exist on this platform */
 #define REEXEC_NOTE_WIN32             5 /* err is a Win32 error code, not an errno */
 #define REEXEC_NOTE_OPEN_FOR_WRITING  6 /* snapshot refused: a writer holds the file (ETXTBSY) */

@@ -278,6 +278,16 @@ static int try_path(const reexec_exe *exe, const char *path, char *const argv[],
     do {
         execve(path, argv, envp);
     } while (errno == EINTR);
+    if (errno == ENOENT) {
+        /* ENOENT although the file is there: what is missing is its interpreter
+         * (the #! line's program, or the ELF loader). Unlike a path caught
+         * mid-swap by a build tool, waiting will not bring it back. */
+        int err = errno;
+        if (stat(path, &st) == 0 && (unsigned long long)st.st_dev == exe->dev
+            && (unsigned long long)st.st_ino == exe->ino)
+            *note = REEXEC_NOTE_NEEDS_INTERPRETER;
+        return err;
+    }
     return errno;
 }
 

@@ -210,7 +210,7 @@ class ExeHandle:
         tier, err, note = attempts[-1]
         details = "; ".join(
             f"{name}: {errno.errorcode.get(e, e) if n != lib.REEXEC_NOTE_WIN32 else f'Win32 error {e}'}"
-            + (f" ({_NOTES[n]})" if n in _NOTES else "")
+            + (f" ({_note_text(name, n)})" if n in _NOTES else "")
             for name, e, n in attempts
         )
         if note == lib.REEXEC_NOTE_WIN32:
@@ -220,6 +220,12 @@ class ExeHandle:
         exc.tier = tier  # type: ignore[attr-defined]
         exc.attempts = attempts  # type: ignore[attr-defined]
         return exc
+
+
+def _note_text(tier: str, note: int) -> str:
+    if tier == "path" and note == lib.REEXEC_NOTE_NEEDS_INTERPRETER:
+        return "the file is there: its interpreter (#! line or ELF loader) is missing"
+    return _NOTES[note]
 
 
 def _new_raw():

@@ -100,7 +100,10 @@ def _recovery_steps(exec_error, fallback_error) -> list[str]:
         steps.append(f"Check that the fallback command can start: {fallback_error}.")
     if isinstance(exec_error, OSError) and exec_error.filename:
         target = exec_error.filename
-        if exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
+        if _interpreter_missing(exec_error):
+            steps.append(f"{target} exists, but the interpreter it names (its #! line, or the "
+                         "ELF loader) is missing: install it or fix the #! line.")
+        elif exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
             steps.append(f"Rebuild the program so that {target} exists again, e.g. "
                          "`cargo build -p xtask --features crossval-all`.")
         elif exec_error.errno == _errno.EACCES:
@@ -113,3 +116,14 @@ def _recovery_steps(exec_error, fallback_error) -> list[str]:
                          "rebuild it.")
         steps.append(f"Run it by hand: {target} ARGS...")
     return steps
+
+
+def _interpreter_missing(exec_error: OSError) -> bool:
+    """The path tier's ENOENT with the file still there (the C core's note)."""
+    attempts = getattr(exec_error, "attempts", None)
+    if exec_error.errno != _errno.ENOENT or not attempts:
+        return False
+    from ._native import lib
+
+    tier, _err, note = attempts[-1]
+    return tier == "path" and note == lib.REEXEC_NOTE_NEEDS_INTERPRETER
