@@ -1,0 +1,432 @@
+"""Fault injection: each case forces the re-exec down one path, for real, in a child
+process, and checks what ran (or which error came back, with its tier and every
+attempt), that the caller is intact after a failure (descriptors, signal state),
+and what the fallback does when cargo is missing or cannot build.
+
+Faults come from the kernel, not from mocks: a seccomp filter refusing execveat
+(tests/progs/seccomp_noexecveat.c), a private mount namespace without /proc or with a
+noexec tmpfs (`unshare -m`, root only), missing execute bits, a directory, a
+truncated ELF, a writer holding the file (ETXTBSY), a #! script whose interpreter is
+missing, a cargo that is missing or fails to build."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_WS, child_env, parse_report
+from test_hardening_properties import compile_prog
+
+# Runs in the child: `attempt(...)` calls reexec and, if it raises, prints one JSON
+# line describing the error and whether the process is as it was before the call.
+PRELUDE = """
+import errno, json, os, signal, sys
+from reexec_native import reexec, ReexecError, CargoRun
+
+def _open_fds():
+    fds = []
+    for fd in range(512):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        fds.append(fd)
+    return fds
+
+def _state():
+    return (_open_fds(), signal.getsignal(signal.SIGPIPE), signal.getsignal(signal.SIGXFSZ),
+            sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+def attempt(argv, **kwargs):
+    kwargs.setdefault("fallback", None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    before = _state()
+    try:
+        reexec(argv, **kwargs)
+    except ReexecError as e:
+        x = e.exec_error
+        f = e.fallback_error
+        print("RESULT " + json.dumps({
+            "type": type(x).__name__ if x else None, "errno": getattr(x, "errno", None),
+            "tier": getattr(x, "tier", None), "attempts": getattr(x, "attempts", None),
+            "fallback_type": type(f).__name__ if f else None,
+            "fallback_errno": getattr(f, "errno", None),
+            "message": str(e), "intact": _state() == before,
+            "fds_before": before[0], "fds_after": _state()[0]}), flush=True)
+"""
+
+
+def run_child(code: str, *, prefix: tuple[str, ...] = (), env: dict | None = None, cwd=None,
+              python: str = sys.executable, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, python, "-c", PRELUDE + textwrap.dedent(code)],
+                          env=child_env() if env is None else env, cwd=cwd, capture_output=True,
+                          timeout=timeout, errors="surrogateescape")
+
+
+def result_of(proc: subprocess.CompletedProcess) -> dict:
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            info = json.loads(line[len("RESULT "):])
+            info["attempts"] = [tuple(a) for a in info["attempts"] or []]
+            return info
+    raise AssertionError(f"no RESULT line; rc={proc.returncode}\nstdout={proc.stdout}\nstderr={proc.stderr}")
+
+
+def assert_clean_failure(info: dict) -> None:
+    """A failed re-exec leaves the caller as it was: same descriptors, SIGPIPE and
+    SIGXFSZ back to Python's SIG_IGN, the signal mask back (SIGUSR2 blocked)."""
+    assert info["intact"], (info["fds_before"], info["fds_after"])
+
+
+@pytest.fixture(scope="session")
+def seccomp_launcher(tmp_path_factory) -> str:
+    prog = compile_prog("seccomp_noexecveat", tmp_path_factory.mktemp("seccomp"))
+    probe = subprocess.run([prog, "/bin/true"], capture_output=True, text=True)
+    if probe.returncode == 120:
+        pytest.skip(f"the kernel refuses a seccomp filter here: {probe.stderr.strip()}")
+    assert probe.returncode == 0, probe.stderr
+    return prog
+
+
+def _unshare_prefix(setup: str) -> tuple[str, ...]:
+    """Run the child in a private mount namespace after `setup` (shell) ran there."""
+    return ("unshare", "-m", "--propagation", "private", "sh", "-ec", setup + '\nexec "$@"', "sh")
+
+
+@pytest.fixture(scope="session")
+def mount_ns_ok(tmp_path_factory) -> None:
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) not installed")
+    probe = subprocess.run([*_unshare_prefix("mount -t tmpfs tmpfs /proc"), "/bin/true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"the kernel refuses a private mount namespace here (needs root): {probe.stderr.strip()}")
+
+
+def truncated_copy(src: Path, dst: Path, size: int) -> Path:
+    dst.write_bytes(src.read_bytes()[:size])
+    dst.chmod(0o755)
+    return dst
+
+
+# ---- execveat refused by seccomp ---------------------------------------------------
+
+@pytest.mark.parametrize("refusal", ["ENOSYS", "EPERM"])
+def test_seccomp_refused_execveat_fexecve_takes_over(refusal, seccomp_launcher, report_prog, tmp_path):
+    """execveat refused (old kernel or container profile) and the program still runs.
+    ENOSYS: the fexecve tier runs the ELF (glibc's fexecve meets the filter too and
+    falls back to /proc/self/fd/N, which the kernel records as AT_EXECFN). EPERM:
+    glibc's fexecve gives up as well, so the path tier runs it (AT_EXECFN = path)."""
+    prefix = (seccomp_launcher, "-e", str(getattr(errno, refusal)))
+    proc = run_child(f"reexec(['report', 'a b'], executable={str(report_prog)!r}, fallback=None)",
+                     prefix=prefix, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = parse_report(proc.stdout)
+    assert report["argv"] == [b"report", b"a b"]
+    if refusal == "ENOSYS":
+        assert report["execfn"].startswith("/proc/self/fd/")  # fexecve tier, glibc's /proc path
+    else:
+        assert report["execfn"] == str(report_prog)  # path tier
+    assert report["guard"] == "1"
+    assert report["fds"] == "0,1,2,"
+    # The refusal is on record: with only execveat allowed, it is the error.
+    proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
+                     env=child_env(REEXEC_NATIVE_TIERS="execveat"), cwd=tmp_path)
+    info = result_of(proc)
+    assert info["attempts"] == [("execveat", getattr(errno, refusal), 0)]
+    assert info["tier"] == "execveat"
+    assert_clean_failure(info)
+
+
+def test_seccomp_refused_execveat_script_goes_by_path(seccomp_launcher, tmp_path):
+    """Under the filter a #! script must not reach glibc's fexecve (its /proc/self/fd/N
+    exec would succeed and the interpreter could not open the script): fexecve is
+    skipped (not ELF) and the path tier runs it, with $0 its path."""
+    script = tmp_path / "script.sh"
+    script.write_text('#!/bin/sh\necho "script-ran 0=$0 1=$1 guard=$BITNET_REPAIR_PARENT"\n')
+    script.chmod(0o755)
+    proc = run_child(f"reexec(['script.sh', 'x y'], executable={str(script)!r}, fallback=None)",
+                     prefix=(seccomp_launcher,), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"script-ran 0={script} 1=x y guard=1" in proc.stdout
+    assert "cannot open" not in proc.stderr
+    # Without the path tier: both fd tiers refuse, and say why.
+    proc = run_child(f"attempt(['script.sh'], executable={str(script)!r})", prefix=(seccomp_launcher,),
+                     env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
+    info = result_of(proc)
+    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.ENOENT, 1)]
+    assert "script-ran" not in proc.stdout
+    assert_clean_failure(info)
+
+
+# ---- /proc not mounted ---------------------------------------------------------------
+
+def test_without_proc_execveat_still_runs_the_descriptor(mount_ns_ok, report_prog, tmp_path):
+    proc = run_child(f"reexec(['report', 'no-proc'], executable={str(report_prog)!r}, fallback=None)",
+                     prefix=_unshare_prefix("mount -t tmpfs tmpfs /proc"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "argv[1]=" + b"no-proc".hex() in proc.stdout
+    assert "execfn=/dev/fd/" in proc.stdout
+
+
+def test_without_proc_and_execveat_the_path_tier_runs(mount_ns_ok, seccomp_launcher, report_prog, tmp_path):
+    """No /proc and execveat refused: the image cannot be verified as ELF through
+    /proc, so fexecve is skipped (its glibc fallback would need /proc anyway) and
+    the path tier runs the program after its (dev, ino) check."""
+    prefix = _unshare_prefix("mount -t tmpfs tmpfs /proc") + (seccomp_launcher,)
+    proc = run_child(f"reexec(['report'], executable={str(report_prog)!r}, fallback=None)",
+                     prefix=prefix, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"execfn={report_prog}" in proc.stdout
+    proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
+                     env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
+    info = result_of(proc)
+    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.EACCES, 1)]
+    assert_clean_failure(info)
+
+
+def test_without_proc_current_exe_fails_and_the_fallback_runs(mount_ns_ok, envdump, tmp_path):
+    """reexec() of the running program needs /proc/self/exe on Linux: without it the
+    fast path is skipped with a logged reason and the fallback takes over."""
+    proc = run_child(f"reexec(['xtask', 'arg'], fallback=CargoRun(cargo={envdump!r}))",
+                     prefix=_unshare_prefix("mount -t tmpfs tmpfs /proc"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "[reexec] current_exe() failed, skipping exec(): [Errno 2]" in proc.stderr
+    assert "argv=" + b"arg".hex() in proc.stdout
+
+
+# ---- the kernel refuses the file -------------------------------------------------------
+
+def test_noexec_mount_is_refused_at_every_tier(mount_ns_ok, report_prog, tmp_path):
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    setup = f"mount -t tmpfs -o noexec tmpfs {mnt}\ncp {report_prog} {mnt}/report"
+    for tiers, expected in [("execveat,fexecve,path", [("execveat", errno.EACCES, 0)]),
+                            ("fexecve", [("fexecve", errno.EACCES, 0)]),
+                            ("path", [("path", errno.EACCES, 0)])]:
+        proc = run_child(f"attempt(['report'], executable={str(mnt / 'report')!r})",
+                         prefix=_unshare_prefix(setup), env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
+        info = result_of(proc)
+        assert info["type"] == "PermissionError"
+        assert info["attempts"] == expected, tiers
+        assert "mounted noexec" in info["message"]
+        assert "report pid" not in proc.stdout
+        assert_clean_failure(info)
+
+
+def test_no_execute_permission(report_prog, tmp_path):
+    """Refused at open by the mode check (nothing exec'd); and if the bits go away
+    after the open, exec itself says EACCES."""
+    target = tmp_path / "target"
+    shutil.copy2(report_prog, target)
+    target.chmod(0o644)
+    info = result_of(run_child(f"attempt(['t'], executable={str(target)!r})", cwd=tmp_path))
+    assert (info["type"], info["tier"], info["errno"]) == ("PermissionError", "open", errno.EACCES)
+    assert "no execute permission bit set" in info["message"]
+    assert_clean_failure(info)
+    target.chmod(0o755)
+    proc = run_child(f"""
+        import os
+        from reexec_native import open_exe
+        handle = open_exe({str(target)!r})
+        os.chmod({str(target)!r}, 0o644)
+        fds = _open_fds()
+        try:
+            handle.exec(["t"])
+        except PermissionError as e:
+            print("error", e.errno, e.tier, e.attempts)
+        print("fds same", fds == _open_fds())
+    """, cwd=tmp_path)
+    assert "error 13 execveat [('execveat', 13, 0)]" in proc.stdout, proc.stdout + proc.stderr
+    assert "fds same True" in proc.stdout
+
+
+def test_directory_is_refused_at_open(tmp_path):
+    info = result_of(run_child(f"attempt(['d'], executable={str(tmp_path)!r})", cwd=tmp_path))
+    assert (info["type"], info["tier"], info["errno"]) == ("PermissionError", "open", errno.EACCES)
+    assert "a directory" in info["message"]
+    assert_clean_failure(info)
+
+
+@pytest.mark.parametrize("tiers, expected", [
+    ("execveat,fexecve,path", [("execveat", errno.ENOEXEC, 0)]),
+    ("fexecve", [("fexecve", errno.ENOEXEC, 0)]),
+    ("path", [("path", errno.ENOEXEC, 0)]),
+])
+def test_truncated_elf_is_enoexec_at_each_tier(tiers, expected, report_prog, tmp_path):
+    """Headers cut short: exec refuses with ENOEXEC before the point of no return;
+    not retried (it will not heal), reported with a rebuild hint."""
+    target = truncated_copy(report_prog, tmp_path / "truncated", 100)
+    proc = run_child(f"attempt(['t'], executable={str(target)!r}, retry_budget=1)",
+                     env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
+    info = result_of(proc)
+    assert info["attempts"] == expected
+    assert info["errno"] == errno.ENOEXEC
+    assert "not a complete executable (truncated or half-written)" in info["message"]
+    assert "Retry" not in proc.stderr
+    assert_clean_failure(info)
+
+
+def test_empty_file_is_enoexec(tmp_path):
+    target = tmp_path / "empty"
+    target.write_bytes(b"")
+    target.chmod(0o755)
+    info = result_of(run_child(f"attempt(['t'], executable={str(target)!r})", cwd=tmp_path))
+    assert info["attempts"] == [("execveat", errno.ENOEXEC, 0)]
+    assert_clean_failure(info)
+
+
+def test_elf_truncated_past_its_headers_dies_after_the_point_of_no_return(report_prog, tmp_path):
+    """What the descriptor does NOT protect against: a file whose headers are intact
+    but whose body is cut short (an in-place rewrite caught half-way) passes exec and
+    then dies. The caller's parent sees a signal death, not an error message."""
+    size = report_prog.stat().st_size
+    target = truncated_copy(report_prog, tmp_path / "half", size // 2)
+    proc = run_child(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        attempt(['t'], executable={str(target)!r})
+        print("returned")
+    """, cwd=tmp_path)
+    if "RESULT" in proc.stdout:  # the loader may also refuse it outright
+        info = result_of(proc)
+        assert info["errno"] in (errno.ENOEXEC, errno.EIO, errno.EINVAL), info
+        assert_clean_failure(info)
+    else:
+        assert proc.returncode < 0, (proc.returncode, proc.stdout, proc.stderr)
+        assert "returned" not in proc.stdout
+
+
+def test_etxtbsy_is_retried_until_the_writer_closes(report_prog, tmp_path):
+    """A writer holds the file open (a copy still being written): exec gives ETXTBSY,
+    reexec() retries with backoff and runs the program once the writer is gone."""
+    target = tmp_path / "target"
+    shutil.copy2(report_prog, target)
+    started = tmp_path / "writer-started"
+    proc = run_child(f"""
+        import subprocess, time
+        writer = subprocess.Popen(["sh", "-c", 'exec 3>>"$1"; : > "$2"; sleep 0.3', "sh",
+                                  {str(target)!r}, {str(started)!r}])
+        while not os.path.exists({str(started)!r}):
+            time.sleep(0.005)
+        reexec(["report", "after-busy"], executable={str(target)!r}, fallback=None, retry_budget=5)
+    """, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "argv[1]=" + b"after-busy".hex() in proc.stdout
+    assert "[reexec] Retry 1 in 5 ms: ETXTBSY at tier execveat" in proc.stderr
+
+
+def test_etxtbsy_beyond_the_budget_is_a_clean_error(report_prog, tmp_path):
+    target = tmp_path / "target"
+    shutil.copy2(report_prog, target)
+    proc = run_child(f"""
+        w = open({str(target)!r}, "ab")
+        attempt(["report"], executable={str(target)!r}, retry_budget=0.1)
+        w.close()
+    """, cwd=tmp_path)
+    info = result_of(proc)
+    assert info["errno"] == errno.ETXTBSY and info["tier"] == "execveat"
+    assert "Wait for the process writing" in info["message"]
+    assert "[reexec] Retry 1 in 5 ms: ETXTBSY" in proc.stderr
+    assert_clean_failure(info)
+
+
+def test_script_with_a_missing_interpreter(tmp_path):
+    """#!/nonexistent/interp: the fd tiers say "needs an interpreter", the path tier's
+    exec says ENOENT while the script is still there: that is not a build tool's
+    swap, so it is not retried, and the error says the interpreter is missing."""
+    script = tmp_path / "script"
+    script.write_text("#!/nonexistent/interp\necho never\n")
+    script.chmod(0o755)
+    proc = run_child(f"attempt(['script'], executable={str(script)!r}, retry_budget=1)", cwd=tmp_path)
+    info = result_of(proc)
+    assert info["type"] == "FileNotFoundError"
+    assert info["attempts"] == [("execveat", errno.ENOENT, 3), ("path", errno.ENOENT, 3)]
+    assert "Retry" not in proc.stderr
+    assert "interpreter" in info["message"]
+    assert "Rebuild the program so that" not in info["message"]
+    assert_clean_failure(info)
+
+
+# ---- the fallback fails --------------------------------------------------------------
+
+def test_cargo_missing_from_env_var(tmp_path):
+    proc = run_child("attempt(['xtask', 'a'], executable='/nonexistent/xtask', retry_budget=0, "
+                     "fallback=CargoRun())", env=child_env(CARGO=str(tmp_path / "no-cargo")), cwd=tmp_path)
+    info = result_of(proc)
+    assert info["fallback_type"] == "FileNotFoundError"
+    assert f"cargo not found at {tmp_path / 'no-cargo'} (from $CARGO)" in info["message"]
+    assert "Or set CARGO to the full path" in info["message"]
+    assert_clean_failure(info)
+
+
+def test_cargo_not_executable(tmp_path):
+    fake = tmp_path / "cargo"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o644)
+    proc = run_child(f"attempt(['xtask'], executable='/nonexistent/xtask', retry_budget=0, "
+                     f"fallback=CargoRun(cargo={str(fake)!r}))", cwd=tmp_path)
+    info = result_of(proc)
+    assert info["fallback_type"] == "FileNotFoundError"
+    assert_clean_failure(info)
+
+
+@pytest.mark.cargo
+def test_cargo_build_failure_exits_with_cargos_code(tmp_path):
+    """A temp copy of the fixture workspace with a compile error: cargo run fails
+    (exit 101), the parent leaves with 101 and cargo's diagnostics reach stderr."""
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURE_WS, ws, ignore=shutil.ignore_patterns("target"))
+    main = ws / "xtask" / "src" / "main.rs"
+    main.write_text(main.read_text() + "\nfn broken() -> u32 { \"not a number\" }\n")
+    proc = run_child(f"""
+        reexec(["xtask", "a"], executable="/nonexistent/xtask", retry_budget=0,
+               fallback=CargoRun(manifest_path={str(ws / 'Cargo.toml')!r}, cargo_args=["--offline"]))
+    """, env=child_env(CARGO_TARGET_DIR=str(tmp_path / "target"), CARGO=None), cwd=tmp_path, timeout=240)
+    assert proc.returncode == 101, proc.stderr
+    assert "mismatched types" in proc.stderr or "could not compile" in proc.stderr
+    assert "[reexec] Fallback child exited with code: 101" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "xtask-fixture" not in proc.stdout
+
+
+# ---- no descriptor is left behind by a failed exec, whatever the tier ------------------
+
+@pytest.mark.parametrize("tiers", ["execveat", "fexecve", "path", "execveat,fexecve,path"])
+def test_failed_exec_leaves_no_descriptor(tiers, report_prog, tmp_path):
+    """Many failures in a row (ENOEXEC; and a script refused by the fd tiers) and
+    the process has exactly the descriptors it had before."""
+    bad = truncated_copy(report_prog, tmp_path / "bad", 64)
+    script = tmp_path / "script"
+    script.write_text("#!/nonexistent/interp\n")
+    script.chmod(0o755)
+    proc = run_child(f"""
+        from reexec_native import open_exe
+        before = _open_fds()
+        for i in range(50):
+            for target in ({str(bad)!r}, {str(script)!r}):
+                try:
+                    reexec(["x"], executable=target, fallback=None, retry_budget=0)
+                except ReexecError:
+                    pass
+                with open_exe(target) as h:
+                    try:
+                        h.exec(["x"])
+                    except OSError:
+                        pass
+        print("fds", before == _open_fds(), before, _open_fds())
+    """, env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
+    assert "fds True" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def envdump(tmp_path_factory) -> str:
+    return compile_prog("envdump", tmp_path_factory.mktemp("faults-progs"))
