@@ -27,7 +27,7 @@ REPO = BENCH_DIR.parent
 C_DIR = BENCH_DIR / "c"
 FIXTURE_WS = REPO / "tests" / "fixtures" / "cargo_ws"
 DEFAULT_CACHE = BENCH_DIR / ".cache"
-STAMP_RE = re.compile(rb"variant=(\d+) delta_ns=(-?\d+)")
+STAMP_RE = re.compile(rb"variant=(\d+) delta_ns=(-?\d+)(?: ino=(\d+))?")
 XTASK_STAMP_RE = re.compile(rb"bench-stamp delta_ns=(-?\d+)")
 MARKER = b"BENCH-VARIANT-MARKER:"
 

@@ -1,6 +1,6 @@
 /* stamp: the "new program" of every benchmark. Reads CLOCK_MONOTONIC first thing
- * in main(), prints its variant id and the delta from $BENCH_T0 (ns, written by the
- * parent just before its exec call), then exits 0.
+ * in main(), prints its variant id, the delta from $BENCH_T0 (ns, written by the
+ * parent just before its exec call) and the inode it runs from, then exits 0.
  *
  * Built static (gcc -static -O2, or musl-gcc -static) twice: -DVARIANT=1 and
  * -DVARIANT=2. The two files differ only in the variant digit, so the marker below
@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +28,10 @@ int main(void)
     long long now = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     const char *t0 = getenv("BENCH_T0");
     long long delta = t0 ? now - atoll(t0) : -1;
-    char line[96];
-    int n = snprintf(line, sizeof line, "variant=%d delta_ns=%lld\n", VARIANT, delta);
+    struct stat self;
+    unsigned long long ino = stat("/proc/self/exe", &self) == 0 ? (unsigned long long)self.st_ino : 0;
+    char line[128];
+    int n = snprintf(line, sizeof line, "variant=%d delta_ns=%lld ino=%llu\n", VARIANT, delta, ino);
     if (write(1, line, (size_t)n) != n)
         return 3;
     return 0;
