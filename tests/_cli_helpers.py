@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -20,18 +21,15 @@ from conftest import child_env
 PY = sys.executable
 # The directory the reexec_native under test was imported from (site-packages).
 PACKAGE_PARENT = str(Path(reexec_native.__file__).resolve().parent.parent)
-
-
-def env_with_package(**extra: str | None) -> dict[str, str]:
-    """child_env(), plus PYTHONPATH naming the package under test, for interpreters
-    that are not this one's venv (a copied binary, a fresh venv)."""
-    return child_env(PYTHONPATH=PACKAGE_PARENT, **extra)
+# Children start here unless told otherwise: not the source tree, which `python -m`
+# (cwd first on sys.path) would import instead of the installed package.
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def run(cmd, *, env=None, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([str(part) for part in cmd], env=child_env() if env is None else env,
-                          cwd=cwd, capture_output=True, timeout=timeout, errors="surrogateescape",
-                          stdin=subprocess.DEVNULL)
+                          cwd=NEUTRAL_CWD if cwd is None else cwd, capture_output=True, timeout=timeout,
+                          errors="surrogateescape", stdin=subprocess.DEVNULL)
 
 
 def run_code(code: str, *args: str, python: str = PY, env=None, cwd=None) -> subprocess.CompletedProcess:
@@ -50,7 +48,7 @@ def console_script() -> str:
 def popen(cmd, *, env=None, cwd=None) -> tuple[int, subprocess.CompletedProcess]:
     """Run `cmd`; (its pid, its CompletedProcess) so a test can compare PIDs."""
     proc = subprocess.Popen([str(part) for part in cmd], env=child_env() if env is None else env,
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, errors="surrogateescape")
+                            cwd=NEUTRAL_CWD if cwd is None else cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, errors="surrogateescape")
     out, err = proc.communicate(timeout=180)
     return proc.pid, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -1,0 +1,261 @@
+"""The command line, run as a user runs it: `python -m reexec_native ...` and the
+installed `reexec-native` script, in child processes; output and exit codes checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+
+from _cli_helpers import PY, console_script, popen, run
+from conftest import child_env, parse_report
+from test_fast_path import TRICKY_ARGS
+
+
+@pytest.fixture(params=["module", "script"])
+def cli(request) -> list[str]:
+    """How the command is started: `python -m reexec_native` or the console script."""
+    return [PY, "-m", "reexec_native"] if request.param == "module" else [console_script()]
+
+
+# --help and exit codes
+
+def test_help_documents_commands_and_exit_codes(cli):
+    result = run([*cli, "--help"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: reexec-native")
+    for text in ("doctor", "exec", "127", "126", "125"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("exec", ["--retry-budget", "--guard", "--no-fallback", "--cargo-fallback", "127", "126", "125",
+              "PROGRAM without a slash is looked up on PATH"]),
+    ("doctor", ["--json", "REEXEC_NATIVE_TIERS", "exit status: 0"]),
+])
+def test_subcommand_help(cli, command, expected):
+    result = run([*cli, command, "--help"])
+    assert result.returncode == 0, result.stderr
+    for text in expected:
+        assert text in result.stdout, text
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["exec"], ["exec", "--retry-budget"],
+                                  ["doctor", "--bogus"]])
+def test_usage_errors_exit_2(cli, args):
+    result = run([*cli, *args])
+    assert result.returncode == 2, result.stdout
+    assert "usage: reexec-native" in result.stderr
+
+
+# doctor
+
+def test_doctor_human_table(cli):
+    result = run([*cli, "doctor"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "libc" in out and "glibc" in out
+    assert f"{os.uname().release}" in out
+    assert "native module          loaded" in out
+    for tier in ("execveat", "fexecve", "path"):
+        assert [line for line in out.splitlines() if line.split()[:2] == [tier, "works"]], tier
+    assert [line for line in out.splitlines() if line.split()[:2] == ["createprocess", "unsupported"]]
+    assert "current_exe()" in out and "cargo" in out
+    assert "reexec() will try: execveat -> fexecve -> path; then cargo run" in out
+
+
+def test_doctor_json_reflects_the_tier_seam(cli):
+    result = run([*cli, "doctor", "--json"], env=child_env(REEXEC_NATIVE_TIERS="fexecve,path"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    tiers = report["tiers"]
+    assert tiers["execveat"]["status"] == "disabled"
+    assert tiers["execveat"]["detail"] == "disabled by REEXEC_NATIVE_TIERS=fexecve,path"
+    assert tiers["fexecve"]["status"] == "works"
+    assert tiers["path"]["status"] == "works"
+    assert tiers["createprocess"]["status"] == "unsupported"
+    assert report["REEXEC_NATIVE_TIERS"] == "fexecve,path"
+    assert report["plan"]["fast_path"] == ["fexecve", "path"]
+    assert report["native"]["loaded"] is True
+    assert report["platform"]["libc"].startswith("glibc")
+    assert report["platform"]["kernel"] == os.uname().release
+    assert report["features"]["O_PATH"]["status"] == "works"
+    assert report["features"]["/proc/self/fd"]["status"] == "works"
+    assert os.path.isabs(report["current_exe"]["path"])
+    assert report["cargo"]["found"] is True and report["cargo"]["path"] == shutil.which("cargo")
+
+
+def test_doctor_human_table_shows_disabled_tier(cli):
+    result = run([*cli, "doctor"], env=child_env(REEXEC_NATIVE_TIERS="execveat"))
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["path"])
+    assert "disabled" in line and "REEXEC_NATIVE_TIERS=execveat" in line
+
+
+def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
+    """A tier that fails shows its errno: a fake reexec_native whose open_exe raises
+    stands in for a kernel without the syscall (the probe imports from the package dir
+    the doctor names)."""
+    result = run([PY, "-c", """
+import sys
+from reexec_native import _doctor
+_doctor._PROBE = _doctor._PROBE.replace(
+    "open_exe(sys.argv[2]).exec(sys.argv[2:])",
+    "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
+report = _doctor.diagnose()
+print(report["tiers"]["execveat"]["status"], report["tiers"]["execveat"]["errno"], report["plan"]["ok"])
+print(_doctor.format_report(report))
+"""])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "fails ENOSYS False"
+    assert "fails: ENOSYS" in result.stdout
+    assert "reexec() will try: none" in result.stdout
+
+
+def test_doctor_with_an_invalid_seam_exits_1(cli):
+    result = run([*cli, "doctor", "--json"], env=child_env(REEXEC_NATIVE_TIERS="execveat,bogus"))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert "unknown tier 'bogus'" in report["seam_error"]
+    assert {t["status"] for t in report["tiers"].values()} == {"disabled", "unsupported"}
+    assert report["plan"]["ok"] is False
+
+
+def test_doctor_without_cargo(cli, tmp_path):
+    env = child_env(PATH=str(tmp_path), CARGO=None)
+    result = run([*cli, "doctor", "--json", "--no-probe"], env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cargo"]["found"] is False
+    assert "not found on PATH" in report["cargo"]["error"]
+    assert report["tiers"]["execveat"]["status"] == "not probed"
+    assert report["plan"]["fallback"] == "cargo run, which will fail: cargo not found"
+
+
+# exec
+
+def test_exec_replaces_the_cli_process(cli, report_prog):
+    pid, result = popen([*cli, "exec", "--", report_prog, *TRICKY_ARGS])
+    assert result.returncode == 0, result.stderr
+    report = parse_report(result.stdout)
+    assert int(report["report pid"]) == pid  # the same process: exec, not spawn
+    assert report["argv"] == [str(report_prog).encode()] + [a.encode() for a in TRICKY_ARGS]
+    assert report["execfn"].startswith("/dev/fd/")  # through the descriptor
+    assert report["guard"] == "<unset>"  # no guard unless asked
+    assert result.stderr == ""  # quiet unless -v
+
+
+def test_exec_looks_up_path_and_keeps_argv0_as_given(cli, report_prog, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shutil.copy2(report_prog, bindir / "myreport")
+    env = child_env(PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    result = run([*cli, "exec", "myreport", "--", "-v", "--guard"], env=env)
+    assert result.returncode == 0, result.stderr
+    report = parse_report(result.stdout)
+    assert report["argv"] == [b"myreport", b"--", b"-v", b"--guard"]  # everything after PROGRAM is its own
+
+
+def test_exec_exit_code_is_the_programs(cli, report_prog):
+    result = run([*cli, "exec", "--", report_prog], env=child_env(REPORT_EXIT="42"))
+    assert result.returncode == 42, result.stderr
+
+
+def test_exec_guard(cli, report_prog):
+    result = run([*cli, "exec", "--guard", "BITNET_REPAIR_PARENT", "--", report_prog])
+    assert result.returncode == 0, result.stderr
+    assert parse_report(result.stdout)["guard"] == "1"
+    result = run([*cli, "exec", "--guard", "BITNET_REPAIR_PARENT", "--", report_prog],
+                 env=child_env(BITNET_REPAIR_PARENT="1"))
+    assert result.returncode == 125
+    assert "Refusing to re-exec: BITNET_REPAIR_PARENT=1 is already set" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("tier", ["execveat", "fexecve", "path"])
+def test_exec_honours_the_tier_seam(cli, report_prog, tier):
+    result = run([*cli, "exec", "-v", "--", report_prog, "x"], env=child_env(REEXEC_NATIVE_TIERS=tier))
+    assert result.returncode == 0, result.stderr
+    report = parse_report(result.stdout)
+    assert report["argv"] == [str(report_prog).encode(), b"x"]
+    assert (report["execfn"] == str(report_prog)) == (tier == "path")
+    assert f"[reexec] Fast path: {report_prog}\n" in result.stderr  # -v: the library's log lines
+
+
+def test_exec_invalid_seam_exits_125(cli, report_prog):
+    result = run([*cli, "exec", "--", report_prog], env=child_env(REEXEC_NATIVE_TIERS="nope"))
+    assert result.returncode == 125
+    assert "unknown tier 'nope'" in result.stderr
+
+
+def test_exec_not_on_path_exits_127(cli, tmp_path):
+    result = run([*cli, "exec", "--", "no-such-program-xyz", "a"], env=child_env(PATH=str(tmp_path)))
+    assert result.returncode == 127
+    assert result.stderr == f"reexec-native: no-such-program-xyz: not found on PATH={str(tmp_path)!r}\n"
+
+
+def test_exec_missing_path_exits_127_naming_path_tier_errno(cli, tmp_path):
+    missing = tmp_path / "gone"
+    result = run([*cli, "exec", "--retry-budget", "0.02", "--", missing])
+    assert result.returncode == 127
+    assert result.stderr.startswith(f"reexec-native: cannot execute {missing}: No such file or directory")
+    assert "(tier open, errno ENOENT)" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["no-x-bit", "directory"])
+def test_exec_not_executable_exits_126(cli, tmp_path, kind):
+    target = tmp_path / "target"
+    if kind == "directory":
+        target.mkdir()
+    else:
+        target.write_text("#!/bin/sh\necho hi\n")
+        target.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    result = run([*cli, "exec", "--", target])
+    assert result.returncode == 126
+    assert f"cannot execute {target}: Permission denied" in result.stderr
+    assert "errno EACCES" in result.stderr
+
+
+def test_exec_non_elf_garbage_exits_126(cli, tmp_path):
+    target = tmp_path / "garbage"
+    target.write_bytes(b"\x00\x01 not a program\n")
+    target.chmod(0o755)
+    result = run([*cli, "exec", "--", target])
+    assert result.returncode == 126, result.stderr
+    assert "errno ENOEXEC" in result.stderr and str(target) in result.stderr
+
+
+def test_exec_runs_a_shell_script(cli, tmp_path):
+    """A #! script goes through the path tier, with $0 its path, like the shell's exec."""
+    script = tmp_path / "s.sh"
+    script.write_text('#!/bin/sh\necho "script $0 $# $1 pid=$$"\nexit 9\n')
+    script.chmod(0o755)
+    pid, result = popen([*cli, "exec", "--", script, "one arg"])
+    assert result.returncode == 9, result.stderr
+    assert result.stdout == f"script {script} 1 one arg pid={pid}\n"
+
+
+def test_exec_from_a_shell_script_like_exec(report_prog, tmp_path):
+    """The use it is meant for: the last line of a shell script."""
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text(f'#!/bin/sh\necho "wrapper pid=$$"\nexec "{console_script()}" exec -- "$@"\n')
+    wrapper.chmod(0o755)
+    result = run([wrapper, report_prog, "a b"])
+    assert result.returncode == 0, result.stderr
+    report = parse_report(result.stdout)
+    assert report["report pid"] == report["wrapper pid"]
+    assert report["argv"] == [str(report_prog).encode(), b"a b"]
+
+
+def test_no_fallback_flag_is_accepted_and_is_the_default(cli, tmp_path):
+    missing = tmp_path / "gone"
+    for flags in ([], ["--no-fallback"]):
+        result = run([*cli, "exec", *flags, "--retry-budget", "0", "--", missing], env=child_env(CARGO="/bin/false"))
+        assert result.returncode == 127, result.stderr
+        assert "cargo" not in result.stderr
+    result = run([*cli, "exec", "--no-fallback", "--cargo-fallback", "--", missing])
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
