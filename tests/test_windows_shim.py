@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -98,9 +99,12 @@ class Wine:
 
 
 @pytest.fixture(scope="session")
-def wine() -> Wine:
-    wine_binary = shutil.which("wine") or shutil.which("wine64")
-    _require(wine_binary is not None, "wine is not installed (apt-get install wine64)")
+def wine() -> Iterator[Wine]:
+    # Debian: /usr/bin/wine comes from the `wine` package; wine64 alone has only
+    # /usr/lib/wine/wine64.
+    wine_binary = (shutil.which("wine") or shutil.which("wine64")
+                   or next((p for p in ("/usr/lib/wine/wine64",) if os.access(p, os.X_OK)), None))
+    _require(wine_binary is not None, "wine is not installed (apt-get install wine wine64)")
     _require(shutil.which(MINGW) is not None,
              f"{MINGW} is not installed (apt-get install gcc-mingw-w64-x86-64-win32)")
     build = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=300,
@@ -122,7 +126,8 @@ def wine() -> Wine:
     first = session.run(session.exe("exitwith.exe"), "7", timeout=300)
     assert first.returncode == 7, first.stderr.decode(errors="replace")
     yield session
-    wineserver = shutil.which("wineserver")
+    wineserver = shutil.which("wineserver") or (
+        "/usr/lib/wine/wineserver64" if os.access("/usr/lib/wine/wineserver64", os.X_OK) else None)
     if wineserver:
         subprocess.run([wineserver, "-k"], env=env, capture_output=True, timeout=60, check=False)
 
