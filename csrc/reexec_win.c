@@ -666,4 +666,7 @@ int reexec_exec(const reexec_exe *exe, const char *path,
     return (int)err;
 }
 
+#else
+/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
+typedef int reexec_win_not_built_here;
 #endif /* _WIN32 */
