@@ -192,9 +192,9 @@ def run(helpers, runs: int, workdir: str) -> tuple[dict, dict]:
     section, details = {}, {}
     for mode in MODES:
         # In the copy modes the file is open for writing most of the time, so reexec
-        # retries (ETXTBSY) up to its 0.25 s budget: a quarter of the runs keeps the
+        # retries (ETXTBSY) up to its 0.25 s budget: an eighth of the runs keeps the
         # full run within minutes.
-        n = runs if mode in ("cargo_link", "rename") else max(10, runs // 4)
+        n = runs if mode in ("cargo_link", "rename") else max(10, runs // 8)
         log(f"[race] {mode}: {n} runs per strategy")
         section[mode], details[mode] = run_mode(mode, n, helpers, variants, workdir)
     return section, details

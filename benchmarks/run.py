@@ -1,0 +1,117 @@
+"""Entry point of the reexec-native benchmarks: prints tables, writes JSON and plots.
+
+    python benchmarks/run.py            # full run -> benchmarks/results/latest.json (+ PNGs)
+    python benchmarks/run.py --quick    # < 2 min on 2 cores
+    python benchmarks/run.py --smoke --output /tmp/x.json   # seconds; what the smoke test runs
+
+Benchmarks (each module's docstring says what it measures and how):
+  seed      seed.py      the running binary is rebuilt, it re-executes itself: spec vs reexec()
+  race      race.py      re-exec while a hostile swapper replaces the target (4 swap modes)
+  overhead  overhead.py  fast-path exec latency against the execveat floor
+  fallback  fallback.py  cargo run vs direct exec (and build-exec when available)
+
+Run it with a Python that has reexec_native installed (and matplotlib for the plots;
+without matplotlib the plots are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fallback  # noqa: E402
+import overhead  # noqa: E402
+import race  # noqa: E402
+import seed  # noqa: E402
+from _common import BENCH_DIR, DEFAULT_CACHE, build_helpers, git_commit, log, machine_facts  # noqa: E402
+
+PROFILES = {
+    #          overhead runs, race runs (link modes; copy modes /8), seed runs, fallback runs
+    "full": dict(overhead=2000, race=2000, seed=15, fallback=10),
+    "quick": dict(overhead=200, race=200, seed=3, fallback=2),
+    "smoke": dict(overhead=20, race=20, seed=1, fallback=1),
+}
+ALL = ("seed", "race", "overhead", "fallback")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer runs (< 2 minutes)")
+    size.add_argument("--smoke", action="store_true", help="the fewest runs, to check the benchmarks work")
+    parser.add_argument("--only", action="append", choices=ALL, help="run only these (repeatable)")
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json",
+                        help="JSON path (default: benchmarks/results/latest.json); plots go next to it")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help="where helpers and workspaces are built (default: benchmarks/.cache)")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+    runs = PROFILES[profile]
+    which = args.only or list(ALL)
+
+    import logging
+    logging.getLogger("reexec_native").disabled = True
+    import reexec_native
+
+    started = time.monotonic()
+    result: dict = {
+        "meta": {
+            "profile": profile,
+            "runs": runs,
+            "command": "python benchmarks/run.py" + {"full": "", "quick": " --quick", "smoke": " --smoke"}[profile],
+            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+            "reexec_native": getattr(reexec_native, "__version__", None),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+            **machine_facts(),
+        }
+    }
+    helpers = build_helpers(args.cache_dir)
+    result["meta"]["static_compiler"] = helpers.compiler
+    samples: dict = {}
+    tables: list[str] = []
+
+    if "seed" in which:
+        result["seed_scenario"], samples["seed"] = seed.run(args.cache_dir, runs["seed"])
+        tables += ["", "## Seed scenario: binary rebuilt, program re-executes itself", *seed.table(result["seed_scenario"])]
+    if "race" in which:
+        with tempfile.TemporaryDirectory(prefix="reexec-race-") as tmp:
+            result["race"], result["race_details"] = race.run(helpers, runs["race"], tmp)
+        tables += ["", "## Race under a hostile swapper", *race.table(result["race"], result["race_details"])]
+    if "overhead" in which:
+        result["fast_path_overhead"], samples["overhead"] = overhead.run(helpers, runs["overhead"])
+        tables += ["", "## Fast-path overhead against the floor", *overhead.table(result["fast_path_overhead"])]
+    if "fallback" in which:
+        result["fallback"], samples["fallback"] = fallback.run(args.cache_dir, runs["fallback"])
+        tables += ["", "## Fallback cost", *fallback.table(result["fallback"])]
+
+    result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_plots:
+        try:
+            import plots
+            made = plots.make(result, samples, args.output.parent)
+            tables += ["", "plots: " + ", ".join(str(p) for p in made)]
+        except ImportError as exc:
+            tables += ["", f"plots skipped ({exc})"]
+    meta = result["meta"]
+    print(f"# reexec-native benchmarks ({profile}) on {meta['kernel']}, {meta['libc']}, {meta['cpu_count']} CPUs, "
+          f"Python {meta['python']}; load {meta['loadavg_start']} -> {meta['loadavg_end']}; {meta['duration_s']} s")
+    print("\n".join(tables))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

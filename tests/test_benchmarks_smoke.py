@@ -1,0 +1,40 @@
+"""The benchmarks still run (their quickest mode, into a temporary path). No timing
+is asserted: only that each benchmark produced its section with the expected keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+pytestmark = pytest.mark.skipif(not RUN.exists() or shutil.which("cargo") is None or sys.platform != "linux",
+                                reason="benchmarks need Linux, cargo and the source tree")
+
+
+def test_benchmarks_smoke(tmp_path):
+    out = tmp_path / "smoke.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("BITNET_REPAIR_PARENT", "REEXEC_NATIVE_TIERS")}
+    result = subprocess.run([sys.executable, str(RUN), "--smoke", "--no-plots", "--output", str(out),
+                             "--cache-dir", str(tmp_path / "cache")],
+                            capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["seed_scenario"]) == {"fixture", "generated_30"}
+    for ws in data["seed_scenario"].values():
+        assert ws["spec_ms"] and ws["ours_ms"] and ws["ratio"]
+    for mode in ("cargo_link", "rename", "copy_in_place"):
+        for strategy in ("spec", "reexec"):
+            cell = data["race"][mode][strategy]
+            assert cell["runs"] == sum(cell["by_kind"].values())
+    for key in ("floor_us", "os_execv_us", "os_execve_fd_us", "reexec_us"):
+        assert data["fast_path_overhead"][key]["median"] > 0
+    assert data["fast_path_overhead"]["ratio_vs_execv"] > 0
+    assert data["fallback"]["fixture"]["cargo_run_ms"] > 0
+    assert "kernel" in data["meta"] and "loadavg_end" in data["meta"]
