@@ -9,6 +9,7 @@ reported as disabled and not probed.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import platform
 import shutil
@@ -21,8 +22,8 @@ PROBE_TIMEOUT = 30.0
 
 # Run in a child: exec a tiny program through the tiers the seam allows.
 _PROBE = r"""
-import errno, sys
-sys.path.insert(0, sys.argv[1])
+import errno, json, sys
+sys.path[:0] = json.loads(sys.argv[1])  # the doctor's own: same package, same cffi
 from reexec_native import open_exe
 try:
     open_exe(sys.argv[2]).exec(sys.argv[2:])
@@ -43,8 +44,10 @@ TIER_LABELS = {
 }
 
 
-def _package_parent() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def _import_path() -> str:
+    """The doctor's sys.path, package directory first, for the isolated (-I -S) probe."""
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return json.dumps([parent, *(p for p in sys.path if p and p != parent)])
 
 
 def _probe_program() -> list[str]:
@@ -59,7 +62,7 @@ def probe_tier(name: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
     env["REEXEC_NATIVE_TIERS"] = name
     try:
         proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _PROBE, _package_parent(), *_probe_program()],
+            [sys.executable, "-I", "-S", "-c", _PROBE, _import_path(), *_probe_program()],
             env=env, capture_output=True, text=True, errors="replace", timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
