@@ -156,24 +156,42 @@ def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
 
 class _SignalRelay:
     """While the child runs: ignore SIGINT (the terminal sends it to the child too),
-    forward SIGTERM/SIGHUP. Handlers, not SIG_IGN, so the child starts with defaults."""
+    forward SIGTERM/SIGHUP. Handlers, not SIG_IGN, so the child starts with defaults.
+    A signal the caller already ignores (SIGHUP under nohup, SIGINT in a background
+    job) is left ignored: the child inherits that, as a plain exec would keep it.
+    A signal that arrives before the child exists is forwarded once it does."""
 
     def __init__(self) -> None:
-        self.child: subprocess.Popen | None = None
+        self._child: subprocess.Popen | None = None
+        self._pending: list[int] = []
         self._saved: dict[int, object] = {}
+
+    @property
+    def child(self) -> subprocess.Popen | None:
+        return self._child
+
+    @child.setter
+    def child(self, proc: subprocess.Popen | None) -> None:
+        self._child = proc
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            self._forward(signum, None)
 
     def __enter__(self) -> _SignalRelay:
         if threading.current_thread() is not threading.main_thread():
             log("Note: not the main thread; signals are not relayed to the fallback child")
             return self
-        self._saved[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
-        for signum in _FORWARDED:
-            self._saved[signum] = signal.signal(signum, self._forward)
+        for signum, handler in ((signal.SIGINT, lambda *_: None), *((s, self._forward) for s in _FORWARDED)):
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue
+            self._saved[signum] = signal.signal(signum, handler)
         return self
 
     def _forward(self, signum: int, _frame: object) -> None:
-        if self.child is not None and self.child.returncode is None:
-            self.child.send_signal(signum)
+        if self._child is None:
+            self._pending.append(signum)
+        elif self._child.returncode is None:
+            self._child.send_signal(signum)
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._saved.items():
@@ -199,7 +217,10 @@ def die_by_signal(signum: int) -> NoReturn:
     128+N only where the signal does not end the process."""
     if faulthandler.is_enabled():
         faulthandler.disable()
-    signal.signal(signum, signal.SIG_DFL)
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass  # SIGKILL/SIGSTOP: their disposition cannot be set (nor needs to be)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)
