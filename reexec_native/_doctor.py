@@ -12,7 +12,6 @@ import errno
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from typing import Any

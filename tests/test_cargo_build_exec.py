@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from _cli_helpers import PY, console_script, popen, run_code
+from _cli_helpers import console_script, popen, run_code
 from conftest import FIXTURE_WS, child_env, parse_xtask
 from test_fast_path import TRICKY_ARGS
 

@@ -7,10 +7,7 @@ options, -X options, prefix and executable; only the guard differs."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
