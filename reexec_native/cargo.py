@@ -129,9 +129,14 @@ class CargoRun:
         cmd = self.command(argv)
         log("Fallback command: %s", format_command(cmd))
         program = self.resolve_cargo()
-        if supported_tiers() & TIERS["createprocess"]:
-            _run_through_shim(program, cmd, env)
-        _spawn_and_mirror(program, cmd, env)
+        handover = _run_through_shim if uses_shim(supported_tiers()) else _spawn_and_mirror
+        handover(program, cmd, env)
+
+
+def uses_shim(supported: int) -> bool:
+    """Where the only tier is CreateProcessW (Windows), the fallback child runs through
+    the C shim too: Python's own exit cannot carry every 32-bit exit code."""
+    return bool(supported & TIERS["createprocess"])
 
 
 def format_command(cmd: Sequence[str | bytes]) -> str:
@@ -148,6 +153,7 @@ def _shown(part: str | bytes) -> str:
 
 
 def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    """Run cargo as a child of the C shim, which exits with its full exit code."""
     argv = [os.fsencode(part) for part in cmd]
     with open_exe(program) as handle:
         handle._exec(argv, env, TIERS["createprocess"])
