@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
@@ -168,20 +167,19 @@ class _SignalRelay:
     A signal that arrives before the child exists is forwarded once it does."""
 
     def __init__(self) -> None:
-        self._child: subprocess.Popen | None = None
+        self._pid: int | None = None
+        self._reaped = False
         self._pending: list[int] = []
         self._saved: dict[int, object] = {}
 
-    @property
-    def child(self) -> subprocess.Popen | None:
-        return self._child
-
-    @child.setter
-    def child(self, proc: subprocess.Popen | None) -> None:
-        self._child = proc
+    def started(self, pid: int) -> None:
+        self._pid = pid
         pending, self._pending = self._pending, []
         for signum in pending:
             self._forward(signum, None)
+
+    def reaped(self) -> None:
+        self._reaped = True  # from now on the pid may name another process
 
     def __enter__(self) -> _SignalRelay:
         if threading.current_thread() is not threading.main_thread():
@@ -194,21 +192,33 @@ class _SignalRelay:
         return self
 
     def _forward(self, signum: int, _frame: object) -> None:
-        if self._child is None:
+        if self._pid is None:
             self._pending.append(signum)
-        elif self._child.returncode is None:
-            self._child.send_signal(signum)
+        elif not self._reaped:
+            os.kill(self._pid, signum)
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._saved.items():
             signal.signal(signum, handler)
 
 
+# Python ignores these at start-up; a program started by exec gets them back at
+# their defaults (the C core does it on the fast path), so the child does too.
+_PYTHON_IGNORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
+
+
 def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    """posix_spawn the child as exec would start it (empty signal mask, Python's ignored
+    signals back to default, the caller's inheritable descriptors), wait, and leave
+    exactly as it left."""
     flush_stdio()
+    reset = [s for s in _PYTHON_IGNORED if signal.getsignal(s) == signal.SIG_IGN]
     with _SignalRelay() as relay:
-        relay.child = subprocess.Popen([program, *cmd[1:]], env=env)
-        code = relay.child.wait()
+        pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        relay.started(pid)
+        _, status = os.waitpid(pid, 0)
+        relay.reaped()
+    code = os.waitstatus_to_exitcode(status)
     if code < 0:
         log("Fallback child killed by signal %d (%s)", -code, signal.Signals(-code).name)
         flush_stdio()

@@ -14,7 +14,9 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 FIXTURE_WS = TESTS / "fixtures" / "cargo_ws"
-PYTHON = os.path.realpath(sys.executable)
+# The interpreter running the tests, as it is named (not realpath'd): in a venv that
+# is the venv's, with the package under test installed.
+PYTHON = sys.executable
 
 
 def child_env(**extra: str | None) -> dict[str, str]:
@@ -76,6 +78,17 @@ def parse_xtask(stdout: str) -> dict:
     return info
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _outside_the_source_tree(tmp_path_factory):
+    """Run the suite (and so every child process) from a scratch directory: a child
+    started with `python -c` puts its working directory first on sys.path, and the
+    source tree's reexec_native/ (no compiled module) must not shadow the installed one."""
+    saved = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(saved)
+
+
 @pytest.fixture(scope="session")
 def report_prog(tmp_path_factory) -> Path:
     """tests/progs/report.c, compiled."""
@@ -98,7 +111,11 @@ def cargo_target(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def python_copy(tmp_path) -> Path:
-    """A private copy of the interpreter binary, which a test may replace or delete."""
+    """A private copy of the interpreter binary, which a test may replace or delete.
+    In a venv, the venv's pyvenv.cfg goes beside it, so the copy is in the same venv."""
     copy = tmp_path / "prog"
-    shutil.copy2(PYTHON, copy)
+    shutil.copy2(os.path.realpath(sys.executable), copy)
+    venv_cfg = Path(sys.prefix) / "pyvenv.cfg"
+    if sys.prefix != sys.base_prefix and venv_cfg.exists():
+        shutil.copy2(venv_cfg, tmp_path / "pyvenv.cfg")
     return copy

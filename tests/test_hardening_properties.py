@@ -17,16 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURE_WS, TESTS, child_env, parse_xtask
-from conftest import run_python as _run_python
-
-# The interpreter running the tests, as it is named (not realpath'd): in a venv,
-# that is the venv's, with the package under test installed.
-PYTHON = sys.executable
-
-
-def run_python(code: str, **kwargs):
-    return _run_python(code, python=PYTHON, **kwargs)
+from conftest import FIXTURE_WS, PYTHON, TESTS, child_env, parse_xtask, run_python
 
 GUARD = b"BITNET_REPAIR_PARENT"
 
