@@ -112,10 +112,13 @@ def cargo_target(tmp_path_factory) -> Path:
 @pytest.fixture
 def python_copy(tmp_path) -> Path:
     """A private copy of the interpreter binary, which a test may replace or delete.
-    In a venv, the venv's pyvenv.cfg goes beside it, so the copy is in the same venv."""
-    copy = tmp_path / "prog"
+    It sits in a venv-shaped folder (bin/prog): in a venv, that folder gets the venv's
+    pyvenv.cfg and lib/, so the copy runs in the same venv, with the package under test."""
+    (tmp_path / "bin").mkdir()
+    copy = tmp_path / "bin" / "prog"
     shutil.copy2(os.path.realpath(sys.executable), copy)
     venv_cfg = Path(sys.prefix) / "pyvenv.cfg"
     if sys.prefix != sys.base_prefix and venv_cfg.exists():
         shutil.copy2(venv_cfg, tmp_path / "pyvenv.cfg")
+        (tmp_path / "lib").symlink_to(Path(sys.prefix) / "lib")
     return copy
