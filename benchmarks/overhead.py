@@ -16,8 +16,16 @@ Each Python child is warmed first (its method run once on a file the kernel refu
 so copy-on-write faults after fork() are not billed to the exec; the cold numbers
 (first touch after fork) are reported separately under cold_after_fork.
 
-Python methods run round-robin in a shuffled order, one forked child per run, in the same process, so
-their ratio is measured under the same load. The timed region of every method
+Python methods run round-robin in a shuffled order, so their ratio is measured under
+the same load, two ways:
+
+- in a freshly started interpreter per run (the headline: a program calls reexec()
+  from its own process, whose pages are all its own), after one warm-up call;
+- in a child forked from this process (forked_child): cheaper to run, but copy-on-write
+  skews it: whatever a method touches after fork() becomes private memory the exec
+  must then tear down, so the method that does more Python work pays twice (measured:
+  reexec()/os.execv 1.04 in fresh interpreters, about 1.4 in forked children).
+ The timed region of every method
 includes resolving the path (open or execve's lookup). The Python-side setup of
 reexec() (what it does before the syscall) is timed separately, in-process.
 """
@@ -30,7 +38,7 @@ import random
 import subprocess
 import time
 
-from _common import STAMP_RE, ForkRunner, bench_env, log, now_ns, quiet_reexec_logger, summary
+from _common import STAMP_RE, ForkRunner, bench_env, child_environ, log, now_ns, quiet_reexec_logger, summary
 
 PY_METHODS = ("os_execv", "os_execve_fd", "py_execveat", "reexec")
 SYS_EXECVEAT = 322  # x86_64; set per machine below
@@ -139,6 +147,50 @@ def python_setup_us(stamp: str, runs: int) -> dict:
             "os_open_O_PATH": summary(samples_osopen, 2)}
 
 
+# One run in a fresh interpreter: warm the method up on a file the kernel refuses,
+# then take t0 and exec the stamp program with it.
+FRESH_CHILD = r"""
+import logging, os, sys, time
+logging.getLogger("reexec_native").disabled = True
+from reexec_native import reexec
+method, stamp, refused = sys.argv[1:4]
+def os_execv(p):
+    os.environ["BENCH_T0"] = str(time.monotonic_ns())
+    os.execv(p, ["stamp"])
+def os_execve_fd(p):
+    env = {"PATH": "/usr/bin:/bin", "BENCH_T0": str(time.monotonic_ns())}
+    os.execve(os.open(p, os.O_PATH | os.O_CLOEXEC), ["stamp"], env)
+def reexec_fast(p):
+    env = {"PATH": "/usr/bin:/bin", "BENCH_T0": str(time.monotonic_ns())}
+    reexec(["stamp"], executable=p, env=env, guard=None, fallback=None, retry_budget=0)
+run = {"os_execv": os_execv, "os_execve_fd": os_execve_fd, "reexec": reexec_fast}[method]
+try:
+    run(refused)
+except Exception:
+    pass
+run(stamp)
+"""
+FRESH_METHODS = ("os_execv", "os_execve_fd", "reexec")
+
+
+def fresh_interpreter(stamp: str, refused: str, runs: int) -> dict[str, list[float]]:
+    """µs per method, each run in a newly started interpreter (see the module doc)."""
+    import sys
+    samples: dict[str, list[float]] = {name: [] for name in FRESH_METHODS}
+    order = list(FRESH_METHODS)
+    shuffle = random.Random(7).shuffle
+    for _ in range(runs):
+        shuffle(order)
+        for name in order:
+            out = subprocess.run([sys.executable, "-c", FRESH_CHILD, name, stamp, refused],
+                                 capture_output=True, timeout=60, env=child_environ(),
+                                 cwd=os.path.dirname(stamp)).stdout  # not the source tree
+            m = STAMP_RE.search(out)
+            if m:
+                samples[name].append(int(m.group(2)) / 1000)
+    return samples
+
+
 def run(helpers, runs: int) -> tuple[dict, dict]:
     """Returns (json section, raw samples in µs per method for the plots)."""
     quiet_reexec_logger()
@@ -169,6 +221,10 @@ def run(helpers, runs: int) -> tuple[dict, dict]:
                 samples[name].append(int(m.group(2)) / 1000)
     finally:
         runner.close()
+    fresh_runs = max(5, runs // 4)
+    log(f"[overhead] {fresh_runs} runs per method in fresh interpreters")
+    fresh = fresh_interpreter(stamp, str(not_exec), fresh_runs)
+    samples.update({f"fresh_{name}": values for name, values in fresh.items()})
 
     def stat(name):
         s = summary(samples.get(name, []), 1)
@@ -177,18 +233,27 @@ def run(helpers, runs: int) -> tuple[dict, dict]:
 
     section = {
         "units": "microseconds, call to the new program's first clock read; each {median, p99, p10, p90, n}",
-        "runs_per_method": runs,
+        "measured_in": "Python methods: a fresh interpreter per run (forked_child: see below)",
+        "runs_per_method": fresh_runs,
         "floor_us": stat("floor"),
         "floor_execve_path_us": stat("floor_execve"),
-        "os_execv_us": stat("os_execv"),
-        "os_execve_fd_us": stat("os_execve_fd"),
-        "py_ctypes_execveat_us": stat("py_execveat"),
-        "reexec_us": stat("reexec"),
-        "cold_after_fork": {"os_execv_us": stat("os_execv_cold"), "reexec_us": stat("reexec_cold"),
-                            "ratio": _ratio(samples, "reexec_cold", "os_execv_cold")},
-        "ratio_vs_execv": _ratio(samples, "reexec", "os_execv"),
-        "ratio_vs_execve_fd": _ratio(samples, "reexec", "os_execve_fd"),
-        "ratio_vs_floor": _ratio(samples, "reexec", "floor"),
+        "os_execv_us": stat("fresh_os_execv"),
+        "os_execve_fd_us": stat("fresh_os_execve_fd"),
+        "reexec_us": stat("fresh_reexec"),
+        "ratio_vs_execv": _ratio(samples, "fresh_reexec", "fresh_os_execv"),
+        "ratio_vs_execve_fd": _ratio(samples, "fresh_reexec", "fresh_os_execve_fd"),
+        "ratio_vs_floor": _ratio(samples, "fresh_reexec", "floor"),
+        "forked_child": {
+            "note": "children forked from the benchmark process; copy-on-write inflates methods that do more work",
+            "runs_per_method": runs,
+            "os_execv_us": stat("os_execv"),
+            "os_execve_fd_us": stat("os_execve_fd"),
+            "py_ctypes_execveat_us": stat("py_execveat"),
+            "reexec_us": stat("reexec"),
+            "ratio_vs_execv": _ratio(samples, "reexec", "os_execv"),
+            "cold_after_fork": {"os_execv_us": stat("os_execv_cold"), "reexec_us": stat("reexec_cold"),
+                                "ratio": _ratio(samples, "reexec_cold", "os_execv_cold")},
+        },
         "failures": failures,
         "python_setup_us": python_setup_us(stamp, max(200, runs)),
     }
@@ -205,13 +270,16 @@ def _ratio(samples, a, b) -> float | None:
 def table(section: dict) -> list[str]:
     rows = [("floor: execveat from C", "floor_us"), ("execve(path) from C", "floor_execve_path_us"),
             ("os.execv(path)", "os_execv_us"), ("os.execve(fd)", "os_execve_fd_us"),
-            ("execveat via ctypes (Python)", "py_ctypes_execveat_us"), ("reexec() fast path", "reexec_us")]
-    lines = ["| method | median µs | p99 µs |", "| --- | ---: | ---: |"]
+            ("reexec() fast path", "reexec_us")]
+    forked = section["forked_child"]
+    lines = ["| method | median µs | p99 µs | forked child: median µs |", "| --- | ---: | ---: | ---: |"]
     for label, key in rows:
         v = section.get(key) or {}
-        lines.append(f"| {label} | {v.get('median')} | {v.get('p99')} |")
+        f = forked.get(key) or {}
+        lines.append(f"| {label} | {v.get('median')} | {v.get('p99')} | {f.get('median', '')} |")
     lines.append(f"reexec()/os.execv = {section['ratio_vs_execv']}, reexec()/os.execve(fd) = "
-                 f"{section['ratio_vs_execve_fd']}")
+                 f"{section['ratio_vs_execve_fd']} (fresh interpreters; forked children: "
+                 f"{forked['ratio_vs_execv']})")
     setup = section.get("python_setup_us") or {}
     if setup:
         lines.append("reexec() Python-side setup (median µs): validate argv/env "

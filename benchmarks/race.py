@@ -6,10 +6,16 @@ ways: cargo_link (unlink + hard link, as cargo does), rename (a new file renamed
 over it), copy_in_place (O_TRUNC + write into the same inode, as `cp` over an
 existing file), cargo_copy (unlink + create + write: cargo's cross-filesystem path,
 a new inode written while open). Meanwhile this process re-executes into the target
-many times, one forked child per run, alternating two strategies:
+many times, one forked child per run, alternating the strategies:
 
-- spec    the spec's fast path: exists() (a stat), then exec by path
-- reexec  reexec(argv, executable=target, fallback=None), default retry budget
+- spec             the spec's fast path: exists() (a stat), then exec by path
+- reexec           reexec(argv, executable=target, fallback=None), default retry budget
+- reexec_snapshot  the same with snapshot=True (copy modes only): a sealed memfd copy
+                   runs, made only while no writer holds the file
+
+A fifth mode, copy_in_place_paced, rewrites in place with a 1 ms pause between
+rewrites (a build tool that writes now and then) and runs many more times: the
+question there is whether a snapshot ever runs a partial image.
 
 For each run the child records which variant it checked (spec: the inode its stat
 saw; reexec: the inode of the descriptor open_exe gave, recorded by wrapping the
@@ -40,8 +46,14 @@ from collections import Counter
 from _common import (STAMP_RE, ForkRunner, bench_env, emit, errno_name, log, now_ns,
                      quiet_reexec_logger)
 
-MODES = ("cargo_link", "rename", "copy_in_place", "cargo_copy")
-STRATEGIES = ("spec", "reexec")
+MODES = ("cargo_link", "rename", "copy_in_place", "cargo_copy", "copy_in_place_paced")
+STRATEGIES = ("spec", "reexec", "reexec_snapshot")
+COPY_MODES = ("copy_in_place", "cargo_copy", "copy_in_place_paced")
+PACED_PAUSE_US = 1000
+
+
+def strategies(mode: str) -> tuple[str, ...]:
+    return STRATEGIES if mode in COPY_MODES else STRATEGIES[:2]
 KINDS = ("ok", "wrong_binary", "unverified", "ENOENT", "ETXTBSY", "ENOEXEC", "crash")
 
 
@@ -92,21 +104,30 @@ def _spec_child(target: str, variants: Variants):
     return child
 
 
-def _reexec_child(target: str, variants: Variants):
-    from reexec_native import ReexecError, reexec
+def _reexec_child(target: str, variants: Variants, snapshot: bool = False):
+    from reexec_native import ExeHandle, ReexecError, reexec
     from reexec_native import _fastpath
 
     real_open_exe = _fastpath.open_exe
+    real_make_snapshot = ExeHandle.make_snapshot
 
     def child(fd: int) -> None:
         def recording_open_exe(path, *args, **kwargs):
             handle = real_open_exe(path, *args, **kwargs)
-            emit(fd, f"checked {variants.of(handle.st_ino, f'/proc/self/fd/{handle.fd}')}")
+            if not snapshot:
+                emit(fd, f"checked {variants.of(handle.st_ino, f'/proc/self/fd/{handle.fd}')}")
             return handle
 
+        def recording_make_snapshot(self, *args, **kwargs):
+            copy = real_make_snapshot(self, *args, **kwargs)  # what runs is the copy
+            emit(fd, f"checked {variants.of(copy.st_ino, f'/proc/self/fd/{copy.fd}')}")
+            return copy
+
         _fastpath.open_exe = recording_open_exe
+        ExeHandle.make_snapshot = recording_make_snapshot
         try:
-            reexec(["stamp"], executable=target, env=bench_env(now_ns()), guard=None, fallback=None)
+            reexec(["stamp"], executable=target, env=bench_env(now_ns()), guard=None, fallback=None,
+                   snapshot=snapshot)
         except ReexecError as exc:
             err = exc.exec_error
             emit(fd, f"fail {errno_name(getattr(err, 'errno', None))} {getattr(err, 'tier', '?')}")
@@ -148,17 +169,21 @@ def _prepare_target(mode: str, target: str, variants: Variants) -> None:
 def run_mode(mode: str, runs: int, helpers, variants: Variants, workdir: str) -> tuple[dict, dict]:
     target = os.path.join(workdir, "target")
     _prepare_target(mode, target, variants)
-    swapper = subprocess.Popen([str(helpers.swapper), mode, target, *variants.sources],
+    pause = [str(PACED_PAUSE_US)] if mode == "copy_in_place_paced" else []
+    swap_mode = mode.replace("_paced", "")
+    swapper = subprocess.Popen([str(helpers.swapper), swap_mode, target, *variants.sources, *pause],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    counts = {s: Counter() for s in STRATEGIES}
+    names = strategies(mode)
+    counts = {s: Counter() for s in names}
     retried = Counter()
-    children = {"spec": _spec_child(target, variants), "reexec": _reexec_child(target, variants)}
+    children = {"spec": _spec_child(target, variants), "reexec": _reexec_child(target, variants),
+                "reexec_snapshot": _reexec_child(target, variants, snapshot=True)}
     runner = ForkRunner()
     started = time.monotonic()
     try:
         time.sleep(0.05)
         for _ in range(runs):
-            for strategy in STRATEGIES:
+            for strategy in names:
                 status, out = runner.run(children[strategy])
                 kind, retries = classify(status, out)
                 counts[strategy][kind] += 1
@@ -170,12 +195,12 @@ def run_mode(mode: str, runs: int, helpers, variants: Variants, workdir: str) ->
     elapsed = time.monotonic() - started
     stats = dict(re.findall(r"(\w+)=(\d+)", sw_out.decode()))
     section = {}
-    for strategy in STRATEGIES:
+    for strategy in names:
         c = counts[strategy]
         by_kind = {k: c.get(k, 0) for k in KINDS}
         by_kind.update({k: v for k, v in c.items() if k not in by_kind})
         section[strategy] = {"runs": runs, "failures": runs - c.get("ok", 0), "by_kind": by_kind,
-                             "runs_that_retried": retried[strategy] if strategy == "reexec" else None}
+                             "runs_that_retried": retried[strategy] if strategy != "spec" else None}
     details = {"swaps": int(stats.get("swaps", 0)), "swapper_etxtbsy": int(stats.get("etxtbsy", 0)),
                "swapper_errors": int(stats.get("errors", 0)), "seconds": round(elapsed, 2),
                "swaps_per_second": round(int(stats.get("swaps", 0)) / elapsed, 1) if elapsed else None}
@@ -191,10 +216,10 @@ def run(helpers, runs: int, workdir: str) -> tuple[dict, dict]:
     variants = Variants(helpers, workdir)
     section, details = {}, {}
     for mode in MODES:
-        # In the copy modes the file is open for writing most of the time, so reexec
-        # retries (ETXTBSY) up to its 0.25 s budget: an eighth of the runs keeps the
-        # full run within minutes.
-        n = runs if mode in ("cargo_link", "rename") else max(10, runs // 8)
+        # In the unpaced copy modes the file is open for writing most of the time, so
+        # reexec retries (ETXTBSY) up to its 0.25 s budget: an eighth of the runs keeps
+        # the full run within minutes.
+        n = max(10, runs // 8) if mode in ("copy_in_place", "cargo_copy") else runs
         log(f"[race] {mode}: {n} runs per strategy")
         section[mode], details[mode] = run_mode(mode, n, helpers, variants, workdir)
     return section, details

@@ -6,9 +6,10 @@
 
 Benchmarks (each module's docstring says what it measures and how):
   seed      seed.py      the running binary is rebuilt, it re-executes itself: spec vs reexec()
-  race      race.py      re-exec while a hostile swapper replaces the target (4 swap modes)
+  race      race.py      re-exec while a hostile swapper replaces the target (5 swap modes)
   overhead  overhead.py  fast-path exec latency against the execveat floor
   fallback  fallback.py  cargo run vs direct exec (and build-exec when available)
+  snapshot  snapshot.py  ms per MB of a sealed copy (snapshot=True): memfd, O_TMPFILE
 
 Run it with a Python that has reexec_native installed (and matplotlib for the plots;
 without matplotlib the plots are skipped).
@@ -31,15 +32,17 @@ import fallback  # noqa: E402
 import overhead  # noqa: E402
 import race  # noqa: E402
 import seed  # noqa: E402
+import snapshot  # noqa: E402
 from _common import BENCH_DIR, DEFAULT_CACHE, build_helpers, git_commit, log, machine_facts  # noqa: E402
 
 PROFILES = {
-    #          overhead runs, race runs (link modes; copy modes /8), seed runs, fallback runs
-    "full": dict(overhead=2000, race=2000, seed=15, fallback=10),
-    "quick": dict(overhead=200, race=200, seed=3, fallback=2),
-    "smoke": dict(overhead=20, race=20, seed=1, fallback=1),
+    #          overhead runs, race runs (unpaced copy modes /8), seed runs, fallback runs,
+    #          snapshot copies per size and method
+    "full": dict(overhead=2000, race=2000, seed=15, fallback=10, snapshot=20),
+    "quick": dict(overhead=200, race=200, seed=3, fallback=2, snapshot=5),
+    "smoke": dict(overhead=20, race=20, seed=1, fallback=1, snapshot=1),
 }
-ALL = ("seed", "race", "overhead", "fallback")
+ALL = ("seed", "race", "overhead", "fallback", "snapshot")
 
 
 def main(argv=None) -> int:
@@ -93,6 +96,9 @@ def main(argv=None) -> int:
     if "fallback" in which:
         result["fallback"], samples["fallback"] = fallback.run(args.cache_dir, runs["fallback"])
         tables += ["", "## Fallback cost", *fallback.table(result["fallback"])]
+    if "snapshot" in which:
+        result["snapshot_cost"], samples["snapshot"] = snapshot.run(runs["snapshot"])
+        tables += ["", "## Snapshot cost (sealed copy before exec)", *snapshot.table(result["snapshot_cost"])]
 
     result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["meta"]["duration_s"] = round(time.monotonic() - started, 1)

@@ -9,9 +9,10 @@ child's status.
 from ._exe import ExeHandle, current_exe, open_exe
 from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
-from .errors import RecursionGuardError, ReexecError
+from .errors import ArgumentListTooLongError, RecursionGuardError, ReexecError
 
 __all__ = [
+    "ArgumentListTooLongError",
     "CargoRun",
     "DEFAULT_GUARD",
     "ExeHandle",

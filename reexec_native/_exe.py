@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from ._log import flush_stdio
 from ._native import ffi, lib
-from ._validate import argv_bytes, env_bytes, env_entries, path_bytes
+from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TIERS = {
     "execveat": lib.REEXEC_TIER_EXECVEAT,
@@ -161,6 +161,7 @@ class ExeHandle:
         OSError of the last tier tried, with ``.tier`` and ``.attempts``."""
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
+        check_exec_size(argv_b, env_b)
         return self._exec(argv_b, env_b, requested_tiers())
 
     def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int) -> NoReturn:

@@ -205,3 +205,16 @@ def test_python_reexec_keeps_interpreter_flags(tmp_path):
     first, second = json.loads(first), json.loads(second)
     assert first[:5] == second[:5]
     assert (first[5], second[5]) == (False, True)
+
+
+def test_handle_exec_refuses_an_oversized_argv_before_exec(tmp_path):
+    result = run_python("""
+        from reexec_native import open_exe, ArgumentListTooLongError
+        with open_exe("/bin/echo") as handle:
+            try:
+                handle.exec(["echo", "a" * 200000])
+            except ArgumentListTooLongError as e:
+                print("refused", e.errno, isinstance(e, ValueError))
+        print("still here")
+    """, cwd=tmp_path)
+    assert result.stdout == "refused 7 True\nstill here\n", result.stderr

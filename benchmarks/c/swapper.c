@@ -1,8 +1,10 @@
 /* swapper: a hostile build tool. Replaces TARGET in a tight loop, alternating the
  * contents of SRC_A and SRC_B, until SIGTERM; then prints its counters.
  *
- *   swapper MODE TARGET SRC_A SRC_B
+ *   swapper MODE TARGET SRC_A SRC_B [PAUSE_US]
  *
+ * PAUSE_US (default 0) sleeps between swaps: a build tool that rewrites the file
+ * now and then rather than all the time.
  * cargo_link     unlink(TARGET); link(SRC, TARGET)          (cargo's uplift)
  * rename         link(SRC, TARGET.tmp); rename(TARGET.tmp, TARGET)
  * copy_in_place  open(TARGET, O_WRONLY|O_TRUNC), write 4 KiB chunks, close (same inode;
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK 4096
@@ -52,10 +55,12 @@ static int write_all(int fd, const char *data, size_t size)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: swapper cargo_link|rename|copy_in_place|cargo_copy TARGET SRC_A SRC_B\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: swapper cargo_link|rename|copy_in_place|cargo_copy TARGET SRC_A SRC_B [PAUSE_US]\n");
         return 2;
     }
+    long pause_us = argc == 6 ? atol(argv[5]) : 0;
+    struct timespec pause = {pause_us / 1000000, (pause_us % 1000000) * 1000};
     const char *mode = argv[1], *target = argv[2];
     const char *src[2] = {argv[3], argv[4]};
     size_t size[2];
@@ -99,6 +104,8 @@ int main(int argc, char **argv)
         if (rc < 0) { errors++; if (errors < 5) perror(mode); continue; }
         swaps++;
         which ^= 1;
+        if (pause_us > 0)
+            nanosleep(&pause, NULL);
     }
     printf("swaps=%ld etxtbsy=%ld errors=%ld\n", swaps, etxtbsy, errors);
     return 0;
