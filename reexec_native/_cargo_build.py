@@ -30,16 +30,7 @@ _EXEC_RETRY_BUDGET = 0.25
 
 def build_command(run: CargoRun) -> list[str]:
     """``cargo build -p P --features F [--bin B] [--manifest-path M] [ARGS] --message-format=...``."""
-    cmd = [run.cargo_program(), "build"]
-    if run.package:
-        cmd += ["-p", run.package]
-    if run.features:
-        cmd += ["--features", ",".join(run.features)]
-    if run.bin:
-        cmd += ["--bin", run.bin]
-    if run.manifest_path:
-        cmd += ["--manifest-path", run.manifest_path]
-    return [*cmd, *run.cargo_args, MESSAGE_FORMAT]
+    return [run.cargo_program(), "build", *run.selection_args(), *run.cargo_args, MESSAGE_FORMAT]
 
 
 def package_name(package_id: str) -> str | None:

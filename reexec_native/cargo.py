@@ -88,17 +88,21 @@ class CargoRun:
 
     def command(self, argv: Sequence[str | bytes]) -> list[str | bytes]:
         """The full command line; argv[0] is dropped, argv[1:] follow ``--``."""
-        cmd: list[str | bytes] = [self.cargo_program(), "run"]
+        return [self.cargo_program(), "run", *self.selection_args(), *self.cargo_args, "--", *argv[1:]]
+
+    def selection_args(self) -> list[str]:
+        """What picks the program, for `cargo run` and `cargo build` alike:
+        ``-p PACKAGE --features F,G [--bin B] [--manifest-path M]``."""
+        args: list[str] = []
         if self.package:
-            cmd += ["-p", self.package]
+            args += ["-p", self.package]
         if self.features:
-            cmd += ["--features", ",".join(self.features)]
+            args += ["--features", ",".join(self.features)]
         if self.bin:
-            cmd += ["--bin", self.bin]
+            args += ["--bin", self.bin]
         if self.manifest_path:
-            cmd += ["--manifest-path", self.manifest_path]
-        cmd += [*self.cargo_args, "--", *argv[1:]]
-        return cmd
+            args += ["--manifest-path", self.manifest_path]
+        return args
 
     def resolve_cargo(self) -> str:
         """Full path of cargo, or FileNotFoundError saying where it looked."""

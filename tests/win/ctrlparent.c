@@ -16,20 +16,7 @@ static BOOL WINAPI ignore_event(DWORD event)
     return TRUE;
 }
 
-static wchar_t *skip_argument(wchar_t *line)
-{
-    int quoted = 0;
-
-    for (; *line; line++) {
-        if (*line == L'"')
-            quoted = !quoted;
-        else if (!quoted && (*line == L' ' || *line == L'\t'))
-            break;
-    }
-    while (*line == L' ' || *line == L'\t')
-        line++;
-    return line;
-}
+#include "skip_argument.h"
 
 int wmain(int argc, wchar_t **argv)
 {

@@ -14,21 +14,7 @@
 #include <stdlib.h>
 #include <wchar.h>
 
-/* Skips one argument by the argv[0] rule (quotes, no escapes) and the blanks after it. */
-static wchar_t *skip_argument(wchar_t *line)
-{
-    int quoted = 0;
-
-    for (; *line; line++) {
-        if (*line == L'"')
-            quoted = !quoted;
-        else if (!quoted && (*line == L' ' || *line == L'\t'))
-            break;
-    }
-    while (*line == L' ' || *line == L'\t')
-        line++;
-    return line;
-}
+#include "skip_argument.h"
 
 static int run_and_report(wchar_t *command_line)
 {

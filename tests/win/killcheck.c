@@ -11,21 +11,7 @@
 #include <stdio.h>
 #include <wchar.h>
 
-/* Skips one argument of a command line by the argv[0] rule (quotes, no escapes). */
-static wchar_t *skip_argument(wchar_t *line)
-{
-    int quoted = 0;
-
-    for (; *line; line++) {
-        if (*line == L'"')
-            quoted = !quoted;
-        else if (!quoted && (*line == L' ' || *line == L'\t'))
-            break;
-    }
-    while (*line == L' ' || *line == L'\t')
-        line++;
-    return line;
-}
+#include "skip_argument.h"
 
 static DWORD wait_for_pid(const wchar_t *pidfile, HANDLE launcher)
 {
