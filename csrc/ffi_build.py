@@ -66,7 +66,8 @@ int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
 
 def _sources():
     if sys.platform == "win32":
-        names = ["reexec_win.c", "win_cmdline.c", "reexec_snapshot.c"]
+        names = ["reexec_win.c", "win_text.c", "win_child.c", "win_cmdline.c",
+                 "reexec_snapshot.c"]
     else:
         names = ["reexec_posix.c", "reexec_snapshot.c"]
     return [os.path.join("csrc", name) for name in names]

@@ -1,0 +1,233 @@
+/*
+ * win_child.c - the child that stands in for exec on Windows (see win_child.h).
+ *
+ * As CPython's py.exe (PC/launcher2.c launchEnvironment), uv's trampoline
+ * (bounce.rs) and distlib's launcher (PC/launcher.c run_child) do: the child runs
+ * in a kill-on-close job, owns the console's Ctrl+C, inherits our std handles,
+ * and its full 32-bit exit code becomes ours. Research and sources:
+ * /work/shared/notes/windows_shim.md; docs/windows.md.
+ */
+#ifdef _WIN32
+
+#include "win_child.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Console control and job object                                      */
+
+static HANDLE g_child_job;
+
+/*
+ * While the child runs, the parent ignores console events: the child shares the
+ * console process group, so the console delivers Ctrl+C/Break to it directly and
+ * it decides (CPython ctrl_c_handler, uv install_ctrl_handler, eryksun in
+ * pip#10444). Never SetConsoleCtrlHandler(NULL, TRUE): that "ignore Ctrl+C"
+ * attribute is inherited by the child. On close/logoff/shutdown this process
+ * is terminated after the handler anyway; like distlib's control_key_handler we
+ * then drop KILL_ON_JOB_CLOSE so the child may finish its own cleanup.
+ */
+static BOOL WINAPI ignore_console_event(DWORD event)
+{
+    if ((event == CTRL_CLOSE_EVENT || event == CTRL_LOGOFF_EVENT ||
+         event == CTRL_SHUTDOWN_EVENT) && g_child_job) {
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION info;
+        memset(&info, 0, sizeof(info));
+        if (QueryInformationJobObject(g_child_job, JobObjectExtendedLimitInformation,
+                                      &info, sizeof(info), NULL)) {
+            info.BasicLimitInformation.LimitFlags &= ~(DWORD)JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            SetInformationJobObject(g_child_job, JobObjectExtendedLimitInformation,
+                                    &info, sizeof(info));
+        }
+    }
+    return TRUE;
+}
+
+static void warn(const char *what, DWORD err)
+{
+    fprintf(stderr, "reexec: warning: %s (Win32 error %lu); the child may outlive "
+                    "this process if it is killed\n", what, (unsigned long)err);
+}
+
+/*
+ * A job that kills the child when this process dies (its last handle closes on
+ * exit; we never close it ourselves). SILENT_BREAKAWAY_OK lets the child's own
+ * children leave it, as py.exe, distlib and uv do. Query, OR, Set keeps any limit
+ * already there. A failure only warns: the hand-over itself still works.
+ */
+static HANDLE create_kill_on_close_job(void)
+{
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info;
+    HANDLE job = CreateJobObjectW(NULL, NULL);
+
+    if (!job) {
+        warn("could not create a job object", GetLastError());
+        return NULL;
+    }
+    memset(&info, 0, sizeof(info));
+    if (!QueryInformationJobObject(job, JobObjectExtendedLimitInformation,
+                                   &info, sizeof(info), NULL)) {
+        warn("could not query the job object", GetLastError());
+        CloseHandle(job);
+        return NULL;
+    }
+    info.BasicLimitInformation.LimitFlags |=
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK;
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation,
+                                 &info, sizeof(info))) {
+        warn("could not configure the job object", GetLastError());
+        CloseHandle(job);
+        return NULL;
+    }
+    return job;
+}
+
+/* ------------------------------------------------------------------ */
+/* Standard handles and STARTUPINFO                                    */
+
+/* hStdInput doubles as a hotkey / monitor handle with these flags (distlib,
+ * pip#10444); 0x400 is STARTF_HOLOGRAPHIC / "monitor", not in older headers. */
+#define STARTF_OVERLOADS_STDIN (STARTF_USEHOTKEY | 0x00000400)
+
+/* An inheritable duplicate of a std handle (CPython _safeDuplicateHandle), so
+ * this process's own handles stay as they were if the hand-over fails. An
+ * invalid or absent handle is passed on as it is. */
+static HANDLE inheritable_std_handle(DWORD which)
+{
+    HANDLE original = GetStdHandle(which), copy = NULL;
+
+    if (original == NULL || original == INVALID_HANDLE_VALUE)
+        return original;
+    if (!DuplicateHandle(GetCurrentProcess(), original, GetCurrentProcess(), &copy,
+                         0, TRUE, DUPLICATE_SAME_ACCESS))
+        return original;
+    return copy;
+}
+
+typedef struct std_handles {
+    HANDLE copies[3];
+    int count;
+} std_handles;
+
+/* The caller's STARTUPINFO (title, window state... bpo-32560) with the std
+ * handles made inheritable and passed explicitly (STARTF_USESTDHANDLES). */
+static void prepare_startup_info(STARTUPINFOW *si, std_handles *dups)
+{
+    static const DWORD which[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE };
+    HANDLE *slots[3];
+    int i;
+
+    memset(si, 0, sizeof(*si));
+    si->cb = sizeof(*si);
+    GetStartupInfoW(si);
+    /* lpReserved2 carries the CRT's inherited fd table of *our* start; the
+     * child must not see a stale copy of it. */
+    si->lpReserved = NULL;
+    si->cbReserved2 = 0;
+    si->lpReserved2 = NULL;
+    dups->count = 0;
+    if (si->dwFlags & STARTF_OVERLOADS_STDIN)
+        return;
+    slots[0] = &si->hStdInput;
+    slots[1] = &si->hStdOutput;
+    slots[2] = &si->hStdError;
+    for (i = 0; i < 3; i++) {
+        HANDLE h = inheritable_std_handle(which[i]);
+        *slots[i] = h;
+        if (h && h != INVALID_HANDLE_VALUE && h != GetStdHandle(which[i]))
+            dups->copies[dups->count++] = h;
+    }
+    si->dwFlags |= STARTF_USESTDHANDLES;
+}
+
+static void close_std_handles(std_handles *dups)
+{
+    int i;
+
+    for (i = 0; i < dups->count; i++)
+        CloseHandle(dups->copies[i]);
+    dups->count = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start, wait, exit                                                   */
+
+/* Starts the child suspended, puts it in the job, lets it run. Returns 0 or a
+ * Win32 error; the child does not exist on error. */
+static DWORD start_child(const wchar_t *application, wchar_t *command_line,
+                         wchar_t *environment, HANDLE job, PROCESS_INFORMATION *pi)
+{
+    STARTUPINFOW si;
+    std_handles dups;
+    DWORD err = 0;
+    BOOL created;
+
+    prepare_startup_info(&si, &dups);
+    /* CREATE_SUSPENDED: in the job before it runs a single instruction (swift
+     * TSC exec, libuv PR #4152). No CREATE_NEW_PROCESS_GROUP: it disables
+     * Ctrl+C in the child. */
+    created = CreateProcessW(application, command_line, NULL, NULL,
+                             TRUE, CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT,
+                             environment, NULL, &si, pi);
+    if (!created)
+        err = GetLastError();
+    close_std_handles(&dups); /* the child has its own copies now */
+    if (!created)
+        return err;
+    /* Assignment can fail for good reasons (a non-nestable parent job before
+     * Windows 8): uv PR #18168 and libuv make it non-fatal. */
+    if (job && !AssignProcessToJobObject(job, pi->hProcess))
+        warn("could not assign the child to the job object", GetLastError());
+    if (ResumeThread(pi->hThread) == (DWORD)-1) {
+        err = GetLastError();
+        TerminateProcess(pi->hProcess, 1);
+        WaitForSingleObject(pi->hProcess, INFINITE);
+        CloseHandle(pi->hThread);
+        CloseHandle(pi->hProcess);
+        return err;
+    }
+    CloseHandle(pi->hThread);
+    return 0;
+}
+
+/* Waits for the child and exits with its exit code; returns only if the wait
+ * itself fails, which leaves no sane state: the child is killed first. */
+static DWORD wait_and_exit(PROCESS_INFORMATION *pi)
+{
+    DWORD code;
+
+    /* Read the code only after the wait: 259 (STILL_ACTIVE) is a legal exit code. */
+    if (WaitForSingleObject(pi->hProcess, INFINITE) == WAIT_OBJECT_0 &&
+        GetExitCodeProcess(pi->hProcess, &code))
+        ExitProcess(code); /* full 32-bit DWORD, e.g. 0xC0000005 */
+    code = GetLastError();
+    TerminateProcess(pi->hProcess, 1);
+    CloseHandle(pi->hProcess);
+    return code ? code : ERROR_GEN_FAILURE;
+}
+
+DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
+                           wchar_t *environment)
+{
+    PROCESS_INFORMATION pi;
+    DWORD err;
+
+    g_child_job = create_kill_on_close_job();
+    /* Registered before the child starts (py.exe order), so no Ctrl+C can
+     * reach only the default handler in between. */
+    SetConsoleCtrlHandler(ignore_console_event, TRUE);
+    err = start_child(application, command_line, environment, g_child_job, &pi);
+    if (!err)
+        err = wait_and_exit(&pi);
+    SetConsoleCtrlHandler(ignore_console_event, FALSE);
+    if (g_child_job)
+        CloseHandle(g_child_job);
+    g_child_job = NULL;
+    return err;
+}
+
+#else
+/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
+typedef int reexec_win_child_not_built_here;
+#endif /* _WIN32 */
