@@ -6,6 +6,8 @@ process cannot be replaced, it hands over to ``cargo run`` and exits with the
 child's status.
 """
 
+__version__ = "0.1.0"
+
 from ._exe import ExeHandle, current_exe, open_exe
 from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
