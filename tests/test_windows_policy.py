@@ -1,7 +1,7 @@
 """The Python side of the Windows path, tested on any OS as far as it is pure
 Python: which hand-over the cargo fallback picks, the command it passes to the
 shim, and the error a failed CreateProcessW turns into. The shim itself is
-tested under Wine (test_windows_shim.py)."""
+tested under Wine (tests/test_windows_shim_*.py)."""
 
 from __future__ import annotations
 
