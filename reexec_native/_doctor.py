@@ -3,7 +3,8 @@
 Every exec tier is probed for real: a child interpreter, restricted to that one tier
 through the ``REEXEC_NATIVE_TIERS`` seam, opens a program and execs it; the tier
 works if the program it became prints the marker. A tier the seam leaves out is
-reported as disabled and not probed.
+reported as disabled and not probed. Snapshot methods (memfd, tmpfile) are probed the
+same way, through the ``REEXEC_NATIVE_SNAPSHOT`` seam.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ PROBE_TIMEOUT = 30.0
 _PROBE = r"""
 import errno, json, sys
 sys.path[:0] = json.loads(sys.argv[1])  # the doctor's own: same package, same cffi
+import os
 from reexec_native import open_exe
+method = os.environ.get("REEXEC_NATIVE_SNAPSHOT")
 try:
-    open_exe(sys.argv[2]).exec(sys.argv[2:])
+    handle = open_exe(sys.argv[2], snapshot=bool(method))
+    if method and handle.snapshot != method:
+        sys.stderr.write("probe-failed refused snapshot-%s\nno %s copy could be made\n" % (method, method))
+        sys.exit(3)
+    handle.exec(sys.argv[2:])
 except OSError as exc:
     name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     if exc.errno is None and getattr(exc, "winerror", None):
@@ -54,11 +61,15 @@ def _probe_program() -> list[str]:
     return [sys.executable, "-I", "-S", "-c", f"print({MARKER!r})"]
 
 
-def probe_tier(name: str, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
-    """Exec a program through tier `name` alone, in a child; {"status": "works"} or
-    {"status": "fails", "errno": ..., "detail": ...}."""
+def probe_tier(name: str, timeout: float = PROBE_TIMEOUT, snapshot: str | None = None) -> dict[str, Any]:
+    """Exec a program through tier `name` alone (or, given `snapshot`, through a copy
+    made by that method alone, by the tiers the seam allows), in a child;
+    {"status": "works"} or {"status": "fails", "errno": ..., "detail": ...}."""
     env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
-    env["REEXEC_NATIVE_TIERS"] = name
+    if snapshot:
+        env["REEXEC_NATIVE_SNAPSHOT"] = snapshot
+    else:
+        env["REEXEC_NATIVE_TIERS"] = name
     try:
         proc = subprocess.run(
             [sys.executable, "-I", "-S", "-c", _PROBE, _import_path(), *_probe_program()],
@@ -183,6 +194,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
             entry["status"] = "not probed"
         tiers[name] = entry
     report["tiers"] = tiers
+    report["snapshot"] = _snapshot_methods(probe)
     report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
     try:
         report["current_exe"] = {"path": current_exe()}
@@ -192,6 +204,31 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
     report["plan"] = _plan(report)
     return report
+
+
+def _snapshot_methods(probe: bool) -> dict[str, Any]:
+    """Each way snapshot=True can copy a program: unsupported (not Linux), disabled by
+    the REEXEC_NATIVE_SNAPSHOT seam, or probed: a copy of the probe program exec'd."""
+    from ._exe import SNAPSHOT_METHODS
+    from ._native import lib
+    from ._snapshot import SNAPSHOT_ENV, requested_methods
+
+    seam = os.environ.get(SNAPSHOT_ENV)
+    try:
+        wanted = requested_methods()
+    except ValueError as exc:
+        return {name: {"status": "disabled", "detail": str(exc)} for name in SNAPSHOT_METHODS}
+    methods: dict[str, Any] = {}
+    for name, bit in SNAPSHOT_METHODS.items():
+        if not lib.reexec_snapshot_methods() & bit:
+            methods[name] = {"status": "unsupported"}
+        elif name not in wanted:
+            methods[name] = {"status": "disabled", "detail": f"disabled by {SNAPSHOT_ENV}={seam}"}
+        elif probe:
+            methods[name] = probe_tier("snapshot", snapshot=name)
+        else:
+            methods[name] = {"status": "not probed"}
+    return methods
 
 
 def _plan(report: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +274,12 @@ def format_report(report: dict[str, Any]) -> str:
         if detail:
             text += f" -- {detail}"
         out.append(_line(name, text))
+    out.append("")
+    out.append("Snapshot methods (snapshot=True, in order)")
+    for name, entry in report["snapshot"].items():
+        status = entry["status"] if entry["status"] != "fails" else f"fails: {entry.get('errno') or '?'}"
+        detail = entry.get("detail") if entry["status"] not in ("works", "unsupported") else None
+        out.append(_line(name, status + (f" -- {detail}" if detail else "")))
     out.append("")
     out.append("Kernel features")
     for name, entry in report["features"].items():

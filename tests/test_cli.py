@@ -88,6 +88,25 @@ def test_doctor_json_reflects_the_tier_seam(cli):
     assert report["cargo"]["found"] is True and report["cargo"]["path"] == shutil.which("cargo")
 
 
+def test_doctor_probes_snapshot_methods_and_their_seam(cli):
+    both = json.loads(run([*cli, "doctor", "--json"], env=child_env()).stdout)["snapshot"]
+    assert both == {"memfd": {"status": "works"}, "tmpfile": {"status": "works"}}
+    seam = json.loads(run([*cli, "doctor", "--json"], env=child_env(REEXEC_NATIVE_SNAPSHOT="tmpfile")).stdout)
+    assert seam["snapshot"]["memfd"] == {"status": "disabled", "detail": "disabled by REEXEC_NATIVE_SNAPSHOT=tmpfile"}
+    assert seam["snapshot"]["tmpfile"] == {"status": "works"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and pid namespaces")
+def test_doctor_reports_memfd_refused_by_the_kernel(cli):
+    """vm.memfd_noexec=2 (per pid namespace): no executable memfd can be made."""
+    script = 'sysctl -qw vm.memfd_noexec=2 && exec "$@" doctor --json'
+    result = run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script, "sh", *cli], env=child_env())
+    snapshot = json.loads(result.stdout)["snapshot"]
+    assert snapshot["memfd"]["status"] == "fails", snapshot
+    assert snapshot["memfd"]["errno"] == "refused"
+    assert snapshot["tmpfile"] == {"status": "works"}
+
+
 def test_doctor_human_table_shows_disabled_tier(cli):
     result = run([*cli, "doctor"], env=child_env(REEXEC_NATIVE_TIERS="execveat"))
     assert result.returncode == 0, result.stderr
@@ -103,8 +122,9 @@ def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
 import sys
 from reexec_native import _doctor
 _doctor._PROBE = _doctor._PROBE.replace(
-    "open_exe(sys.argv[2]).exec(sys.argv[2:])",
+    "handle = open_exe(sys.argv[2], snapshot=bool(method))",
     "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
+assert "raise e" in _doctor._PROBE
 report = _doctor.diagnose()
 print(report["tiers"]["execveat"]["status"], report["tiers"]["execveat"]["errno"], report["plan"]["ok"])
 print(_doctor.format_report(report))
