@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The shared test helper modules get pytest's assert rewriting, as test modules do.
+pytest.register_assert_rewrite("_faults", "_wine", "_cli_helpers")
+
 TESTS = Path(__file__).resolve().parent
 FIXTURE_WS = TESTS / "fixtures" / "cargo_ws"
 # The interpreter running the tests, as it is named (not realpath'd): in a venv that

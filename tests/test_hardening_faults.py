@@ -3,223 +3,24 @@ process, and checks what ran (or which error came back, with its tier and every
 attempt), that the caller is intact after a failure (descriptors, signal state),
 and what the fallback does when cargo is missing or cannot build.
 
-Faults come from the kernel, not from mocks: a seccomp filter refusing execveat
-(tests/progs/seccomp_noexecveat.c), a private mount namespace without /proc or with a
-noexec tmpfs (`unshare -m`, root only), missing execute bits, a directory, a
+Faults come from the kernel, not from mocks: missing execute bits, a directory, a
 truncated ELF, a writer holding the file (ETXTBSY), a #! script whose interpreter is
-missing, a cargo that is missing or fails to build."""
+missing, a cargo that is missing or fails to build. The sandbox faults (seccomp, no
+/proc, noexec mounts) are in test_hardening_faults_sandbox.py; shared helpers in
+_faults.py."""
+
 
 from __future__ import annotations
 
 import errno
-import json
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_WS, child_env, parse_report
-from test_hardening_properties import compile_prog
+from _faults import assert_clean_failure, result_of, run_child, truncated_copy
+from conftest import FIXTURE_WS, child_env
 
-# Runs in the child: `attempt(...)` calls reexec and, if it raises, prints one JSON
-# line describing the error and whether the process is as it was before the call.
-PRELUDE = """
-import errno, json, os, signal, sys
-from reexec_native import reexec, ReexecError, CargoRun
-
-def _open_fds():
-    fds = []
-    for fd in range(512):
-        try:
-            os.fstat(fd)
-        except OSError:
-            continue
-        fds.append(fd)
-    return fds
-
-def _state():
-    return (_open_fds(), signal.getsignal(signal.SIGPIPE), signal.getsignal(signal.SIGXFSZ),
-            sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
-
-def attempt(argv, **kwargs):
-    kwargs.setdefault("fallback", None)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
-    before = _state()
-    try:
-        reexec(argv, **kwargs)
-    except ReexecError as e:
-        x = e.exec_error
-        f = e.fallback_error
-        print("RESULT " + json.dumps({
-            "type": type(x).__name__ if x else None, "errno": getattr(x, "errno", None),
-            "tier": getattr(x, "tier", None), "attempts": getattr(x, "attempts", None),
-            "fallback_type": type(f).__name__ if f else None,
-            "fallback_errno": getattr(f, "errno", None),
-            "message": str(e), "intact": _state() == before,
-            "fds_before": before[0], "fds_after": _state()[0]}), flush=True)
-"""
-
-
-def run_child(code: str, *, prefix: tuple[str, ...] = (), env: dict | None = None, cwd=None,
-              python: str = sys.executable, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, python, "-c", PRELUDE + textwrap.dedent(code)],
-                          env=child_env() if env is None else env, cwd=cwd, capture_output=True,
-                          timeout=timeout, errors="surrogateescape")
-
-
-def result_of(proc: subprocess.CompletedProcess) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            info = json.loads(line[len("RESULT "):])
-            info["attempts"] = [tuple(a) for a in info["attempts"] or []]
-            return info
-    raise AssertionError(f"no RESULT line; rc={proc.returncode}\nstdout={proc.stdout}\nstderr={proc.stderr}")
-
-
-def assert_clean_failure(info: dict) -> None:
-    """A failed re-exec leaves the caller as it was: same descriptors, SIGPIPE and
-    SIGXFSZ back to Python's SIG_IGN, the signal mask back (SIGUSR2 blocked)."""
-    assert info["intact"], (info["fds_before"], info["fds_after"])
-
-
-@pytest.fixture(scope="session")
-def seccomp_launcher(tmp_path_factory) -> str:
-    prog = compile_prog("seccomp_noexecveat", tmp_path_factory.mktemp("seccomp"))
-    probe = subprocess.run([prog, "/bin/true"], capture_output=True, text=True)
-    if probe.returncode == 120:
-        pytest.skip(f"the kernel refuses a seccomp filter here: {probe.stderr.strip()}")
-    assert probe.returncode == 0, probe.stderr
-    return prog
-
-
-def _unshare_prefix(setup: str) -> tuple[str, ...]:
-    """Run the child in a private mount namespace after `setup` (shell) ran there."""
-    return ("unshare", "-m", "--propagation", "private", "sh", "-ec", setup + '\nexec "$@"', "sh")
-
-
-@pytest.fixture(scope="session")
-def mount_ns_ok(tmp_path_factory) -> None:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare (util-linux) not installed")
-    probe = subprocess.run([*_unshare_prefix("mount -t tmpfs tmpfs /proc"), "/bin/true"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"the kernel refuses a private mount namespace here (needs root): {probe.stderr.strip()}")
-
-
-def truncated_copy(src: Path, dst: Path, size: int) -> Path:
-    dst.write_bytes(src.read_bytes()[:size])
-    dst.chmod(0o755)
-    return dst
-
-
-# ---- execveat refused by seccomp ---------------------------------------------------
-
-@pytest.mark.parametrize("refusal", ["ENOSYS", "EPERM"])
-def test_seccomp_refused_execveat_fexecve_takes_over(refusal, seccomp_launcher, report_prog, tmp_path):
-    """execveat refused (old kernel or container profile) and the program still runs.
-    ENOSYS: the fexecve tier runs the ELF (glibc's fexecve meets the filter too and
-    falls back to /proc/self/fd/N, which the kernel records as AT_EXECFN). EPERM:
-    glibc's fexecve gives up as well, so the path tier runs it (AT_EXECFN = path)."""
-    prefix = (seccomp_launcher, "-e", str(getattr(errno, refusal)))
-    proc = run_child(f"reexec(['report', 'a b'], executable={str(report_prog)!r}, fallback=None)",
-                     prefix=prefix, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    report = parse_report(proc.stdout)
-    assert report["argv"] == [b"report", b"a b"]
-    if refusal == "ENOSYS":
-        assert report["execfn"].startswith("/proc/self/fd/")  # fexecve tier, glibc's /proc path
-    else:
-        assert report["execfn"] == str(report_prog)  # path tier
-    assert report["guard"] == "1"
-    assert report["fds"] == "0,1,2,"
-    # The refusal is on record: with only execveat allowed, it is the error.
-    proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
-                     env=child_env(REEXEC_NATIVE_TIERS="execveat"), cwd=tmp_path)
-    info = result_of(proc)
-    assert info["attempts"] == [("execveat", getattr(errno, refusal), 0)]
-    assert info["tier"] == "execveat"
-    assert_clean_failure(info)
-
-
-def test_seccomp_refused_execveat_script_goes_by_path(seccomp_launcher, tmp_path):
-    """Under the filter a #! script must not reach glibc's fexecve (its /proc/self/fd/N
-    exec would succeed and the interpreter could not open the script): fexecve is
-    skipped (not ELF) and the path tier runs it, with $0 its path."""
-    script = tmp_path / "script.sh"
-    script.write_text('#!/bin/sh\necho "script-ran 0=$0 1=$1 guard=$BITNET_REPAIR_PARENT"\n')
-    script.chmod(0o755)
-    proc = run_child(f"reexec(['script.sh', 'x y'], executable={str(script)!r}, fallback=None)",
-                     prefix=(seccomp_launcher,), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert f"script-ran 0={script} 1=x y guard=1" in proc.stdout
-    assert "cannot open" not in proc.stderr
-    # Without the path tier: both fd tiers refuse, and say why.
-    proc = run_child(f"attempt(['script.sh'], executable={str(script)!r})", prefix=(seccomp_launcher,),
-                     env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
-    info = result_of(proc)
-    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.ENOENT, 1)]
-    assert "script-ran" not in proc.stdout
-    assert_clean_failure(info)
-
-
-# ---- /proc not mounted ---------------------------------------------------------------
-
-def test_without_proc_execveat_still_runs_the_descriptor(mount_ns_ok, report_prog, tmp_path):
-    proc = run_child(f"reexec(['report', 'no-proc'], executable={str(report_prog)!r}, fallback=None)",
-                     prefix=_unshare_prefix("mount -t tmpfs tmpfs /proc"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "argv[1]=" + b"no-proc".hex() in proc.stdout
-    assert "execfn=/dev/fd/" in proc.stdout
-
-
-def test_without_proc_and_execveat_the_path_tier_runs(mount_ns_ok, seccomp_launcher, report_prog, tmp_path):
-    """No /proc and execveat refused: the image cannot be verified as ELF through
-    /proc, so fexecve is skipped (its glibc fallback would need /proc anyway) and
-    the path tier runs the program after its (dev, ino) check."""
-    prefix = _unshare_prefix("mount -t tmpfs tmpfs /proc") + (seccomp_launcher,)
-    proc = run_child(f"reexec(['report'], executable={str(report_prog)!r}, fallback=None)",
-                     prefix=prefix, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert f"execfn={report_prog}" in proc.stdout
-    proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
-                     env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
-    info = result_of(proc)
-    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.EACCES, 1)]
-    assert_clean_failure(info)
-
-
-def test_without_proc_current_exe_fails_and_the_fallback_runs(mount_ns_ok, envdump, tmp_path):
-    """reexec() of the running program needs /proc/self/exe on Linux: without it the
-    fast path is skipped with a logged reason and the fallback takes over."""
-    proc = run_child(f"reexec(['xtask', 'arg'], fallback=CargoRun(cargo={envdump!r}))",
-                     prefix=_unshare_prefix("mount -t tmpfs tmpfs /proc"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "[reexec] current_exe() failed, skipping exec(): [Errno 2]" in proc.stderr
-    assert "argv=" + b"arg".hex() in proc.stdout
-
-
-# ---- the kernel refuses the file -------------------------------------------------------
-
-def test_noexec_mount_is_refused_at_every_tier(mount_ns_ok, report_prog, tmp_path):
-    mnt = tmp_path / "noexec"
-    mnt.mkdir()
-    setup = f"mount -t tmpfs -o noexec tmpfs {mnt}\ncp {report_prog} {mnt}/report"
-    for tiers, expected in [("execveat,fexecve,path", [("execveat", errno.EACCES, 0)]),
-                            ("fexecve", [("fexecve", errno.EACCES, 0)]),
-                            ("path", [("path", errno.EACCES, 0)])]:
-        proc = run_child(f"attempt(['report'], executable={str(mnt / 'report')!r})",
-                         prefix=_unshare_prefix(setup), env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
-        info = result_of(proc)
-        assert info["type"] == "PermissionError"
-        assert info["attempts"] == expected, tiers
-        assert "mounted noexec" in info["message"]
-        assert "report pid" not in proc.stdout
-        assert_clean_failure(info)
+pytest_plugins = ["_faults"]  # session fixtures: seccomp_launcher, mount_ns_ok, envdump
 
 
 def test_no_execute_permission(report_prog, tmp_path):
@@ -425,8 +226,3 @@ def test_failed_exec_leaves_no_descriptor(tiers, report_prog, tmp_path):
         print("fds", before == _open_fds(), before, _open_fds())
     """, env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
     assert "fds True" in proc.stdout, proc.stdout + proc.stderr
-
-
-@pytest.fixture(scope="session")
-def envdump(tmp_path_factory) -> str:
-    return compile_prog("envdump", tmp_path_factory.mktemp("faults-progs"))
