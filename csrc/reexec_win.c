@@ -12,8 +12,8 @@
  * This file holds the API entry points and the launch plan (full path, batch
  * refusal, command line, environment block). The pieces it ties together:
  * win_text.c (UTF-8/UTF-16, errno mapping, environment block), win_cmdline.c
- * (quoting, batch-file detection), win_child.c (job, console handler, std
- * handles, start, wait, exit).
+ * (quoting, batch-file detection), win_child.c (the pins reexec_open keeps;
+ * job, console handler, std handles, start, wait, exit).
  *
  * Research and sources: /work/shared/notes/windows_shim.md; docs/windows.md.
  */
@@ -46,45 +46,118 @@ static void record_attempt(reexec_report *report, int tier, int err, int note)
 /* ------------------------------------------------------------------ */
 /* Opening and identity                                                */
 
-/* Fills `out` from a handle-less look at the file; returns 0 or a Win32 code. */
-static DWORD stat_wide(const wchar_t *path, reexec_exe *out)
+/*
+ * What is pinned. reexec_open keeps a handle whose share mode is FILE_SHARE_READ
+ * only: while it is open, every later open that asks for write or delete access
+ * fails with ERROR_SHARING_VIOLATION, in this process and in every other one, so
+ * the file cannot be written, renamed, replaced or deleted (CreateFileW,
+ * dwShareMode: "If this flag is not specified, but the file ... has been opened
+ * for write/delete access, the function fails" and the reverse;
+ * learn.microsoft.com/windows/win32/fileio/creating-and-opening-files).
+ * CreateProcessW still works: the loader opens the image for read/execute
+ * access, which FILE_SHARE_READ admits (checked under Wine: the pinned program
+ * runs; docs/windows.md, "What is pinned").
+ * The handle must ask for data access (FILE_READ_DATA, or FILE_EXECUTE when
+ * reading is denied): an open for attributes only takes no part in sharing
+ * (IoCheckShareAccess checks read/write/execute/delete access only), so it
+ * would pin nothing. Created with no SECURITY_ATTRIBUTES: never inherited.
+ */
+static HANDLE open_pin(const wchar_t *path)
+{
+    /* BACKUP_SEMANTICS only so that a directory opens and can be told apart
+     * (EISDIR); it changes nothing for a file without backup privilege. */
+    HANDLE file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
+                              FILE_FLAG_BACKUP_SEMANTICS, NULL);
+
+    if (file == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ACCESS_DENIED)
+        file = CreateFileW(path, FILE_EXECUTE | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
+                           FILE_SHARE_READ, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    return file;
+}
+
+/* dev = volume serial, ino = file index, size and mode of an open handle. */
+static DWORD identify(HANDLE file, reexec_exe *out)
 {
     BY_HANDLE_FILE_INFORMATION info;
-    HANDLE file;
-    DWORD err = 0;
 
-    /* FILE_READ_ATTRIBUTES with full sharing does not lock the file against a
-     * rebuild; BACKUP_SEMANTICS lets a directory open so we can say EISDIR. */
+    if (!GetFileInformationByHandle(file, &info))
+        return GetLastError();
+    out->dev = info.dwVolumeSerialNumber;
+    out->ino = ((unsigned long long)info.nFileIndexHigh << 32) | info.nFileIndexLow;
+    out->size = (long long)(((unsigned long long)info.nFileSizeHigh << 32) | info.nFileSizeLow);
+    out->mode = (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) ? 0040755u : 0100755u;
+    return 0;
+}
+
+/* What `path` names now, without a pin: FILE_READ_ATTRIBUTES with full sharing
+ * takes no part in sharing, so it neither fails on our own pin nor locks the
+ * file. Returns 0 or a Win32 code. */
+static DWORD stat_wide(const wchar_t *path, reexec_exe *out)
+{
+    HANDLE file;
+    DWORD err;
+
     file = CreateFileW(path, FILE_READ_ATTRIBUTES,
                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                        NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
     if (file == INVALID_HANDLE_VALUE)
         return GetLastError();
-    if (!GetFileInformationByHandle(file, &info)) {
-        err = GetLastError();
-    } else {
-        out->dev = info.dwVolumeSerialNumber;
-        out->ino = ((unsigned long long)info.nFileIndexHigh << 32) | info.nFileIndexLow;
-        out->size = (long long)(((unsigned long long)info.nFileSizeHigh << 32) | info.nFileSizeLow);
-        out->mode = (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) ? 0040755u : 0100755u;
-    }
+    err = identify(file, out);
     CloseHandle(file);
     return err;
 }
 
-/* On failure GetLastError() still holds the Win32 code, for callers that want it. */
+/* Opens and pins `path` into `out` (fd = the pin number). On failure out->fd
+ * is -1 and GetLastError() still holds the Win32 code, for callers that want it. */
 static int open_wide(const wchar_t *path, reexec_exe *out)
 {
-    DWORD err = stat_wide(path, out);
+    HANDLE file = open_pin(path);
+    DWORD err;
 
-    if (err) {
-        SetLastError(err);
-        return reexec_win_errno_from_win32(err);
+    if (file == INVALID_HANDLE_VALUE) {
+        err = GetLastError();
+        return reexec_win_errno_from_win32(err); /* last error kept */
     }
-    if ((out->mode & 0170000u) == 0040000u) {
+    err = identify(file, out);
+    if (!err && (out->mode & 0170000u) == 0040000u) {
+        CloseHandle(file);
         SetLastError(ERROR_ACCESS_DENIED); /* what CreateProcessW says for a directory */
         return EISDIR;
     }
+    if (err) {
+        CloseHandle(file);
+        SetLastError(err);
+        return reexec_win_errno_from_win32(err);
+    }
+    out->fd = reexec_win_pin_store(file);
+    if (out->fd < 0)
+        return EMFILE; /* last error: ERROR_TOO_MANY_OPEN_FILES */
+    return 0;
+}
+
+/*
+ * Does `application` (the full path CreateProcessW will open) still name the
+ * file `exe` describes? With a pin the file itself cannot change, but the path
+ * can still lead elsewhere (a parent directory renamed, a junction retargeted);
+ * without one (fd -1: closed, or a hand-made struct) anything may have happened.
+ * Compares volume serial, file index and size (an in-place truncation keeps the
+ * index). A mismatch is ERROR_FILE_INVALID (1006, "the opened file is no longer
+ * valid"): the Win32 counterpart of the ESTALE the POSIX path tier returns.
+ */
+static DWORD check_identity(const reexec_exe *exe, const wchar_t *application)
+{
+    reexec_exe now;
+    DWORD err;
+
+    if (exe->fd >= 0 && !reexec_win_pin_handle(exe->fd))
+        return ERROR_INVALID_HANDLE; /* closed or never a pin: like EBADF */
+    memset(&now, 0, sizeof(now));
+    err = stat_wide(application, &now);
+    if (err)
+        return err; /* gone (ERROR_FILE_NOT_FOUND...): nothing to run */
+    if (now.dev != exe->dev || now.ino != exe->ino || now.size != exe->size)
+        return ERROR_FILE_INVALID;
     return 0;
 }
 
@@ -130,7 +203,7 @@ int reexec_open(const char *path, reexec_exe *out)
     if (!out)
         return EINVAL;
     memset(out, 0, sizeof(*out));
-    out->fd = -1; /* nothing is held open on Windows */
+    out->fd = -1; /* the pin number once open_wide succeeds */
     if (!path)
         return EINVAL;
     err = reexec_win_utf8_to_wide(path, &wide);
@@ -169,9 +242,13 @@ int reexec_open_self(reexec_exe *out)
 
 int reexec_close(reexec_exe *exe)
 {
-    if (exe)
-        exe->fd = -1;
-    return 0;
+    DWORD err = 0;
+
+    if (!exe || exe->fd < 0)
+        return 0;
+    err = reexec_win_pin_free(exe->fd);
+    exe->fd = -1;
+    return err ? EBADF : 0;
 }
 
 int reexec_current_exe(char *buf, size_t size)
@@ -312,15 +389,19 @@ int reexec_exec(const reexec_exe *exe, const char *path,
     launch_plan plan;
     DWORD err;
 
-    (void)exe; /* nothing is held open on Windows; the path is what runs */
     if (report)
         report->count = 0;
     if (!(tiers & REEXEC_TIER_CREATEPROCESS))
         return unsupported_tiers(tiers, report);
 
     err = make_plan(path, argv, envp, &plan);
-    if (!err) /* returns only on failure: on success this process exits here */
-        err = reexec_win_hand_over(plan.application, plan.command_line, plan.environment);
+    /* What was opened (and logged) is what runs: NULL `exe` is a path-only launch. */
+    if (!err && exe)
+        err = check_identity(exe, plan.application);
+    if (!err) /* returns only on failure: on success this process exits here; the
+               * pin stays held until the child runs, then is released */
+        err = reexec_win_hand_over(plan.application, plan.command_line, plan.environment,
+                                   exe ? exe->fd : -1);
     free_plan(&plan);
     record_attempt(report, REEXEC_TIER_CREATEPROCESS, (int)err, REEXEC_NOTE_WIN32);
     SetLastError(err);

@@ -15,6 +15,94 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
+/* Pins                                                                */
+
+/*
+ * reexec_open's handles live here, not behind CRT descriptors
+ * (_open_osfhandle), for two reasons:
+ *  - the hand-over releases the pin once the child runs (see
+ *    reexec_win_hand_over) while the caller's reexec_exe, const in
+ *    reexec_exec, still holds the number; a released slot stays allocated until
+ *    reexec_close frees it, so nothing ever points at a closed or reused
+ *    descriptor (the UCRT fast-fails on _close of a stale one: its default
+ *    invalid-parameter handler, which a CFFI module cannot expect the host to
+ *    have replaced);
+ *  - a CRT descriptor belongs to the CRT the module was linked with
+ *    (msvcrt.dll for mingw-w64, ucrtbase for MSVC/CPython), so it would not be
+ *    a descriptor the caller's own CRT knows anyway.
+ * Numbers start at REEXEC_WIN_PIN_BASE, above any CRT descriptor (UCRT: 8192),
+ * so one is never mistaken for a live descriptor. Slots are claimed with
+ * interlocked operations: reexec_open may run on several threads.
+ */
+#define PIN_SLOTS 256
+
+enum { PIN_FREE = 0, PIN_HELD = 1, PIN_RELEASED = 2, PIN_BUSY = 3 };
+
+static volatile LONG g_pin_state[PIN_SLOTS];
+static HANDLE g_pin_handle[PIN_SLOTS];
+
+static int pin_slot(int pin)
+{
+    int slot = pin - REEXEC_WIN_PIN_BASE;
+
+    return (pin >= REEXEC_WIN_PIN_BASE && slot < PIN_SLOTS) ? slot : -1;
+}
+
+int reexec_win_pin_store(HANDLE handle)
+{
+    int slot;
+
+    for (slot = 0; slot < PIN_SLOTS; slot++) {
+        if (InterlockedCompareExchange(&g_pin_state[slot], PIN_BUSY, PIN_FREE) == PIN_FREE) {
+            g_pin_handle[slot] = handle;
+            InterlockedExchange(&g_pin_state[slot], PIN_HELD);
+            return REEXEC_WIN_PIN_BASE + slot;
+        }
+    }
+    CloseHandle(handle);
+    SetLastError(ERROR_TOO_MANY_OPEN_FILES);
+    return -1;
+}
+
+HANDLE reexec_win_pin_handle(int pin)
+{
+    int slot = pin_slot(pin);
+
+    if (slot < 0 || g_pin_state[slot] != PIN_HELD)
+        return NULL;
+    return g_pin_handle[slot];
+}
+
+void reexec_win_pin_release(int pin)
+{
+    int slot = pin_slot(pin);
+
+    if (slot < 0 ||
+        InterlockedCompareExchange(&g_pin_state[slot], PIN_BUSY, PIN_HELD) != PIN_HELD)
+        return;
+    CloseHandle(g_pin_handle[slot]);
+    g_pin_handle[slot] = NULL;
+    InterlockedExchange(&g_pin_state[slot], PIN_RELEASED);
+}
+
+DWORD reexec_win_pin_free(int pin)
+{
+    int slot = pin_slot(pin);
+
+    if (slot < 0)
+        return ERROR_INVALID_HANDLE;
+    if (InterlockedCompareExchange(&g_pin_state[slot], PIN_BUSY, PIN_HELD) == PIN_HELD) {
+        CloseHandle(g_pin_handle[slot]);
+    } else if (InterlockedCompareExchange(&g_pin_state[slot], PIN_BUSY, PIN_RELEASED)
+               != PIN_RELEASED) {
+        return ERROR_INVALID_HANDLE;
+    }
+    g_pin_handle[slot] = NULL;
+    InterlockedExchange(&g_pin_state[slot], PIN_FREE);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Console control and job object                                      */
 
 static HANDLE g_child_job;
@@ -208,7 +296,7 @@ static DWORD wait_and_exit(PROCESS_INFORMATION *pi)
 }
 
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
-                           wchar_t *environment)
+                           wchar_t *environment, int pin)
 {
     PROCESS_INFORMATION pi;
     DWORD err;
@@ -218,8 +306,13 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
      * reach only the default handler in between. */
     SetConsoleCtrlHandler(ignore_console_event, TRUE);
     err = start_child(application, command_line, environment, g_child_job, &pi);
-    if (!err)
+    if (!err) {
+        /* The child's image section now holds the file (it cannot be deleted or
+         * written while mapped); holding the pin for the whole wait would only
+         * stop the child from renaming its own program (self-update). */
+        reexec_win_pin_release(pin);
         err = wait_and_exit(&pi);
+    }
     SetConsoleCtrlHandler(ignore_console_event, FALSE);
     if (g_child_job)
         CloseHandle(g_child_job);

@@ -13,15 +13,41 @@
 #include <wchar.h>
 
 /*
+ * Pins: the handles reexec_open keeps (share mode FILE_SHARE_READ only, so the
+ * file cannot be renamed, deleted or written while pinned), by number. The
+ * number is what reexec_exe.fd holds on Windows: REEXEC_WIN_PIN_BASE + a slot,
+ * never a CRT descriptor (see win_child.c for why).
+ */
+#define REEXEC_WIN_PIN_BASE 0x10000
+
+/* Takes ownership of `handle` (not inheritable) and returns its pin number, or
+ * -1 with ERROR_TOO_MANY_OPEN_FILES in GetLastError() (the handle is then closed). */
+int reexec_win_pin_store(HANDLE handle);
+
+/* The pinned handle behind `pin`, or NULL when `pin` is not a pin that still
+ * holds its file (never stored, released, or freed). */
+HANDLE reexec_win_pin_handle(int pin);
+
+/* Closes the handle behind `pin` but keeps the number allocated, so the caller's
+ * reexec_exe stays valid until reexec_close frees it. No-op if not pinned. */
+void reexec_win_pin_release(int pin);
+
+/* Frees `pin` (closing its handle if still held). 0, or ERROR_INVALID_HANDLE
+ * when `pin` is not an allocated pin number. */
+DWORD reexec_win_pin_free(int pin);
+
+/*
  * Runs `application` (a full path) as a child in a kill-on-close job, with the
  * console-control handler registered and this process's std handles inherited,
  * waits for it and ExitProcess()es with its full 32-bit exit code. Returns only
  * if the hand-over fails, with the Win32 error: the child then does not run
  * (or was killed) and the handler is removed again. `environment` is a
- * CREATE_UNICODE_ENVIRONMENT block or NULL to inherit ours.
+ * CREATE_UNICODE_ENVIRONMENT block or NULL to inherit ours. `pin` (or -1) is
+ * released once the child runs: its image section holds the file from then on,
+ * and the child may rename its own program (self-update) while we wait.
  */
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
-                           wchar_t *environment);
+                           wchar_t *environment, int pin);
 
 #endif /* _WIN32 */
 

@@ -34,6 +34,8 @@ MINGW = "x86_64-w64-mingw32-gcc"
 TIER_EXECVEAT, TIER_FEXECVE, TIER_PATH, TIER_CREATEPROCESS = 0x01, 0x02, 0x04, 0x08
 NOTE_UNSUPPORTED, NOTE_WIN32 = 4, 5
 ERROR_INVALID_PARAMETER, ERROR_BAD_EXE_FORMAT = 87, 193
+ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_SHARING_VIOLATION = 5, 6, 32
+ERROR_FILE_INVALID = 1006  # reexec_exec: the path no longer names the opened file
 
 
 # --------------------------------------------------------------------------------------
