@@ -44,7 +44,9 @@ extern "C" {
 
 /* An opened program: the descriptor and the identity fstat saw at open time. */
 typedef struct reexec_exe {
-    int fd;                       /* POSIX descriptor; -1 on Windows (nothing is held) */
+    int fd;                       /* POSIX: the descriptor. Windows: a pin number (a handle
+                                   * held share-read only, so the file cannot be swapped
+                                   * until exec; see docs/windows.md), not a CRT fd */
     unsigned long long dev;
     unsigned long long ino;
     unsigned int mode;            /* st_mode */

@@ -38,6 +38,7 @@ SNAPSHOT_METHODS = {"memfd": lib.REEXEC_SNAPSHOT_MEMFD, "tmpfile": lib.REEXEC_SN
 ORIGINAL_EXE_ENV = "REEXEC_NATIVE_ORIGINAL_EXE"
 TIERS_ENV = "REEXEC_NATIVE_TIERS"
 _DELETED = " (deleted)"
+_SELF_LINK = "/proc/self/exe"
 
 
 def supported_tiers() -> int:
@@ -263,7 +264,10 @@ def _open_plain(path: str | bytes | os.PathLike[str] | None) -> ExeHandle:
         err = lib.reexec_open_self(raw)
         if err == errno.ENOSYS:
             return open_exe(current_exe())
-        shown = "/proc/self/exe"
+        # Linux names the running image by its magic link, which keeps naming that
+        # inode once the file is replaced (the path tier can still use it); elsewhere
+        # the image's path is all there is.
+        shown = _SELF_LINK if os.path.exists(_SELF_LINK) else current_exe()
     else:
         path_b = path_bytes(path)
         shown = os.fsdecode(path_b)
