@@ -30,7 +30,7 @@ _EXEC_RETRY_BUDGET = 0.25
 
 def build_command(run: CargoRun) -> list[str]:
     """``cargo build -p P --features F [--bin B] [--manifest-path M] [ARGS] --message-format=...``."""
-    return [run.cargo_program(), "build", *run.selection_args(), *run.cargo_args, MESSAGE_FORMAT]
+    return [*run.build_command(), MESSAGE_FORMAT]
 
 
 def package_name(package_id: str) -> str | None:

@@ -161,11 +161,13 @@ def reexec(
             log("Fast path failed: %s", exec_error)
             log("Error kind: %s", error_kind(exec_error))
 
+        rebuild = " ".join(fallback.build_command()) if isinstance(fallback, CargoRun) else None
         if fallback is None:
             raise ReexecError(exec_error=exec_error) from exec_error
         try:
             fallback.run(argv_b, env_b)
         except OSError as fallback_error:
-            raise ReexecError(exec_error=exec_error, fallback_error=fallback_error) from fallback_error
+            raise ReexecError(exec_error=exec_error, fallback_error=fallback_error,
+                              rebuild_command=rebuild) from fallback_error
         raise ReexecError("the fallback returned instead of exiting", exec_error=exec_error)
 

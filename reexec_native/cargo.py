@@ -90,6 +90,10 @@ class CargoRun:
         """The full command line; argv[0] is dropped, argv[1:] follow ``--``."""
         return [self.cargo_program(), "run", *self.selection_args(), *self.cargo_args, "--", *argv[1:]]
 
+    def build_command(self) -> list[str]:
+        """``cargo build`` of the same program: what a user runs by hand to rebuild it."""
+        return [self.cargo_program(), "build", *self.selection_args(), *self.cargo_args]
+
     def selection_args(self) -> list[str]:
         """What picks the program, for `cargo run` and `cargo build` alike:
         ``-p PACKAGE --features F,G [--bin B] [--manifest-path M]``."""

@@ -40,7 +40,8 @@ class ReexecError(RuntimeError):
     """The process could not be replaced, nor handed over to the fallback.
 
     ``exec_error`` is the fast path's OSError (with ``.tier`` and ``.filename``),
-    ``fallback_error`` the fallback's; either may be None.
+    ``fallback_error`` the fallback's; either may be None. ``rebuild_command``, when
+    known (the cargo fallback's build), goes into the recovery steps.
     """
 
     def __init__(
@@ -50,11 +51,12 @@ class ReexecError(RuntimeError):
         exec_error: BaseException | None = None,
         fallback_error: BaseException | None = None,
         backend: str = "unknown",
+        rebuild_command: str | None = None,
     ) -> None:
         self.exec_error = exec_error
         self.fallback_error = fallback_error
         self.backend = backend
-        super().__init__(message or _describe(exec_error, fallback_error))
+        super().__init__(message or _describe(exec_error, fallback_error, rebuild_command))
 
 
 class ArgumentListTooLongError(OSError, ValueError):
@@ -67,7 +69,8 @@ class RecursionGuardError(ReexecError):
     """The guard variable is already set: this process is itself a re-exec."""
 
 
-def _describe(exec_error: BaseException | None, fallback_error: BaseException | None) -> str:
+def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
+              rebuild_command: str | None = None) -> str:
     if fallback_error is None:
         head = "Re-exec failed: exec() failed and no fallback was tried."
     elif exec_error is None:
@@ -79,7 +82,7 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
         lines.append(f"exec() error: {exec_error} (kind: {error_kind(exec_error)})")
     if fallback_error is not None:
         lines.append(f"cargo run error: {fallback_error}")
-    steps = _recovery_steps(exec_error, fallback_error)
+    steps = _recovery_steps(exec_error, fallback_error, rebuild_command)
     if steps:
         lines.append("")
         lines.append("To recover:")
@@ -87,7 +90,7 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
     return "\n".join(lines)
 
 
-def _recovery_steps(exec_error, fallback_error) -> list[str]:
+def _recovery_steps(exec_error, fallback_error, rebuild_command: str | None) -> list[str]:
     steps: list[str] = []
     cargo_missing = isinstance(fallback_error, FileNotFoundError)
     if cargo_missing:
@@ -104,8 +107,8 @@ def _recovery_steps(exec_error, fallback_error) -> list[str]:
             steps.append(f"{target} exists, but the interpreter it names (its #! line, or the "
                          "ELF loader) is missing: install it or fix the #! line.")
         elif exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
-            steps.append(f"Rebuild the program so that {target} exists again, e.g. "
-                         "`cargo build -p xtask --features crossval-all`.")
+            how = f": `{rebuild_command}`" if rebuild_command else ""
+            steps.append(f"Rebuild the program so that {target} exists again{how}.")
         elif exec_error.errno == _errno.EACCES:
             steps.append(f"Make {target} executable (chmod +x) and check its filesystem "
                          "is not mounted noexec.")

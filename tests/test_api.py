@@ -110,14 +110,15 @@ def test_fallback_command_is_logged_like_the_spec():
 def test_reexec_error_message_has_both_causes_and_fitting_steps():
     exec_error = FileNotFoundError(errno.ENOENT, "No such file or directory", "/w/target/debug/xtask")
     fallback_error = FileNotFoundError(errno.ENOENT, "'cargo' not found on PATH", "cargo")
-    message = str(ReexecError(exec_error=exec_error, fallback_error=fallback_error))
+    message = str(ReexecError(exec_error=exec_error, fallback_error=fallback_error,
+                              rebuild_command=" ".join(CargoRun(cargo="cargo").build_command())))
     assert message.splitlines()[:3] == [
         "Re-exec failed: exec() and cargo run both failed.",
         "exec() error: [Errno 2] No such file or directory: '/w/target/debug/xtask' (kind: NotFound (ENOENT))",
         "cargo run error: [Errno 2] 'cargo' not found on PATH: 'cargo'",
     ]
     assert "  1. Install Rust and cargo" in message
-    assert "cargo build -p xtask --features crossval-all" in message
+    assert "exists again: `cargo build -p xtask --features crossval-all`." in message
     busy = str(ReexecError(exec_error=OSError(errno.ETXTBSY, "Text file busy", "/x")))
     assert busy.startswith("Re-exec failed: exec() failed and no fallback was tried.")
     assert "Wait for the process writing /x to finish" in busy

@@ -90,6 +90,8 @@ def test_no_cargo_gives_one_error_with_both_causes(python_copy, tmp_path):
     assert "cargo run error: [Errno 2] 'cargo' not found on PATH=" in message
     assert "1. Install Rust and cargo (https://rustup.rs)" in message
     assert "2. Or set CARGO to the full path" in message
+    assert (f"3. Rebuild the program so that {python_copy} exists again: "
+            "`cargo build -p xtask --features crossval-all`.") in message
 
 
 def test_fallback_can_be_configured_and_disabled(python_copy, cargo_target, tmp_path):
