@@ -9,6 +9,7 @@
  */
 #include "reexec.h"
 #include "win_cmdline.h"
+#include "win_text.h"
 
 #include <windows.h>
 
@@ -22,17 +23,9 @@
 
 static char *wide_to_utf8(const wchar_t *text)
 {
-    int bytes = WideCharToMultiByte(CP_UTF8, 0, text, -1, NULL, 0, NULL, NULL);
     char *out;
 
-    if (bytes <= 0)
-        return NULL;
-    out = malloc((size_t)bytes);
-    if (out && WideCharToMultiByte(CP_UTF8, 0, text, -1, out, bytes, NULL, NULL) <= 0) {
-        free(out);
-        out = NULL;
-    }
-    return out;
+    return reexec_win_wide_to_utf8(text, &out) == 0 ? out : NULL;
 }
 
 /* argv[first..argc) as a NULL-terminated UTF-8 list. */

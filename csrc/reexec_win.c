@@ -254,26 +254,26 @@ int reexec_close(reexec_exe *exe)
 int reexec_current_exe(char *buf, size_t size)
 {
     wchar_t *self;
+    char *utf8;
     DWORD err;
-    int bytes;
+    size_t bytes;
 
     if (!buf)
         return EINVAL;
     err = module_path(&self);
     if (err)
         return reexec_win_errno_from_win32(err);
-    bytes = WideCharToMultiByte(CP_UTF8, 0, self, -1, NULL, 0, NULL, NULL);
-    if (bytes <= 0) {
-        err = GetLastError();
-        free(self);
+    err = reexec_win_wide_to_utf8(self, &utf8);
+    free(self);
+    if (err)
         return reexec_win_errno_from_win32(err);
-    }
-    if ((size_t)bytes > size) {
-        free(self);
+    bytes = strlen(utf8) + 1;
+    if (bytes > size) {
+        free(utf8);
         return ERANGE;
     }
-    WideCharToMultiByte(CP_UTF8, 0, self, -1, buf, bytes, NULL, NULL);
-    free(self);
+    memcpy(buf, utf8, bytes);
+    free(utf8);
     return 0;
 }
 

@@ -69,6 +69,26 @@ DWORD reexec_win_utf8_to_wide(const char *text, wchar_t **out)
     return 0;
 }
 
+DWORD reexec_win_wide_to_utf8(const wchar_t *text, char **out)
+{
+    int bytes;
+
+    *out = NULL;
+    bytes = WideCharToMultiByte(CP_UTF8, 0, text, -1, NULL, 0, NULL, NULL);
+    if (bytes <= 0)
+        return GetLastError();
+    *out = malloc((size_t)bytes);
+    if (!*out)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    if (WideCharToMultiByte(CP_UTF8, 0, text, -1, *out, bytes, NULL, NULL) <= 0) {
+        DWORD err = GetLastError();
+        free(*out);
+        *out = NULL;
+        return err;
+    }
+    return 0;
+}
+
 void reexec_win_free_wide_list(wchar_t **list)
 {
     size_t i;

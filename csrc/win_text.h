@@ -20,6 +20,9 @@ int reexec_win_errno_from_win32(DWORD code);
 /* UTF-8 -> newly allocated UTF-16 (*out is NULL on error). */
 DWORD reexec_win_utf8_to_wide(const char *text, wchar_t **out);
 
+/* UTF-16 -> newly allocated UTF-8 (*out is NULL on error). */
+DWORD reexec_win_wide_to_utf8(const wchar_t *text, char **out);
+
 /* NULL-terminated UTF-8 list -> newly allocated NULL-terminated UTF-16 list. */
 DWORD reexec_win_utf8_list_to_wide(char *const list[], wchar_t ***out);
 
