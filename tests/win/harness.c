@@ -20,6 +20,7 @@
  * Batching many cases into one Wine start keeps the property test fast.
  */
 #include "reexec.h"
+#include "std_handles.h"
 
 #include <windows.h>
 
@@ -127,14 +128,7 @@ static int run_child_case(const wchar_t *file_name, int index)
 
     GetModuleFileNameW(NULL, self, MAX_PATH);
     swprintf(line, 3 * MAX_PATH, L"\"%ls\" \"%ls\" %d", self, file_name, index);
-    memset(&si, 0, sizeof(si));
-    si.cb = sizeof(si);
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    SetHandleInformation(si.hStdOutput, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
-    SetHandleInformation(si.hStdError, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
+    startup_info_with_our_std_handles(&si);
     printf("case %d\n", index);
     fflush(stdout);
     if (!CreateProcessW(self, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {

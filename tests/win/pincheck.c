@@ -25,6 +25,7 @@
  */
 #include "reexec.h"
 #include "win_child.h"
+#include "std_handles.h"
 
 #include <windows.h>
 
@@ -99,14 +100,7 @@ static void run_probe(const wchar_t *t)
 
     GetModuleFileNameW(NULL, self, MAX_PATH);
     swprintf(line, 3 * 1024, L"\"%ls\" probe \"%ls\"", self, t);
-    memset(&si, 0, sizeof(si));
-    si.cb = sizeof(si);
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    SetHandleInformation(si.hStdOutput, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
-    SetHandleInformation(si.hStdError, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
+    startup_info_with_our_std_handles(&si);
     if (!CreateProcessW(self, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
         step("other", "createprocess", FALSE);
         return;
