@@ -194,22 +194,16 @@ unsigned int reexec_supported_tiers(void)
     return REEXEC_TIER_CREATEPROCESS;
 }
 
-int reexec_open(const char *path, reexec_exe *out)
+/* open_wide on a path just made (wide, owned, freed here) or the Win32 error of
+ * making it; GetLastError() afterwards still holds the Win32 code of a failure. */
+static int open_made_path(DWORD make_err, wchar_t *wide, reexec_exe *out)
 {
-    wchar_t *wide;
     DWORD err;
     int result;
 
-    if (!out)
-        return EINVAL;
-    memset(out, 0, sizeof(*out));
-    out->fd = -1; /* the pin number once open_wide succeeds */
-    if (!path)
-        return EINVAL;
-    err = reexec_win_utf8_to_wide(path, &wide);
-    if (err) {
-        SetLastError(err);
-        return reexec_win_errno_from_win32(err);
+    if (make_err) {
+        SetLastError(make_err);
+        return reexec_win_errno_from_win32(make_err);
     }
     result = open_wide(wide, out);
     err = GetLastError();
@@ -218,26 +212,32 @@ int reexec_open(const char *path, reexec_exe *out)
     return result;
 }
 
+int reexec_open(const char *path, reexec_exe *out)
+{
+    wchar_t *wide = NULL;
+    DWORD err;
+
+    if (!out)
+        return EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->fd = -1; /* the pin number once open_wide succeeds */
+    if (!path)
+        return EINVAL;
+    err = reexec_win_utf8_to_wide(path, &wide); /* before `wide` is passed on */
+    return open_made_path(err, wide, out);
+}
+
 int reexec_open_self(reexec_exe *out)
 {
-    wchar_t *self;
+    wchar_t *self = NULL;
     DWORD err;
-    int result;
 
     if (!out)
         return EINVAL;
     memset(out, 0, sizeof(*out));
     out->fd = -1;
-    err = module_path(&self);
-    if (err) {
-        SetLastError(err);
-        return reexec_win_errno_from_win32(err);
-    }
-    result = open_wide(self, out);
-    err = GetLastError();
-    free(self);
-    SetLastError(result ? err : 0);
-    return result;
+    err = module_path(&self); /* before `self` is passed on */
+    return open_made_path(err, self, out);
 }
 
 int reexec_close(reexec_exe *exe)
