@@ -57,11 +57,22 @@ def requested_tiers(environ: Mapping[str, str] | None = None) -> int:
     if spec is None:
         return supported_tiers()
     mask = 0
-    for name in (part.strip().lower() for part in spec.split(",")):
-        if name not in TIERS:
-            raise ValueError(f"{TIERS_ENV}={spec!r}: unknown tier {name!r}; known: {', '.join(TIERS)}")
+    for name in seam_names(TIERS_ENV, spec, TIERS, "tier"):
         mask |= TIERS[name]
     return mask
+
+
+def seam_names(variable: str, spec: str, known: Mapping[str, int], what: str,
+               skip_blank: bool = False) -> list[str]:
+    """The names in a test seam's comma list ($REEXEC_NATIVE_TIERS, ...), lower-cased;
+    an unknown one is a ValueError naming the variable and what it knows."""
+    names = [part.strip().lower() for part in spec.split(",")]
+    if skip_blank:
+        names = [name for name in names if name]
+    for name in names:
+        if name not in known:
+            raise ValueError(f"{variable}={spec!r}: unknown {what} {name!r}; known: {', '.join(known)}")
+    return names
 
 
 def current_exe() -> str:

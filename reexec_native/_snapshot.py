@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 
-from ._exe import SNAPSHOT_METHODS, ExeHandle
+from ._exe import SNAPSHOT_METHODS, ExeHandle, seam_names
 from ._log import log
 from ._native import lib
 
@@ -30,11 +30,7 @@ def requested_methods(environ: Mapping[str, str] | None = None) -> list[str]:
     spec = environ.get(SNAPSHOT_ENV)
     if spec is None:
         return available
-    names = [part.strip().lower() for part in spec.split(",") if part.strip()]
-    for name in names:
-        if name not in SNAPSHOT_METHODS:
-            raise ValueError(f"{SNAPSHOT_ENV}={spec!r}: unknown method {name!r}; "
-                             f"known: {', '.join(SNAPSHOT_METHODS)}")
+    names = seam_names(SNAPSHOT_ENV, spec, SNAPSHOT_METHODS, "method", skip_blank=True)
     return [name for name in names if name in available]
 
 
