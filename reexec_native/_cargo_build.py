@@ -87,15 +87,17 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
     flush_stdio()
     with _SignalRelay() as relay:
         # stderr is inherited: cargo's progress and rendered diagnostics reach the user.
-        relay.child = subprocess.Popen([program, *cmd[1:]], env=env, stdout=subprocess.PIPE)
-        assert relay.child.stdout is not None
+        child = subprocess.Popen([program, *cmd[1:]], env=env, stdout=subprocess.PIPE)
+        relay.started(child.pid)
+        assert child.stdout is not None
         messages = []
-        for line in relay.child.stdout:
+        for line in child.stdout:
             try:
                 messages.append(json.loads(line))
             except ValueError:
                 continue  # not a message (a build script writing to stdout)
-        code = relay.child.wait()
+        code = child.wait()
+        relay.reaped()
     if code < 0:
         log("cargo build killed by signal %d", -code)
         flush_stdio()

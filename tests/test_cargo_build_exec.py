@@ -175,3 +175,35 @@ def test_pick_executable():
     with pytest.raises(FileNotFoundError, match=r"several executables \(a, b\); pass bin="):
         pick_executable([_artifact("p", "a", ["bin"], "/a"), _artifact("p", "b", ["bin"], "/b")], "p", None)
     assert pick_executable([_artifact("other", "tool", ["bin"], "/tool")], "xtask", None) == "/tool"
+
+
+def test_sigterm_while_cargo_builds_reaches_cargo(tmp_path):
+    """While `cargo build` runs, SIGTERM to our process is forwarded to it, and its
+    death by SIGTERM becomes ours (a fake cargo that sleeps stands in for a long build)."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    marker = tmp_path / "building"
+    fake_cargo = tmp_path / "cargo"
+    fake_cargo.write_text(f"#!/bin/sh\ntouch {marker}\nexec sleep 30\n")
+    fake_cargo.chmod(0o755)
+    code = textwrap.dedent("""
+        from reexec_native import reexec, CargoRun
+        reexec(["xtask"], executable="/nonexistent/xtask", retry_budget=0,
+               fallback=CargoRun(mode="build-exec"))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=child_env(CARGO=str(fake_cargo)),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "cargo build killed by signal 15" in proc.stderr.read()
