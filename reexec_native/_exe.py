@@ -46,10 +46,6 @@ def supported_tiers() -> int:
     return int(lib.reexec_supported_tiers())
 
 
-def tier_names(mask: int) -> list[str]:
-    return [name for name, bit in TIERS.items() if mask & bit]
-
-
 def requested_tiers(environ: Mapping[str, str] | None = None) -> int:
     """Tiers to try: all supported ones, or those named in $REEXEC_NATIVE_TIERS (a test seam)."""
     environ = os.environ if environ is None else environ
