@@ -64,6 +64,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="reexec-demo-") as tmp:
         env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
         env["CARGO_TARGET_DIR"] = str(Path(tmp) / "target")
+        # The copied interpreter lives outside any venv: point it at the site-packages
+        # that hold the installed package (and cffi), wherever they are.
+        import reexec_native
+        site = str(Path(reexec_native.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH")) if p)
         banner("building the fixture workspace (offline)")
         subprocess.run(["cargo", "build", "--offline", "-p", "xtask", "--features", "crossval-all"],
                        cwd=WORKSPACE, env=env, check=True, stderr=subprocess.STDOUT)
