@@ -170,9 +170,12 @@ class ExeHandle:
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
         check_exec_size(argv_b, env_b)
-        return self._exec(argv_b, env_b, requested_tiers())
+        self._exec(argv_b, env_b, requested_tiers())
+        raise AssertionError("unreachable: _exec returns only with run=")
 
-    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int) -> NoReturn:
+    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int, run=None) -> None:
+        """lib.reexec_exec (or `run`, same arguments) on this handle; raises its failure.
+        Returns only when `run` returned 0 (reexec_win_run: the child has exited)."""
         if self._raw is None:
             raise ValueError(f"exec of a closed ExeHandle ({self.path!r})")
         keep = [ffi.new("char[]", item) for item in argv_b]
@@ -187,7 +190,8 @@ class ExeHandle:
         else:
             path = os.fsencode(self.path)
         flush_stdio()
-        lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
+        if (run or lib.reexec_exec)(self._raw, path, c_argv, c_envp, tiers, report) == 0 and run:
+            return
         raise self._failure(report)
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:

@@ -160,11 +160,25 @@ def _shown(part: str | bytes) -> str:
 
 
 def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
-    """Run cargo as a child of the C shim, which exits with its full exit code."""
+    """Run cargo as a child of the C shim (job, console handler, std handles), log its
+    exit code, and exit with it: all 32 bits (os._exit's C int is the same bits)."""
+    from ._native import ffi, lib
+
     argv = [os.fsencode(part) for part in cmd]
     with open_exe(program) as handle:
-        handle._exec(argv, env, TIERS["createprocess"])
-    raise AssertionError("unreachable")  # _exec returns only by raising
+        run = getattr(lib, "reexec_win_run", None)
+        if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
+            handle._exec(argv, env, TIERS["createprocess"])
+        exit_code = ffi.new("unsigned long *")
+
+        def run_and_wait(raw, path, c_argv, c_envp, _tiers, report):
+            return run(raw, path, c_argv, c_envp, report, exit_code)
+
+        handle._exec(argv, env, TIERS["createprocess"], run=run_and_wait)
+    code = int(exit_code[0])
+    log("Fallback child exited with code: %d", code)
+    flush_stdio()
+    os._exit(code - (1 << 32) if code >= 1 << 31 else code)
 
 
 class _SignalRelay:

