@@ -101,8 +101,37 @@ def _is_snapshot_image(link: str) -> bool:
 
 def _oserror(err: int, message: str, path: str, winerror: int | None = None) -> OSError:
     if winerror is not None:
+        if winerror in _WIN32_ERRNO:  # Python's own table has no entry that fits
+            exc = OSError(_WIN32_ERRNO[winerror], message, path)
+            exc.winerror = winerror  # type: ignore[attr-defined]
+            return exc
         return OSError(None, message, path, winerror)
     return OSError(err, message, path)
+
+
+ERROR_BAD_EXE_FORMAT, ERROR_FILE_INVALID, ERROR_FILENAME_EXCED_RANGE = 193, 1006, 206
+# Python maps 1006 to EINVAL and 206 to ENOENT: the identity check's 1006 is the ESTALE
+# of the POSIX path tier (retried: reopen), 206 a command line too long (E2BIG).
+_WIN32_ERRNO = {ERROR_FILE_INVALID: errno.ESTALE, ERROR_FILENAME_EXCED_RANGE: errno.E2BIG}
+
+
+def _win32_message(err: int, path: str) -> str:
+    """What a Win32 error of the hand-over means. The C core refuses some launches
+    before CreateProcessW is called (docs/windows.md): those are not worded as its failure."""
+    if err == ERROR_BAD_EXE_FORMAT and _is_batch(path):
+        return (f"refused before CreateProcessW, Win32 error {err}: a .bat/.cmd file runs "
+                "through cmd.exe, which re-parses the arguments by its own rules (BatBadBut)")
+    if err == ERROR_FILE_INVALID:
+        return (f"refused before CreateProcessW, Win32 error {err}: the path no longer names "
+                "the opened file")
+    if err == ERROR_FILENAME_EXCED_RANGE:
+        return f"Win32 error {err}: the command line is too long"
+    return f"starting the program failed, Win32 error {err}"
+
+
+def _is_batch(path: str) -> bool:
+    """csrc/win_cmdline.c's test: Windows strips trailing dots and spaces."""
+    return path.rstrip(". ").lower().endswith((".bat", ".cmd"))
 
 
 class ExeHandle:
@@ -227,7 +256,7 @@ class ExeHandle:
             for name, e, n in attempts
         )
         if note == lib.REEXEC_NOTE_WIN32:
-            exc = _oserror(0, f"CreateProcessW failed, Win32 error {err} (tier {tier})", self.path, err)
+            exc = _oserror(0, f"{_win32_message(err, self.path)} (tier {tier})", self.path, err)
         else:
             exc = _oserror(err, f"{os.strerror(err)} (tier {tier}; tried {details})", self.path)
         exc.tier = tier  # type: ignore[attr-defined]

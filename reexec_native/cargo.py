@@ -178,7 +178,15 @@ def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
     code = int(exit_code[0])
     log("Fallback child exited with code: %d", code)
     flush_stdio()
-    os._exit(code - (1 << 32) if code >= 1 << 31 else code)
+    exit_with(code)
+
+
+def exit_with(code: int) -> NoReturn:
+    """os._exit(code); on Windows any 32-bit exit code (0xC0000005...): os._exit takes
+    a C int, whose bits Windows reads as the DWORD exit code."""
+    if os.name == "nt" and code >= 1 << 31:
+        code -= 1 << 32
+    os._exit(code)
 
 
 class _SignalRelay:
