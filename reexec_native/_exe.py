@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
@@ -306,8 +307,9 @@ def _open_plain(path: str | bytes | os.PathLike[str] | None) -> ExeHandle:
             return open_exe(current_exe())
         # Linux names the running image by its magic link, which keeps naming that
         # inode once the file is replaced (the path tier can still use it); elsewhere
-        # the image's path is all there is.
-        shown = _SELF_LINK if os.path.exists(_SELF_LINK) else current_exe()
+        # (Windows) the image's path is all there is. Decided by OS, not by whether
+        # /proc/self/exe exists: Wine maps it to the Unix one.
+        shown = _SELF_LINK if sys.platform.startswith("linux") else current_exe()
     else:
         path_b = path_bytes(path)
         shown = os.fsdecode(path_b)
