@@ -85,3 +85,18 @@ handle.exec([sys.executable, "-c", "import sys; print('ran', sys.executable); sy
     shown = proc.stdout.splitlines()[0].split(" ", 1)[1]
     assert os.path.normcase(shown) == os.path.normcase(PY)
     assert "ran" in proc.stdout
+
+
+def test_open_exe_identity_and_refusals(tmp_path):
+    from reexec_native import open_exe
+
+    with open_exe(PY) as handle:
+        st = os.stat(PY)
+        assert (handle.st_dev, handle.st_ino, handle.st_size) == (st.st_dev, st.st_ino, st.st_size)
+        assert handle.fd >= 0x10000  # a pin number, not a CRT descriptor (docs/windows.md)
+    assert handle.closed
+    with pytest.raises(IsADirectoryError):  # EISDIR from the C core (docs/windows.md)
+        open_exe(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        open_exe(tmp_path / "missing.exe")
+    assert info.value.filename == str(tmp_path / "missing.exe")
