@@ -3,8 +3,8 @@
 The parent waits for the child and then leaves exactly as the child did: its exit
 code, or death by the same signal. While it waits, SIGINT is ignored (the child owns
 the terminal and gets its own Ctrl-C) and SIGTERM/SIGHUP are forwarded.
-On Windows the child is run through the C core's CreateProcessW shim, which exits
-with the full 32-bit code.
+On Windows the child is run through the C core's CreateProcessW shim
+(reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
 """
 
 from __future__ import annotations

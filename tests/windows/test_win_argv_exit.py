@@ -106,3 +106,24 @@ def test_exit_code_through_the_cli_cargo_fallback(code, fake_cargo, tmp_path):
                   "exec", "--cargo-fallback", "--", str(tmp_path / "gone.exe"), "x", env=env)
     assert proc.returncode == code, proc.stderr
     assert printed(proc.stdout)["fake_cargo"][-2:] == ["--", "x"]
+
+
+try:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+except ImportError:  # pragma: no cover - the Windows set-ups install it
+    given = None
+
+if given is not None:
+    TRICKY = st.sampled_from(['"', "\\", " ", "\t", "a", "%", "^", "&", "\u00e9", "\U0001F600", "\n"])
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.lists(TRICKY, max_size=6).map("".join), min_size=1, max_size=5))
+    def test_generated_argv_arrives_exactly(args):
+        """Hypothesis-made argument lists from the characters the quoting must handle,
+        each through a real hand-over (one child per example)."""
+        argv = [PY, PRINTARGS, *args]
+        proc = run_py(REEXEC_PRINTARGS, json.dumps(argv), "str")
+        assert proc.returncode == 0, proc.stderr
+        seen = printed(proc.stdout)
+        assert seen["clta"] == argv
+        assert seen["crt"] == argv
