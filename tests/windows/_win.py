@@ -53,6 +53,19 @@ def run_py(code: str, *args: str, env: dict[str, str] | None = None, cwd: str | 
     return proc
 
 
+def argv0_seen(argv0: str = PY) -> str:
+    """argv[0] as a child started by a plain CreateProcessW (subprocess) with that name
+    sees it: the name itself here; a venv's python.exe launcher (real Windows CI)
+    restarts the base interpreter and may rewrite it. The hand-over must do the same."""
+    proc = subprocess.run([argv0, PRINTARGS], executable=PY, capture_output=True, text=True,
+                          encoding="utf-8", check=True, timeout=60)
+    return printed(proc.stdout)["clta"][0]
+
+
+def expected_argv(argv: list[str]) -> list[str]:
+    return [argv0_seen(argv[0]), *argv[1:]]
+
+
 def exit_code_program(code: int) -> list[str]:
     """A program that exits with the full 32-bit `code` (ExitProcess: sys.exit and
     os._exit take only a signed C int)."""

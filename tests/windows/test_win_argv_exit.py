@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from _win import EXIT_CODES, PRINTARGS, PY, child_env, exit_code_program, make_fake_cargo, printed, run_py
+from _win import (EXIT_CODES, PRINTARGS, PY, child_env, exit_code_program, expected_argv, make_fake_cargo,
+                  printed, run_py)
 
 HOSTILE = [
     "plain", "two words", "", " ", "tab\there", "new\nline", 'q"uote', '"', '""', "back\\slash",
@@ -32,8 +33,8 @@ def test_hostile_argv_arrives_exactly_through_reexec(kind):
     proc = run_py(REEXEC_PRINTARGS, json.dumps(argv), kind)
     assert proc.returncode == 0, proc.stderr
     seen = printed(proc.stdout)
-    assert seen["clta"] == argv
-    assert seen["crt"] == argv
+    assert seen["clta"] == expected_argv(argv)
+    assert seen["crt"] == expected_argv(argv)
 
 
 def test_argv0_is_the_name_given_not_the_path():
@@ -41,7 +42,7 @@ def test_argv0_is_the_name_given_not_the_path():
     proc = run_py("import sys; from reexec_native import reexec\n"
                   "reexec(sys.argv[2:], executable=sys.argv[1], fallback=None)", PY, *argv)
     assert proc.returncode == 0, proc.stderr
-    assert printed(proc.stdout)["clta"] == argv
+    assert printed(proc.stdout)["clta"] == expected_argv(argv)
 
 
 def test_hostile_argv_arrives_exactly_through_the_cli():
@@ -49,7 +50,7 @@ def test_hostile_argv_arrives_exactly_through_the_cli():
                   "exec", "--", PY, PRINTARGS, *HOSTILE)
     assert proc.returncode == 0, proc.stderr
     seen = printed(proc.stdout)
-    assert seen["clta"] == [PY, PRINTARGS, *HOSTILE] == seen["crt"]
+    assert seen["clta"] == expected_argv([PY, PRINTARGS, *HOSTILE]) == seen["crt"]
 
 
 def test_hostile_argv_reaches_cargo_after_the_double_dash(tmp_path):
@@ -114,6 +115,8 @@ except ImportError:  # pragma: no cover - the Windows set-ups install it
     given = None
 
 if given is not None:
+    ARGV0 = None
+
     TRICKY = st.sampled_from(['"', "\\", " ", "\t", "a", "%", "^", "&", "\u00e9", "\U0001F600", "\n"])
 
     @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,9 +124,11 @@ if given is not None:
     def test_generated_argv_arrives_exactly(args):
         """Hypothesis-made argument lists from the characters the quoting must handle,
         each through a real hand-over (one child per example)."""
+        global ARGV0
+        if ARGV0 is None:
+            ARGV0 = expected_argv([PY])[0]
         argv = [PY, PRINTARGS, *args]
         proc = run_py(REEXEC_PRINTARGS, json.dumps(argv), "str")
         assert proc.returncode == 0, proc.stderr
         seen = printed(proc.stdout)
-        assert seen["clta"] == argv
-        assert seen["crt"] == argv
+        assert seen["clta"] == seen["crt"] == [ARGV0, *argv[1:]]

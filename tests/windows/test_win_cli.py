@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
 from _win import GUARD, PY, child_env, run_py
 
+# The running image: in a venv, sys.executable is the venv's launcher and the
+# interpreter it starts is the base one (sys._base_executable); here they are the same.
+IMAGE = os.path.normcase(getattr(sys, "_base_executable", PY))
 CLI = "import sys; from reexec_native.cli import main; sys.exit(main())"
 # platform.system()/uname() query WMI, which ends the process under Wine 8: the
 # product's Windows path must not call them. This makes any call fail loudly.
@@ -41,7 +45,7 @@ def test_doctor_json():
     assert report["platform"]["system"] == "Windows"
     assert report["tiers"]["createprocess"]["status"] == "works"
     assert report["features"]["/proc/self/fd"]["status"] == "unsupported"
-    assert os.path.normcase(report["current_exe"]["path"]) == os.path.normcase(PY)
+    assert os.path.normcase(report["current_exe"]["path"]) == IMAGE
     assert report["plan"] == {"fast_path": ["createprocess"], "ok": True,
                               "fallback": report["plan"]["fallback"]}
 
@@ -83,7 +87,7 @@ handle.exec([sys.executable, "-c", "import sys; print('ran', sys.executable); sy
 """)
     assert proc.returncode == 9, proc.stdout + proc.stderr
     shown = proc.stdout.splitlines()[0].split(" ", 1)[1]
-    assert os.path.normcase(shown) == os.path.normcase(PY)
+    assert os.path.normcase(shown) == IMAGE
     assert "ran" in proc.stdout
 
 
