@@ -63,6 +63,13 @@ int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
                     const char *tmpdir, reexec_exe *out, int *note);
 """
 
+# Windows only (csrc/reexec_win.c): the hand-over that returns the child's exit code.
+WIN32_CDEF = """
+int reexec_win_run(const reexec_exe *exe, const char *path,
+                   char *const argv[], char *const envp[],
+                   reexec_report *report, unsigned long *exit_code);
+"""
+
 
 def _sources():
     if sys.platform == "win32":
@@ -79,7 +86,7 @@ def _limited_api():
 
 
 ffi = FFI()
-ffi.cdef(CDEF)
+ffi.cdef(CDEF + (WIN32_CDEF if sys.platform == "win32" else ""))
 ffi.set_source(
     "reexec_native._native",
     '#include "reexec.h"',

@@ -95,6 +95,17 @@ int reexec_exec(const reexec_exe *exe, const char *path,
                 char *const argv[], char *const envp[],
                 unsigned int tiers, reexec_report *report);
 
+#ifdef _WIN32
+/* Windows only: reexec_exec's hand-over (same plan, refusals, identity check, job,
+ * console handler, std handles), but it returns once the child has exited, with
+ * its full 32-bit exit code in *exit_code and 0; or the Win32 error of the
+ * failure (report has it) when the child could not start. For a caller that
+ * must say something after the child ends (the cargo fallback's log line). */
+int reexec_win_run(const reexec_exe *exe, const char *path,
+                   char *const argv[], char *const envp[],
+                   reexec_report *report, unsigned long *exit_code);
+#endif
+
 /* Snapshot methods this build has (a mask of REEXEC_SNAPSHOT_*; 0 off Linux). */
 unsigned int reexec_snapshot_methods(void);
 

@@ -382,30 +382,48 @@ static int unsupported_tiers(unsigned int tiers, reexec_report *report)
     return ENOSYS;
 }
 
-int reexec_exec(const reexec_exe *exe, const char *path,
-                char *const argv[], char *const envp[],
-                unsigned int tiers, reexec_report *report)
+/* reexec_exec and reexec_win_run: plan, identity check, hand-over. */
+static int launch(const reexec_exe *exe, const char *path, char *const argv[],
+                  char *const envp[], reexec_report *report, unsigned long *exit_code)
 {
     launch_plan plan;
     DWORD err;
-
-    if (report)
-        report->count = 0;
-    if (!(tiers & REEXEC_TIER_CREATEPROCESS))
-        return unsupported_tiers(tiers, report);
 
     err = make_plan(path, argv, envp, &plan);
     /* What was opened (and logged) is what runs: NULL `exe` is a path-only launch. */
     if (!err && exe)
         err = check_identity(exe, plan.application);
-    if (!err) /* returns only on failure: on success this process exits here; the
-               * pin stays held until the child runs, then is released */
+    if (!err) /* without exit_code, returns only on failure: on success this process
+               * exits here; the pin stays held until the child runs, then is released */
         err = reexec_win_hand_over(plan.application, plan.command_line, plan.environment,
-                                   exe ? exe->fd : -1);
+                                   exe ? exe->fd : -1, exit_code);
     free_plan(&plan);
-    record_attempt(report, REEXEC_TIER_CREATEPROCESS, (int)err, REEXEC_NOTE_WIN32);
+    if (err || !exit_code)
+        record_attempt(report, REEXEC_TIER_CREATEPROCESS, (int)err, REEXEC_NOTE_WIN32);
     SetLastError(err);
     return (int)err;
+}
+
+int reexec_exec(const reexec_exe *exe, const char *path,
+                char *const argv[], char *const envp[],
+                unsigned int tiers, reexec_report *report)
+{
+    if (report)
+        report->count = 0;
+    if (!(tiers & REEXEC_TIER_CREATEPROCESS))
+        return unsupported_tiers(tiers, report);
+    return launch(exe, path, argv, envp, report, NULL);
+}
+
+int reexec_win_run(const reexec_exe *exe, const char *path,
+                   char *const argv[], char *const envp[],
+                   reexec_report *report, unsigned long *exit_code)
+{
+    if (report)
+        report->count = 0;
+    if (!exit_code)
+        return ERROR_INVALID_PARAMETER;
+    return launch(exe, path, argv, envp, report, exit_code);
 }
 
 #else

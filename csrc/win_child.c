@@ -279,16 +279,22 @@ static DWORD start_child(const wchar_t *application, wchar_t *command_line,
     return 0;
 }
 
-/* Waits for the child and exits with its exit code; returns only if the wait
- * itself fails, which leaves no sane state: the child is killed first. */
-static DWORD wait_and_exit(PROCESS_INFORMATION *pi)
+/* Waits for the child and exits with its exit code (or, given `exit_code`,
+ * stores it there and returns 0); a failed wait leaves no sane state: the child
+ * is killed first and the Win32 error returned. */
+static DWORD wait_and_exit(PROCESS_INFORMATION *pi, unsigned long *exit_code)
 {
     DWORD code;
 
     /* Read the code only after the wait: 259 (STILL_ACTIVE) is a legal exit code. */
     if (WaitForSingleObject(pi->hProcess, INFINITE) == WAIT_OBJECT_0 &&
-        GetExitCodeProcess(pi->hProcess, &code))
-        ExitProcess(code); /* full 32-bit DWORD, e.g. 0xC0000005 */
+        GetExitCodeProcess(pi->hProcess, &code)) {
+        if (!exit_code)
+            ExitProcess(code); /* full 32-bit DWORD, e.g. 0xC0000005 */
+        *exit_code = code;
+        CloseHandle(pi->hProcess);
+        return 0;
+    }
     code = GetLastError();
     TerminateProcess(pi->hProcess, 1);
     CloseHandle(pi->hProcess);
@@ -296,7 +302,7 @@ static DWORD wait_and_exit(PROCESS_INFORMATION *pi)
 }
 
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
-                           wchar_t *environment, int pin)
+                           wchar_t *environment, int pin, unsigned long *exit_code)
 {
     PROCESS_INFORMATION pi;
     DWORD err;
@@ -311,7 +317,7 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
          * written while mapped); holding the pin for the whole wait would only
          * stop the child from renaming its own program (self-update). */
         reexec_win_pin_release(pin);
-        err = wait_and_exit(&pi);
+        err = wait_and_exit(&pi, exit_code);
     }
     SetConsoleCtrlHandler(ignore_console_event, FALSE);
     if (g_child_job)

@@ -45,9 +45,11 @@ DWORD reexec_win_pin_free(int pin);
  * CREATE_UNICODE_ENVIRONMENT block or NULL to inherit ours. `pin` (or -1) is
  * released once the child runs: its image section holds the file from then on,
  * and the child may rename its own program (self-update) while we wait.
+ * With `exit_code` not NULL it does not exit: it stores the child's exit code
+ * there and returns 0 (the handler is removed, the job closed; the child is gone).
  */
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
-                           wchar_t *environment, int pin);
+                           wchar_t *environment, int pin, unsigned long *exit_code);
 
 #endif /* _WIN32 */
 

@@ -75,10 +75,18 @@ def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str |
     raise FileNotFoundError(f"cargo build reported several executables ({names}); pass bin= to choose one")
 
 
+def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, str]:
+    """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
+    are UTF-8 there, checked by _validate)."""
+    if os.name == "nt":
+        return {os.fsdecode(name): os.fsdecode(value) for name, value in env.items()}
+    return env
+
+
 def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
-    from .cargo import _shown, _SignalRelay, die_by_signal
+    from .cargo import _shown, _SignalRelay, die_by_signal, exit_with
 
     log("Trying cargo build fallback...")
     cmd = build_command(run)
@@ -87,7 +95,7 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
     flush_stdio()
     with _SignalRelay() as relay:
         # stderr is inherited: cargo's progress and rendered diagnostics reach the user.
-        child = subprocess.Popen([program, *cmd[1:]], env=env, stdout=subprocess.PIPE)
+        child = subprocess.Popen([program, *cmd[1:]], env=_popen_env(env), stdout=subprocess.PIPE)
         relay.started(child.pid)
         assert child.stdout is not None
         messages = []
@@ -105,7 +113,7 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
     if code != 0:
         log("cargo build failed with exit code %d; exiting with it", code)
         flush_stdio()
-        os._exit(code)
+        exit_with(code)
     path = pick_executable(messages, run.package, run.bin)
     log("Built: %s", path)
     error = exec_with_retry(path, list(argv), env, _EXEC_RETRY_BUDGET)

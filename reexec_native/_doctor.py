@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import platform
 import subprocess
 import sys
 from typing import Any
@@ -104,6 +103,8 @@ def _o_path() -> dict[str, Any]:
 
 
 def _proc_self_fd() -> dict[str, Any]:
+    if os.name == "nt":  # decided by OS: Wine maps /proc/self/fd to the Unix one
+        return {"status": "unsupported", "detail": "no procfs on Windows"}
     if not os.path.isdir("/proc/self/fd"):
         return {"status": "unsupported", "detail": "/proc/self/fd does not exist (procfs not mounted?)"}
     fd = os.open(sys.executable, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -146,20 +147,37 @@ def _cargo() -> dict[str, Any]:
     return info
 
 
+def _system() -> dict[str, Any]:
+    """OS name, kernel, machine. On Windows from sys.getwindowsversion() and the
+    environment: platform.system()/uname() run a WMI query there, which Wine 8 cannot
+    answer (the process ends in winedbg)."""
+    if sys.platform == "win32":
+        version = sys.getwindowsversion()  # type: ignore[attr-defined]
+        release = f"{version.major}.{version.minor}.{version.build}"
+        machine = os.environ.get("PROCESSOR_ARCHITECTURE", "unknown")
+        return {"system": "Windows", "kernel": release, "machine": machine,
+                "uname": f"Windows {release} {machine}", "libc": None}
+    import platform
+
+    uname = os.uname() if hasattr(os, "uname") else None
+    libc, libc_version = platform.libc_ver()
+    return {
+        "system": platform.system(),
+        "kernel": uname.release if uname else platform.release(),
+        "machine": uname.machine if uname else platform.machine(),
+        "uname": " ".join(uname) if uname else platform.platform(),
+        "libc": f"{libc} {libc_version}".strip() or None,
+    }
+
+
 def diagnose(probe: bool = True) -> dict[str, Any]:
     """Everything ``doctor`` reports, as plain data (what ``--json`` prints)."""
     from ._exe import TIERS, TIERS_ENV, current_exe, requested_tiers, supported_tiers
     from ._reexec import DEFAULT_GUARD
 
-    uname = os.uname() if hasattr(os, "uname") else None
-    libc, libc_version = platform.libc_ver()
     report: dict[str, Any] = {
         "platform": {
-            "system": platform.system(),
-            "kernel": uname.release if uname else platform.release(),
-            "machine": uname.machine if uname else platform.machine(),
-            "uname": " ".join(uname) if uname else platform.platform(),
-            "libc": f"{libc} {libc_version}".strip() or None,
+            **_system(),
             "python": sys.version.split()[0],
             "implementation": sys.implementation.name,
             "executable": sys.executable,

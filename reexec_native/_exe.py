@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
@@ -101,8 +102,37 @@ def _is_snapshot_image(link: str) -> bool:
 
 def _oserror(err: int, message: str, path: str, winerror: int | None = None) -> OSError:
     if winerror is not None:
+        if winerror in _WIN32_ERRNO:  # Python's own table has no entry that fits
+            exc = OSError(_WIN32_ERRNO[winerror], message, path)
+            exc.winerror = winerror  # type: ignore[attr-defined]
+            return exc
         return OSError(None, message, path, winerror)
     return OSError(err, message, path)
+
+
+ERROR_BAD_EXE_FORMAT, ERROR_FILE_INVALID, ERROR_FILENAME_EXCED_RANGE = 193, 1006, 206
+# Python maps 1006 to EINVAL and 206 to ENOENT: the identity check's 1006 is the ESTALE
+# of the POSIX path tier (retried: reopen), 206 a command line too long (E2BIG).
+_WIN32_ERRNO = {ERROR_FILE_INVALID: errno.ESTALE, ERROR_FILENAME_EXCED_RANGE: errno.E2BIG}
+
+
+def _win32_message(err: int, path: str) -> str:
+    """What a Win32 error of the hand-over means. The C core refuses some launches
+    before CreateProcessW is called (docs/windows.md): those are not worded as its failure."""
+    if err == ERROR_BAD_EXE_FORMAT and _is_batch(path):
+        return (f"refused before CreateProcessW, Win32 error {err}: a .bat/.cmd file runs "
+                "through cmd.exe, which re-parses the arguments by its own rules (BatBadBut)")
+    if err == ERROR_FILE_INVALID:
+        return (f"refused before CreateProcessW, Win32 error {err}: the path no longer names "
+                "the opened file")
+    if err == ERROR_FILENAME_EXCED_RANGE:
+        return f"Win32 error {err}: the command line is too long"
+    return f"starting the program failed, Win32 error {err}"
+
+
+def _is_batch(path: str) -> bool:
+    """csrc/win_cmdline.c's test: Windows strips trailing dots and spaces."""
+    return path.rstrip(". ").lower().endswith((".bat", ".cmd"))
 
 
 class ExeHandle:
@@ -170,9 +200,12 @@ class ExeHandle:
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
         check_exec_size(argv_b, env_b)
-        return self._exec(argv_b, env_b, requested_tiers())
+        self._exec(argv_b, env_b, requested_tiers())
+        raise AssertionError("unreachable: _exec returns only with run=")
 
-    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int) -> NoReturn:
+    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int, run=None) -> None:
+        """lib.reexec_exec (or `run`, same arguments) on this handle; raises its failure.
+        Returns only when `run` returned 0 (reexec_win_run: the child has exited)."""
         if self._raw is None:
             raise ValueError(f"exec of a closed ExeHandle ({self.path!r})")
         keep = [ffi.new("char[]", item) for item in argv_b]
@@ -187,7 +220,8 @@ class ExeHandle:
         else:
             path = os.fsencode(self.path)
         flush_stdio()
-        lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
+        if (run or lib.reexec_exec)(self._raw, path, c_argv, c_envp, tiers, report) == 0 and run:
+            return
         raise self._failure(report)
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:
@@ -223,7 +257,7 @@ class ExeHandle:
             for name, e, n in attempts
         )
         if note == lib.REEXEC_NOTE_WIN32:
-            exc = _oserror(0, f"CreateProcessW failed, Win32 error {err} (tier {tier})", self.path, err)
+            exc = _oserror(0, f"{_win32_message(err, self.path)} (tier {tier})", self.path, err)
         else:
             exc = _oserror(err, f"{os.strerror(err)} (tier {tier}; tried {details})", self.path)
         exc.tier = tier  # type: ignore[attr-defined]
@@ -273,8 +307,9 @@ def _open_plain(path: str | bytes | os.PathLike[str] | None) -> ExeHandle:
             return open_exe(current_exe())
         # Linux names the running image by its magic link, which keeps naming that
         # inode once the file is replaced (the path tier can still use it); elsewhere
-        # the image's path is all there is.
-        shown = _SELF_LINK if os.path.exists(_SELF_LINK) else current_exe()
+        # (Windows) the image's path is all there is. Decided by OS, not by whether
+        # /proc/self/exe exists: Wine maps it to the Unix one.
+        shown = _SELF_LINK if sys.platform.startswith("linux") else current_exe()
     else:
         path_b = path_bytes(path)
         shown = os.fsdecode(path_b)

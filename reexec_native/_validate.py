@@ -25,6 +25,10 @@ MAX_ARG_STRLEN = 32 * 4096
 _LINUX_ARG_CAP = 8 * 1024 * 1024 // 4 * 3
 # What exec copies besides argv and env: the file name ("/dev/fd/N" or the path).
 _FILENAME_RESERVE = 4096
+# Windows: CreateProcessW's lpCommandLine holds at most 32,767 UTF-16 units, its NUL
+# included (learn.microsoft.com, CreateProcessW); the environment block has no such limit.
+WINDOWS_COMMAND_LINE_MAX = 32767
+_WINDOWS = sys.platform == "win32"
 
 
 def _encode(item: object, what: str) -> bytes:
@@ -36,7 +40,21 @@ def _encode(item: object, what: str) -> bytes:
         raise TypeError(f"{what} must be str or bytes, not {type(item).__name__}")
     if b"\0" in data:
         raise ValueError(f"{what} contains a NUL byte: {item!r}")
+    if _WINDOWS:
+        _check_utf16able(item, data, what)
     return data
+
+
+def _check_utf16able(item: str | bytes, data: bytes, what: str) -> None:
+    """Windows takes every string as UTF-16: a lone surrogate (str; os.fsencode lets it
+    through as surrogatepass) or bytes that are not UTF-8 cannot become one (the C core
+    would fail with Win32 1113 without naming the item)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        kind = "a lone surrogate" if isinstance(item, str) else "bytes that are not UTF-8"
+        raise ValueError(f"{what} contains {kind} at index {exc.start}, which Windows cannot "
+                         f"represent: {item!r}") from None
 
 
 def argv_bytes(argv: object) -> list[bytes]:
@@ -103,8 +121,11 @@ def retry_budget(budget: object) -> float:
 
 def arg_max() -> int | None:
     """Bytes exec accepts for argv + envp (strings, NULs and pointers), or None if unknown."""
+    sysconf = getattr(os, "sysconf", None)  # not on Windows: see windows_command_line_length()
+    if sysconf is None:
+        return None
     try:
-        limit = os.sysconf("SC_ARG_MAX")
+        limit = sysconf("SC_ARG_MAX")
     except (ValueError, OSError):
         return None
     if limit is None or limit <= 0:
@@ -119,6 +140,9 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
     refuse, before anything is opened or run: each string within MAX_ARG_STRLEN on
     Linux, the total within arg_max(). The kernel's own E2BIG is still handled (the
     limit can change between this check and exec, e.g. by setrlimit)."""
+    if _WINDOWS:
+        _check_windows_command_line(argv)
+        return
     pointer = 8 if sys.maxsize > 2**32 else 4
     total = _FILENAME_RESERVE
     linux = sys.platform.startswith("linux")
@@ -141,3 +165,42 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
         raise ArgumentListTooLongError(
             errno.E2BIG, f"argv ({len(argv)} items) and environment ({len(env)} variables) take "
             f"{total} bytes; exec accepts at most {limit} (ARG_MAX, from the stack limit)")
+
+
+def windows_command_line(argv: Sequence[bytes]) -> str:
+    """The command line the C shim builds (csrc/win_cmdline.c): argv[0] quoted and
+    verbatim, the rest quoted by the MSVCRT rules (those of subprocess.list2cmdline)."""
+    parts = [os.fsdecode(item) for item in argv]
+    return " ".join(['"' + parts[0] + '"', *(_msvcrt_quote(p) for p in parts[1:])])
+
+
+def _msvcrt_quote(arg: str) -> str:
+    """Quoted when empty or holding a space or tab; backslashes doubled before a quote
+    (and before the closing one), the quote itself escaped."""
+    quoted = not arg or " " in arg or "\t" in arg
+    out = []
+    backslashes = 0
+    for char in arg:
+        if char == "\\":
+            backslashes += 1
+            continue
+        if char == '"':
+            out.append("\\" * (2 * backslashes + 1) + '"')
+        else:
+            out.append("\\" * backslashes + char)
+        backslashes = 0
+    out.append("\\" * (2 * backslashes if quoted else backslashes))
+    return '"' + "".join(out) + '"' if quoted else "".join(out)
+
+
+def _check_windows_command_line(argv: Sequence[bytes]) -> None:
+    """Refuse what CreateProcessW would: a command line of 32,767 UTF-16 units or more
+    (its Win32 206 would read as 'not found'), an argv[0] with a '"' (cannot be quoted)."""
+    if b'"' in argv[0]:
+        raise ValueError(f"argv[0] contains '\"', which a Windows command line cannot carry in "
+                         f"the program name: {os.fsdecode(argv[0])!r}")
+    units = len(windows_command_line(argv).encode("utf-16-le")) // 2
+    if units >= WINDOWS_COMMAND_LINE_MAX:
+        raise ArgumentListTooLongError(
+            errno.E2BIG, f"argv ({len(argv)} items) makes a command line of {units} UTF-16 units; "
+            f"CreateProcessW accepts at most {WINDOWS_COMMAND_LINE_MAX - 1}")

@@ -3,8 +3,8 @@
 The parent waits for the child and then leaves exactly as the child did: its exit
 code, or death by the same signal. While it waits, SIGINT is ignored (the child owns
 the terminal and gets its own Ctrl-C) and SIGTERM/SIGHUP are forwarded.
-On Windows the child is run through the C core's CreateProcessW shim, which exits
-with the full 32-bit code.
+On Windows the child is run through the C core's CreateProcessW shim
+(reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
 """
 
 from __future__ import annotations
@@ -160,11 +160,33 @@ def _shown(part: str | bytes) -> str:
 
 
 def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
-    """Run cargo as a child of the C shim, which exits with its full exit code."""
+    """Run cargo as a child of the C shim (job, console handler, std handles), log its
+    exit code, and exit with it: all 32 bits (os._exit's C int is the same bits)."""
+    from ._native import ffi, lib
+
     argv = [os.fsencode(part) for part in cmd]
     with open_exe(program) as handle:
-        handle._exec(argv, env, TIERS["createprocess"])
-    raise AssertionError("unreachable")  # _exec returns only by raising
+        run = getattr(lib, "reexec_win_run", None)
+        if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
+            handle._exec(argv, env, TIERS["createprocess"])
+        exit_code = ffi.new("unsigned long *")
+
+        def run_and_wait(raw, path, c_argv, c_envp, _tiers, report):
+            return run(raw, path, c_argv, c_envp, report, exit_code)
+
+        handle._exec(argv, env, TIERS["createprocess"], run=run_and_wait)
+    code = int(exit_code[0])
+    log("Fallback child exited with code: %d", code)
+    flush_stdio()
+    exit_with(code)
+
+
+def exit_with(code: int) -> NoReturn:
+    """os._exit(code); on Windows any 32-bit exit code (0xC0000005...): os._exit takes
+    a C int, whose bits Windows reads as the DWORD exit code."""
+    if os.name == "nt" and code >= 1 << 31:
+        code -= 1 << 32
+    os._exit(code)
 
 
 class _SignalRelay:

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# tests/windows/ runs inside Windows CPython (scripts/wine-python, scripts/test-windows).
+if sys.platform != "win32":
+    collect_ignore = ["windows"]
+
 # The shared test helper modules get pytest's assert rewriting, as test modules do.
 pytest.register_assert_rewrite("_faults", "_wine", "_cli_helpers")
 

@@ -37,7 +37,7 @@ def test_createprocess_failure_names_path_tier_and_win32_code():
     assert isinstance(exc, OSError)
     assert exc.tier == "createprocess"
     assert exc.attempts == [("createprocess", 193, lib.REEXEC_NOTE_WIN32)]
-    assert "CreateProcessW failed, Win32 error 193 (tier createprocess)" in str(exc)
+    assert "starting the program failed, Win32 error 193 (tier createprocess)" in str(exc)
     assert exc.filename == "/bin/true"
 
 
