@@ -73,7 +73,8 @@ def seam_names(variable: str, spec: str, known: Mapping[str, int], what: str,
 
 def current_exe() -> str:
     """Path of the running program. A `` (deleted)`` suffix (the file was replaced
-    or removed since start-up) is removed, so the path names what is there *now*."""
+    or removed since start-up) is removed, so the path names what is there *now*;
+    it is kept only when the file of that name is the running image itself."""
     size = 4096
     while True:
         buf = ffi.new("char[]", size)
@@ -87,9 +88,22 @@ def current_exe() -> str:
     original = os.environ.get(ORIGINAL_EXE_ENV)
     if original and _is_snapshot_image(path):
         return original
-    if path.endswith(_DELETED) and not os.path.lexists(path):
+    if path.endswith(_DELETED) and not _is_running_image(path):
         path = path[: -len(_DELETED)]
     return path
+
+
+def _is_running_image(path: str) -> bool:
+    """True if `path` is the running image itself (same st_dev and st_ino as
+    /proc/self/exe): a program whose file is really named "... (deleted)". Decided
+    by identity, never by name: when the image was removed, another file that
+    happens to be called "<path> (deleted)" is not it, and must not be run."""
+    try:
+        running = os.stat(_SELF_LINK)
+        there = os.stat(path)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (running.st_dev, running.st_ino)
 
 
 def _is_snapshot_image(link: str) -> bool:
