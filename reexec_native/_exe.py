@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
@@ -106,6 +107,13 @@ def _is_running_image(path: str) -> bool:
     return (there.st_dev, there.st_ino) == (running.st_dev, running.st_ino)
 
 
+def audit_exec(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
+    """Raise the ``os.exec`` audit event (path, argv, env), as CPython's os.execve
+    does, so audit hooks see reexec() too. A hook that raises stops the exec: its
+    exception propagates, before any attempt, and the process goes on."""
+    sys.audit("os.exec", path, argv, env)
+
+
 def _is_snapshot_image(link: str) -> bool:
     """True for /proc/self/exe of a snapshot: a memfd, or an unnamed O_TMPFILE file."""
     if link.startswith("/memfd:reexec-native:"):
@@ -184,7 +192,9 @@ class ExeHandle:
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
         check_exec_size(argv_b, env_b)
-        return self._exec(argv_b, env_b, requested_tiers())
+        tiers = requested_tiers()
+        audit_exec(self.path, argv_b, env_b)
+        return self._exec(argv_b, env_b, tiers)
 
     def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int) -> NoReturn:
         if self._raw is None:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
-from ._exe import TIERS, open_exe, supported_tiers
+from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
 
 _FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -162,6 +162,7 @@ def _shown(part: str | bytes) -> str:
 def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
     """Run cargo as a child of the C shim, which exits with its full exit code."""
     argv = [os.fsencode(part) for part in cmd]
+    audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
     with open_exe(program) as handle:
         handle._exec(argv, env, TIERS["createprocess"])
     raise AssertionError("unreachable")  # _exec returns only by raising
