@@ -210,6 +210,8 @@ class ExeHandle:
             path = ffi.NULL
         else:
             path = os.fsencode(self.path)
+        if not tiers:
+            raise _no_tier_left(self.path, bool(self.snapshot))
         flush_stdio()
         lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
         raise self._failure(report)
@@ -239,7 +241,7 @@ class ExeHandle:
         attempts = []
         for i in range(report.count):
             a = report.attempts[i]
-            attempts.append((_TIER_NAMES.get(a.tier, f"tiers 0x{a.tier:x}"), int(a.err), int(a.note)))
+            attempts.append((tier_name(a.tier), int(a.err), int(a.note)))
         tier, err, note = attempts[-1]
         details = "; ".join(
             f"{name}: {errno.errorcode.get(e, e) if n != lib.REEXEC_NOTE_WIN32 else f'Win32 error {e}'}"
@@ -253,6 +255,29 @@ class ExeHandle:
         exc.tier = tier  # type: ignore[attr-defined]
         exc.attempts = attempts  # type: ignore[attr-defined]
         return exc
+
+
+def tier_name(mask: int) -> str:
+    """A tier's name; a mask of several (the C core reports the requested mask when
+    none of them exists in this build) as their names joined by '+'."""
+    if mask in _TIER_NAMES:
+        return _TIER_NAMES[mask]
+    names = [name for bit, name in _TIER_NAMES.items() if mask & bit]
+    return "+".join(names) if names else "none"
+
+
+def _no_tier_left(path: str, snapshot: bool) -> OSError:
+    """The OSError for an exec with no tier to try (a snapshot copy, which has no path,
+    when REEXEC_NATIVE_TIERS allows only the path tier)."""
+    if snapshot:
+        why = ("a sealed copy has no path, so only the execveat and fexecve tiers can run it, "
+               f"and {TIERS_ENV}={os.environ.get(TIERS_ENV, '')} leaves both out")
+    else:
+        why = f"{TIERS_ENV}={os.environ.get(TIERS_ENV, '')} allows none"
+    exc = OSError(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path)
+    exc.tier = "none"  # type: ignore[attr-defined]
+    exc.attempts = []  # type: ignore[attr-defined]
+    return exc
 
 
 def _note_text(tier: str, note: int) -> str:

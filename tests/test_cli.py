@@ -279,3 +279,60 @@ def test_no_fallback_flag_is_accepted_and_is_the_default(cli, tmp_path):
     result = run([*cli, "exec", "--no-fallback", "--cargo-fallback", "--", missing])
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+# doctor tells the truth about a refusing reexec() and restricted tiers (issue 12, item 12)
+
+def test_doctor_plan_says_reexec_refuses_with_an_invalid_seam(cli):
+    """Before the fix: "reexec() will try: none (every exec goes to the fallback);
+    then cargo run", while reexec() raises ValueError and runs nothing."""
+    result = run([*cli, "doctor", "--no-probe"], env=child_env(REEXEC_NATIVE_TIERS="bogus"))
+    assert result.returncode == 1
+    plan = result.stdout.splitlines()[-1]
+    assert plan.startswith("reexec() will refuse and run nothing: ValueError: REEXEC_NATIVE_TIERS='bogus': "
+                           "unknown tier 'bogus'"), plan
+    assert "fallback" not in plan and "cargo" not in plan
+    snapshot = [line for line in result.stdout.splitlines() if line.split()[:1] in (["memfd"], ["tmpfile"])]
+    assert len(snapshot) == 2 and all("disabled -- REEXEC_NATIVE_TIERS is invalid" in line for line in snapshot)
+    report = json.loads(run([*cli, "doctor", "--json", "--no-probe"],
+                            env=child_env(REEXEC_NATIVE_TIERS="bogus")).stdout)
+    assert report["plan"]["refuses"].startswith("ValueError: REEXEC_NATIVE_TIERS='bogus'")
+    # And the plan is right that reexec() refuses.
+    refused = run([PY, "-c", "from reexec_native import reexec\ntry:\n reexec(['true'], executable='/bin/true')\n"
+                   "except ValueError as e:\n print('refused', e)"], env=child_env(REEXEC_NATIVE_TIERS="bogus"))
+    assert refused.stdout.startswith("refused REEXEC_NATIVE_TIERS='bogus'"), refused.stderr
+
+
+def test_doctor_plan_says_reexec_refuses_when_the_guard_is_set(cli):
+    result = run([*cli, "doctor", "--no-probe"], env=child_env(BITNET_REPAIR_PARENT="1"))
+    assert result.stdout.splitlines()[-1] == (
+        "reexec() will refuse and run nothing: RecursionGuardError: BITNET_REPAIR_PARENT is set, "
+        "so this process is itself a re-exec (guard=None allows it)")
+
+
+def test_doctor_snapshot_lines_read_as_text_with_only_the_path_tier(cli):
+    """Before the fix: "fails: ENOSYS -- ... (tier tiers 0x0; tried tiers 0x0: ENOSYS
+    (tier not available on this platform))"."""
+    result = run([*cli, "doctor"], env=child_env(REEXEC_NATIVE_TIERS="path"))
+    assert result.returncode == 0, result.stderr
+    assert "0x" not in result.stdout
+    for method in ("memfd", "tmpfile"):
+        line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [method])
+        assert line.split()[1] == "disabled", line
+        assert ("a sealed copy has no path, so only execveat or fexecve can run it, and "
+                "REEXEC_NATIVE_TIERS=path leaves both out") in line
+    assert result.stdout.splitlines()[-1] == f"reexec() will try: path; then cargo run ({shutil.which('cargo')})"
+
+
+def test_snapshot_with_only_the_path_tier_says_why_and_runs_the_file(report_prog, tmp_path):
+    """reexec(snapshot=True) with REEXEC_NATIVE_TIERS=path: each copy's refusal reads
+    as text, and the file itself runs through the path tier."""
+    result = run([PY, "-c", f"from reexec_native import reexec\n"
+                  f"reexec(['report'], executable={str(report_prog)!r}, snapshot=True, fallback=None)"],
+                 env=child_env(REEXEC_NATIVE_TIERS="path"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert parse_report(result.stdout)["execfn"] == str(report_prog)
+    assert "0x" not in result.stderr
+    assert ("[reexec] Snapshot memfd could not run: [Errno 38] Function not implemented (no exec tier to try: "
+            "a sealed copy has no path, so only the execveat and fexecve tiers can run it, and "
+            "REEXEC_NATIVE_TIERS=path leaves both out)") in result.stderr
