@@ -149,6 +149,10 @@ def reexec(
         cwd = os.fsdecode(_validate.path_bytes(cwd, "cwd"))
         if target is not None:
             target = os.path.abspath(target)  # relative to where we are, not to cwd
+    if argv is None:  # re-running this Python command: can the new process find it?
+        from ._selfcheck import check_rerun
+
+        check_rerun(env_b, cwd)
     with _working_dir(cwd):
         exec_error: Optional[OSError] = None
         try:
