@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from ._log import flush_stdio
 from ._native import ffi, lib
+from ._stdio import restore_stdin, rewind_stdin
 from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TIERS = {
@@ -213,7 +214,11 @@ class ExeHandle:
         if not tiers:
             raise _no_tier_left(self.path, bool(self.snapshot))
         flush_stdio()
-        lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
+        read_to = rewind_stdin()
+        try:
+            lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
+        finally:
+            restore_stdin(read_to)
         raise self._failure(report)
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:

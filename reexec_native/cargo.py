@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
+from ._stdio import restore_stdin, rewind_stdin
 
 _FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -223,7 +224,12 @@ def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
     flush_stdio()
     reset = [s for s in _PYTHON_IGNORED if signal.getsignal(s) == signal.SIG_IGN]
     with _SignalRelay() as relay:
-        pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        read_to = rewind_stdin()  # the child reads on where Python's reading stopped
+        try:
+            pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        except BaseException:
+            restore_stdin(read_to)
+            raise
         relay.started(pid)
         _, status = os.waitpid(pid, 0)
         relay.reaped()
