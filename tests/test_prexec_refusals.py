@@ -6,7 +6,6 @@ can still report it; nothing is executed."""
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
