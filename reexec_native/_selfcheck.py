@@ -188,7 +188,10 @@ def _check_module(module: str, new_cwd: Optional[str], flags: frozenset, env: Ma
     if new_cwd is not None:
         from importlib.machinery import PathFinder
 
-        if PathFinder.find_spec(top, [new_cwd]) is not None:
+        found = PathFinder.find_spec(top, [new_cwd])
+        # A bare directory there is only a namespace portion: a regular package or
+        # module anywhere on sys.path still wins over it.
+        if found is not None and found.origin not in (None, "namespace"):
             raise CannotRerunError(
                 f"Cannot re-run the current command: the new process would start in {new_cwd!r}, "
                 f"first on its sys.path, where -m {module} finds another {top!r} than the running "

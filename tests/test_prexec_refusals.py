@@ -170,3 +170,11 @@ def test_parse_command_reads_orig_argv_as_cpython_does(orig_argv, expected):
 
     kind, target, flags = expected
     assert parse_command(orig_argv) == (kind, target, frozenset(flags))
+
+
+def test_a_bare_directory_named_like_an_installed_module_does_not_shadow_it(app_dir, tmp_path):
+    """-m pkg found on PYTHONPATH, and the new directory has a `pkg/` without
+    __init__.py: only a namespace portion, which Python ranks below the real package."""
+    elsewhere = app_dir.parent / "elsewhere"
+    (elsewhere / "pkg").mkdir()
+    reran(run([PY, "-m", "pkg"], cwd=tmp_path, env=child_env(CHDIR_TO=str(elsewhere), PYTHONPATH=str(app_dir))))
