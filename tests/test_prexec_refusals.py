@@ -5,7 +5,11 @@ can still report it; nothing is executed."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +182,43 @@ def test_a_bare_directory_named_like_an_installed_module_does_not_shadow_it(app_
     elsewhere = app_dir.parent / "elsewhere"
     (elsewhere / "pkg").mkdir()
     reran(run([PY, "-m", "pkg"], cwd=tmp_path, env=child_env(CHDIR_TO=str(elsewhere), PYTHONPATH=str(app_dir))))
+
+
+def test_an_interactive_session_on_a_terminal_is_re_run(tmp_path):
+    """No script and stdin a terminal: an interactive session, whose "script" is the
+    user's typing. The new interpreter reads the same terminal, so it is not refused."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([PY, "-q"], stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path,
+                            env=child_env(TERM="dumb", PYTHON_BASIC_REPL="1"))
+    os.close(slave)
+    seen = b""
+
+    def until(marker: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # EIO: the terminal's other end is gone
+                    break
+
+    try:
+        until(b">>> ")
+        os.write(master, b"from reexec_native import guard_active, reexec; print('GEN', 1 + guard_active())\n")
+        until(b"GEN 1")
+        os.write(master, b"reexec(fallback=None)\n")
+        until(b"[reexec] Attempting exec()")
+        seen = b""
+        until(b">>> ")  # the new interpreter's prompt
+        os.write(master, b"from reexec_native import guard_active; print('GEN', 1 + guard_active())\n")
+        until(b"GEN 2")
+        os.write(master, b"raise SystemExit(7)\n")
+        assert proc.wait(timeout=30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"CannotRerunError" not in seen
