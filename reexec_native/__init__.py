@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 from ._exe import ExeHandle, current_exe, open_exe
 from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
-from .errors import ArgumentListTooLongError, RecursionGuardError, ReexecError
+from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError
 
 __all__ = [
     "ArgumentListTooLongError",
+    "CannotRerunError",
     "CargoRun",
     "DEFAULT_GUARD",
     "ExeHandle",

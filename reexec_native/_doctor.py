@@ -212,7 +212,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
             entry["status"] = "not probed"
         tiers[name] = entry
     report["tiers"] = tiers
-    report["snapshot"] = _snapshot_methods(probe)
+    report["snapshot"] = _snapshot_methods(probe, seam_error, wanted)
     report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
     try:
         report["current_exe"] = {"path": current_exe()}
@@ -224,10 +224,11 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     return report
 
 
-def _snapshot_methods(probe: bool) -> dict[str, Any]:
+def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: int = -1) -> dict[str, Any]:
     """Each way snapshot=True can copy a program: unsupported (not Linux), disabled by
-    the REEXEC_NATIVE_SNAPSHOT seam, or probed: a copy of the probe program exec'd."""
-    from ._exe import SNAPSHOT_METHODS
+    the REEXEC_NATIVE_SNAPSHOT seam (or by a tier seam without a descriptor tier: a
+    copy has no path), or probed: a copy of the probe program exec'd."""
+    from ._exe import SNAPSHOT_METHODS, TIERS, TIERS_ENV
     from ._native import lib
     from ._snapshot import SNAPSHOT_ENV, requested_methods
 
@@ -236,10 +237,18 @@ def _snapshot_methods(probe: bool) -> dict[str, Any]:
         wanted = requested_methods()
     except ValueError as exc:
         return {name: {"status": "disabled", "detail": str(exc)} for name in SNAPSHOT_METHODS}
+    no_fd_tier = None
+    if tier_seam_error is not None:
+        no_fd_tier = f"{TIERS_ENV} is invalid: {tier_seam_error}"
+    elif not tiers & (TIERS["execveat"] | TIERS["fexecve"]):
+        no_fd_tier = (f"a sealed copy has no path, so only execveat or fexecve can run it, and "
+                      f"{TIERS_ENV}={os.environ.get(TIERS_ENV)} leaves both out")
     methods: dict[str, Any] = {}
     for name, bit in SNAPSHOT_METHODS.items():
         if not lib.reexec_snapshot_methods() & bit:
             methods[name] = {"status": "unsupported"}
+        elif no_fd_tier is not None:
+            methods[name] = {"status": "disabled", "detail": no_fd_tier}
         elif name not in wanted:
             methods[name] = {"status": "disabled", "detail": f"disabled by {SNAPSHOT_ENV}={seam}"}
         elif probe:
@@ -254,10 +263,18 @@ def _plan(report: dict[str, Any]) -> dict[str, Any]:
     tiers = [name for name, entry in report["tiers"].items()
              if entry["status"] in ("works", "not probed")]
     cargo = report["cargo"]
+    # What reexec() refuses before trying anything (it raises; nothing runs).
+    refuses = None
+    if report.get("seam_error"):
+        refuses = f"ValueError: {report['seam_error']}"
+    elif report["guard"]["set"]:
+        refuses = (f"RecursionGuardError: {report['guard']['name']} is set, so this process is "
+                   "itself a re-exec (guard=None allows it)")
     return {
         "fast_path": tiers,
         "fallback": f"cargo run ({cargo['path']})" if cargo.get("found") else
                     "cargo run, which will fail: cargo not found",
+        "refuses": refuses,
         "ok": bool(tiers),
     }
 
@@ -315,6 +332,9 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(_line("guard", f"{guard['name']} is {'SET (reexec() will refuse)' if guard['set'] else 'not set'}"))
     plan = report["plan"]
     out.append("")
-    fast = " -> ".join(plan["fast_path"]) or "none (every exec goes to the fallback)"
-    out.append(f"reexec() will try: {fast}; then {plan['fallback']}")
+    if plan.get("refuses"):
+        out.append(f"reexec() will refuse and run nothing: {plan['refuses']}")
+    else:
+        fast = " -> ".join(plan["fast_path"]) or "none (every exec goes to the fallback)"
+        out.append(f"reexec() will try: {fast}; then {plan['fallback']}")
     return "\n".join(out)

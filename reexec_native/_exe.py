@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from ._log import flush_stdio
 from ._native import ffi, lib
+from ._stdio import restore_stdin, rewind_stdin
 from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TIERS = {
@@ -74,7 +75,8 @@ def seam_names(variable: str, spec: str, known: Mapping[str, int], what: str,
 
 def current_exe() -> str:
     """Path of the running program. A `` (deleted)`` suffix (the file was replaced
-    or removed since start-up) is removed, so the path names what is there *now*."""
+    or removed since start-up) is removed, so the path names what is there *now*;
+    it is kept only when the file of that name is the running image itself."""
     size = 4096
     while True:
         buf = ffi.new("char[]", size)
@@ -88,9 +90,29 @@ def current_exe() -> str:
     original = os.environ.get(ORIGINAL_EXE_ENV)
     if original and _is_snapshot_image(path):
         return original
-    if path.endswith(_DELETED) and not os.path.lexists(path):
+    if path.endswith(_DELETED) and not _is_running_image(path):
         path = path[: -len(_DELETED)]
     return path
+
+
+def _is_running_image(path: str) -> bool:
+    """True if `path` is the running image itself (same st_dev and st_ino as
+    /proc/self/exe): a program whose file is really named "... (deleted)". Decided
+    by identity, never by name: when the image was removed, another file that
+    happens to be called "<path> (deleted)" is not it, and must not be run."""
+    try:
+        running = os.stat(_SELF_LINK)
+        there = os.stat(path)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (running.st_dev, running.st_ino)
+
+
+def audit_exec(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
+    """Raise the ``os.exec`` audit event (path, argv, env), as CPython's os.execve
+    does, so audit hooks see reexec() too. A hook that raises stops the exec: its
+    exception propagates, before any attempt, and the process goes on."""
+    sys.audit("os.exec", path, argv, env)
 
 
 def _is_snapshot_image(link: str) -> bool:
@@ -200,7 +222,9 @@ class ExeHandle:
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
         check_exec_size(argv_b, env_b)
-        self._exec(argv_b, env_b, requested_tiers())
+        tiers = requested_tiers()
+        audit_exec(self.path, argv_b, env_b)
+        self._exec(argv_b, env_b, tiers)
         raise AssertionError("unreachable: _exec returns only with run=")
 
     def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int, run=None) -> None:
@@ -219,8 +243,15 @@ class ExeHandle:
             path = ffi.NULL
         else:
             path = os.fsencode(self.path)
+        if not tiers:
+            raise _no_tier_left(self.path, bool(self.snapshot))
         flush_stdio()
-        if (run or lib.reexec_exec)(self._raw, path, c_argv, c_envp, tiers, report) == 0 and run:
+        read_to = rewind_stdin()
+        try:
+            status = (run or lib.reexec_exec)(self._raw, path, c_argv, c_envp, tiers, report)
+        finally:
+            restore_stdin(read_to)
+        if status == 0 and run:
             return
         raise self._failure(report)
 
@@ -249,7 +280,7 @@ class ExeHandle:
         attempts = []
         for i in range(report.count):
             a = report.attempts[i]
-            attempts.append((_TIER_NAMES.get(a.tier, f"tiers 0x{a.tier:x}"), int(a.err), int(a.note)))
+            attempts.append((tier_name(a.tier), int(a.err), int(a.note)))
         tier, err, note = attempts[-1]
         details = "; ".join(
             f"{name}: {errno.errorcode.get(e, e) if n != lib.REEXEC_NOTE_WIN32 else f'Win32 error {e}'}"
@@ -263,6 +294,29 @@ class ExeHandle:
         exc.tier = tier  # type: ignore[attr-defined]
         exc.attempts = attempts  # type: ignore[attr-defined]
         return exc
+
+
+def tier_name(mask: int) -> str:
+    """A tier's name; a mask of several (the C core reports the requested mask when
+    none of them exists in this build) as their names joined by '+'."""
+    if mask in _TIER_NAMES:
+        return _TIER_NAMES[mask]
+    names = [name for bit, name in _TIER_NAMES.items() if mask & bit]
+    return "+".join(names) if names else "none"
+
+
+def _no_tier_left(path: str, snapshot: bool) -> OSError:
+    """The OSError for an exec with no tier to try (a snapshot copy, which has no path,
+    when REEXEC_NATIVE_TIERS allows only the path tier)."""
+    if snapshot:
+        why = ("a sealed copy has no path, so only the execveat and fexecve tiers can run it, "
+               f"and {TIERS_ENV}={os.environ.get(TIERS_ENV, '')} leaves both out")
+    else:
+        why = f"{TIERS_ENV}={os.environ.get(TIERS_ENV, '')} allows none"
+    exc = OSError(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path)
+    exc.tier = "none"  # type: ignore[attr-defined]
+    exc.attempts = []  # type: ignore[attr-defined]
+    return exc
 
 
 def _note_text(tier: str, note: int) -> str:

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from ._exe import ORIGINAL_EXE_ENV, ExeHandle, open_exe, requested_tiers
+from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_exe, requested_tiers
 from ._log import log
 from ._native import lib
 
@@ -38,6 +38,9 @@ def exec_with_retry(
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
     it); return the final error if it cannot."""
     tiers = requested_tiers()
+    # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
+    # not an exec failure to retry or hand to the fallback.
+    audit_exec(path, argv, _without(env, ORIGINAL_EXE_ENV))
     deadline = time.monotonic() + budget
     delay = _FIRST_DELAY
     retries = 0

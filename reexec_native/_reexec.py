@@ -12,6 +12,7 @@ from . import _validate
 from ._exe import current_exe
 from ._fastpath import exec_with_retry
 from ._log import log
+from ._stdio import note_captured_output
 from .cargo import CargoRun
 from .errors import RecursionGuardError, ReexecError, error_kind
 
@@ -149,6 +150,11 @@ def reexec(
         cwd = os.fsdecode(_validate.path_bytes(cwd, "cwd"))
         if target is not None:
             target = os.path.abspath(target)  # relative to where we are, not to cwd
+    if argv is None:  # re-running this Python command: can the new process find it?
+        from ._selfcheck import check_rerun
+
+        check_rerun(env_b, cwd)
+    note_captured_output()
     with _working_dir(cwd):
         exec_error: Optional[OSError] = None
         try:

@@ -63,7 +63,12 @@ def argv_bytes(argv: object) -> list[bytes]:
         raise TypeError(f"argv must be a list or tuple of str/bytes, not {type(argv).__name__}")
     if len(argv) == 0:
         raise ValueError("argv must not be empty: argv[0] is the program name the new process sees")
-    return [_encode(item, f"argv[{index}]") for index, item in enumerate(argv)]
+    result = [_encode(item, f"argv[{index}]") for index, item in enumerate(argv)]
+    if not result[0]:
+        # As os.execv ("first element cannot be empty"): a program started with an
+        # empty argv[0] cannot find itself (a Python loses its venv).
+        raise ValueError("argv[0] cannot be empty: it is the program name the new process sees")
+    return result
 
 
 def env_bytes(env: object) -> dict[bytes, bytes]:

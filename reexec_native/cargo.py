@@ -19,8 +19,9 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
-from ._exe import TIERS, open_exe, supported_tiers
+from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
+from ._stdio import restore_stdin, rewind_stdin
 
 _FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -165,6 +166,7 @@ def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
     from ._native import ffi, lib
 
     argv = [os.fsencode(part) for part in cmd]
+    audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
     with open_exe(program) as handle:
         run = getattr(lib, "reexec_win_run", None)
         if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
@@ -244,7 +246,12 @@ def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
     flush_stdio()
     reset = [s for s in _PYTHON_IGNORED if signal.getsignal(s) == signal.SIG_IGN]
     with _SignalRelay() as relay:
-        pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        read_to = rewind_stdin()  # the child reads on where Python's reading stopped
+        try:
+            pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        except BaseException:
+            restore_stdin(read_to)
+            raise
         relay.started(pid)
         _, status = os.waitpid(pid, 0)
         relay.reaped()

@@ -10,6 +10,7 @@ import argparse
 import errno
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -36,6 +37,35 @@ exit status:
   doctor    0 if at least one exec tier works, 1 if none does.
   any       {EXIT_USAGE} for a usage error.
 """
+
+
+CARGO_MODES = ("run", "build-exec")
+
+
+def _seconds(text: str) -> float:
+    """--retry-budget's value: finite seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, finite and >= 0, not {text!r}")
+    return value
+
+
+def _guard_name(text: str) -> str | None:
+    """--guard's value: a variable name ('' for no guard)."""
+    if not text:
+        return None
+    if "=" in text:
+        raise argparse.ArgumentTypeError(f"must be an environment variable name, without '=': {text!r}")
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,27 +109,29 @@ exit status:
   program's) becomes ours.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ex.add_argument("--retry-budget", type=float, default=0.25, metavar="S",
+    ex.add_argument("--retry-budget", type=_seconds, default=0.25, metavar="S",
                     help="seconds during which ENOENT/ETXTBSY are retried (default 0.25)")
-    ex.add_argument("--guard", metavar="NAME",
+    ex.add_argument("--guard", metavar="NAME", type=_guard_name,
                     help="set NAME=1 in the program's environment, and refuse (exit "
-                         f"{EXIT_INTERNAL}) if NAME is already set here (default: no guard)")
+                         f"{EXIT_INTERNAL}) if NAME is already set here (default, or --guard '': no guard)")
     fb = ex.add_mutually_exclusive_group()
     fb.add_argument("--no-fallback", action="store_true",
                     help="never hand over to cargo (the default; accepted for explicitness)")
-    fb.add_argument("--cargo-fallback", nargs="?", const="run", choices=("run", "build-exec"),
-                    metavar="MODE",
-                    help="if the exec fails, hand over to cargo: MODE 'run' (default: cargo run "
-                         "-p PACKAGE --features FEATURES -- ARGS) or 'build-exec' (cargo build, "
-                         "then exec the binary)")
+    fb.add_argument("--cargo-fallback", action="store_true",
+                    help="if the exec fails, hand over to cargo, as --cargo-mode says")
+    ex.add_argument("--cargo-mode", choices=CARGO_MODES, metavar="MODE",
+                    help="with --cargo-fallback: 'run' (the default: cargo run -p PACKAGE --features "
+                         "FEATURES -- ARGS, waiting for it) or 'build-exec' (cargo build, then exec "
+                         "the binary); --cargo-fallback=MODE says both at once")
     ex.add_argument("--package", default="xtask", help="cargo package for the fallback (default xtask)")
     ex.add_argument("--features", default="crossval-all",
                     help="comma-separated cargo features for the fallback (default crossval-all; '' for none)")
-    ex.add_argument("--manifest-path", help="Cargo.toml for the fallback")
+    ex.add_argument("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback")
     ex.add_argument("-v", "--verbose", action="store_true",
                     help="print the library's [reexec] diagnostic lines on stderr")
     ex.add_argument("program", metavar="PROGRAM", help="the program to run")
-    ex.add_argument("args", metavar="ARGS", nargs="*", help="its arguments (everything after PROGRAM, untouched)")
+    ex.add_argument("args", metavar="ARGS", nargs="*", default=[],
+                    help="its arguments (everything after PROGRAM, untouched)")
     return parser
 
 
@@ -135,7 +167,6 @@ def _describe(exc: BaseException | None, path: str) -> str:
 
 def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
-    from ._validate import guard_name
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError
     from ._reexec import reexec
@@ -146,15 +177,17 @@ def _exec(opts: argparse.Namespace) -> int:
         logging.getLogger("reexec_native").disabled = True
     try:
         requested_tiers()
-        guard = guard_name(opts.guard)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         _error(str(exc))
         return EXIT_INTERNAL
+    guard = opts.guard
+    if opts.cargo_mode and not opts.cargo_fallback:
+        return _usage_error("--cargo-mode needs --cargo-fallback")
     fallback = None
     if opts.cargo_fallback:
         features = tuple(f for f in opts.features.split(",") if f)
         fallback = CargoRun(package=opts.package or None, features=features,
-                            manifest_path=opts.manifest_path, mode=opts.cargo_fallback)
+                            manifest_path=opts.manifest_path, mode=opts.cargo_mode or "run")
 
     if os.sep in program or (os.altsep and os.altsep in program):
         path = program
@@ -167,8 +200,9 @@ def _exec(opts: argparse.Namespace) -> int:
     try:
         reexec([program, *args], executable=path, guard=guard, fallback=fallback,
                retry_budget=opts.retry_budget)
-    except RecursionGuardError as exc:
-        _error(str(exc))
+    except RecursionGuardError:
+        _error(f"refusing to run {program}: {guard}={os.environ.get(guard or '', '')} is already set "
+               f"here, so this is itself a re-exec (leave out --guard {guard}, or unset {guard}, to allow it)")
         return EXIT_INTERNAL
     except ReexecError as exc:
         cause = exc.exec_error
@@ -182,24 +216,76 @@ def _exec(opts: argparse.Namespace) -> int:
     return EXIT_INTERNAL  # unreachable: reexec() never returns
 
 
-_EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--features", "--manifest-path"})
+# `exec`'s own options (keep in step with _parser()): PROGRAM is the first word that
+# is not one of them, so they must be known here, before argparse sees anything.
+_EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--features", "--manifest-path",
+                                 "--cargo-mode"})
+_EXEC_FLAGS = frozenset({"--help", "--verbose", "--no-fallback", "--cargo-fallback"})
+_EXEC_SHORT_FLAGS = frozenset("hv")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage_error(message: str) -> int:
+    """argparse's form: the usage line, then the error, exit status 2."""
+    sys.stderr.write(f"usage: {PROG} exec [options] -- PROGRAM [ARGS...]\n{PROG} exec: error: {message}\n")
+    return EXIT_USAGE
+
+
+def _long_option(name: str) -> str:
+    """The option `name` means, an unambiguous prefix included (argparse accepts those)."""
+    known = _EXEC_VALUE_OPTIONS | _EXEC_FLAGS
+    if name in known:
+        return name
+    matches = sorted(option for option in known if option.startswith(name))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise _UsageError(f"ambiguous option {name} (could be {', '.join(matches)})")
+    raise _UsageError(f"unknown option {name}")
 
 
 def _split_exec(tokens: list[str]) -> tuple[list[str], list[str]]:
     """(our options, [PROGRAM, *ARGS]) of `exec`'s arguments. Everything from PROGRAM
-    on is the program's, untouched, a ``--`` included (argparse would eat it)."""
+    on is the program's, untouched, a ``--`` included (argparse would eat it). An
+    unknown option, or a cargo mode written as a separate word after
+    --cargo-fallback (it would be PROGRAM), is a _UsageError."""
+    options: list[str] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
         if token == "--":
-            return tokens[:i], tokens[i + 1:]
-        if token in _EXEC_VALUE_OPTIONS:
-            i += 2
-        elif token.startswith("-") and token != "-":
-            i += 1  # a flag, --opt=value, -h
-        else:
+            return options, tokens[i + 1:]
+        if not token.startswith("-") or token == "-":
             break
-    return tokens[:i], tokens[i:]
+        try:
+            if token.startswith("--"):
+                name, eq, value = token.partition("=")
+                option = _long_option(name)
+            elif set(token[1:]) <= _EXEC_SHORT_FLAGS:
+                option, eq, value = token, "", ""
+            else:
+                raise _UsageError(f"unknown option {token}")
+        except _UsageError as exc:
+            raise _UsageError(f"{exc}; a PROGRAM whose name starts with '-' goes after "
+                              f"`--`: {PROG} exec [options] -- {token} [ARGS...]") from None
+        if option == "--cargo-fallback" and eq:
+            options += [option, "--cargo-mode", value]  # --cargo-fallback=MODE
+        elif option == "--cargo-fallback" and i + 1 < len(tokens) and tokens[i + 1] in CARGO_MODES:
+            mode = tokens[i + 1]
+            raise _UsageError(
+                f"'{mode}' after --cargo-fallback would be PROGRAM (and cargo would run it): the mode "
+                f"is --cargo-mode {mode} (or --cargo-fallback={mode}); for a program named {mode}, "
+                f"write --cargo-fallback -- {mode} ...")
+        elif option in _EXEC_VALUE_OPTIONS and not eq:
+            options += tokens[i:i + 2]
+            i += 1
+        else:
+            options.append(token)
+        i += 1
+    return options, tokens[i:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,7 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command_line = None
     if argv[:1] == ["exec"]:
-        options, command_line = _split_exec(argv[1:])
+        try:
+            options, command_line = _split_exec(argv[1:])
+        except _UsageError as exc:
+            return _usage_error(str(exc))
+        wants_help = any(o == "--help" or (o.startswith("-") and not o.startswith("--") and "h" in o)
+                         for o in options)
+        if not command_line and not wants_help:
+            return _usage_error(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
         argv = ["exec", *options, "--", *command_line[:1]]
     opts = _parser().parse_args(argv)
     if command_line is not None:

@@ -69,6 +69,13 @@ class RecursionGuardError(ReexecError):
     """The guard variable is already set: this process is itself a re-exec."""
 
 
+class CannotRerunError(ReexecError):
+    """reexec() with no argv, refused before anything ran: the running Python command
+    cannot be re-run by a new process (its script came from standard input, or its
+    script or -m module would not be found from the directory the new process starts
+    in). The message says why and what to pass instead (``cwd=start_dir()``, ``argv=``)."""
+
+
 def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
               rebuild_command: str | None = None) -> str:
     if fallback_error is None:

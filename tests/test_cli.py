@@ -191,8 +191,14 @@ def test_exec_guard(cli, report_prog):
     result = run([*cli, "exec", "--guard", "BITNET_REPAIR_PARENT", "--", report_prog],
                  env=child_env(BITNET_REPAIR_PARENT="1"))
     assert result.returncode == 125
-    assert "Refusing to re-exec: BITNET_REPAIR_PARENT=1 is already set" in result.stderr
+    # In the CLI's own terms (before the fix: "pass guard=None to allow it").
+    assert result.stderr == (
+        f"reexec-native: refusing to run {report_prog}: BITNET_REPAIR_PARENT=1 is already set here, so this "
+        "is itself a re-exec (leave out --guard BITNET_REPAIR_PARENT, or unset BITNET_REPAIR_PARENT, to allow it)\n")
     assert result.stdout == ""
+    # --guard '' is no guard, as --features '' is no features.
+    result = run([*cli, "exec", "--guard", "", "--", report_prog], env=child_env(BITNET_REPAIR_PARENT="1"))
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("tier", ["execveat", "fexecve", "path"])
@@ -279,3 +285,136 @@ def test_no_fallback_flag_is_accepted_and_is_the_default(cli, tmp_path):
     result = run([*cli, "exec", "--no-fallback", "--cargo-fallback", "--", missing])
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+# doctor tells the truth about a refusing reexec() and restricted tiers (issue 12, item 12)
+
+def test_doctor_plan_says_reexec_refuses_with_an_invalid_seam(cli):
+    """Before the fix: "reexec() will try: none (every exec goes to the fallback);
+    then cargo run", while reexec() raises ValueError and runs nothing."""
+    result = run([*cli, "doctor", "--no-probe"], env=child_env(REEXEC_NATIVE_TIERS="bogus"))
+    assert result.returncode == 1
+    plan = result.stdout.splitlines()[-1]
+    assert plan.startswith("reexec() will refuse and run nothing: ValueError: REEXEC_NATIVE_TIERS='bogus': "
+                           "unknown tier 'bogus'"), plan
+    assert "fallback" not in plan and "cargo" not in plan
+    snapshot = [line for line in result.stdout.splitlines() if line.split()[:1] in (["memfd"], ["tmpfile"])]
+    assert len(snapshot) == 2 and all("disabled -- REEXEC_NATIVE_TIERS is invalid" in line for line in snapshot)
+    report = json.loads(run([*cli, "doctor", "--json", "--no-probe"],
+                            env=child_env(REEXEC_NATIVE_TIERS="bogus")).stdout)
+    assert report["plan"]["refuses"].startswith("ValueError: REEXEC_NATIVE_TIERS='bogus'")
+    # And the plan is right that reexec() refuses.
+    refused = run([PY, "-c", "from reexec_native import reexec\ntry:\n reexec(['true'], executable='/bin/true')\n"
+                   "except ValueError as e:\n print('refused', e)"], env=child_env(REEXEC_NATIVE_TIERS="bogus"))
+    assert refused.stdout.startswith("refused REEXEC_NATIVE_TIERS='bogus'"), refused.stderr
+
+
+def test_doctor_plan_says_reexec_refuses_when_the_guard_is_set(cli):
+    result = run([*cli, "doctor", "--no-probe"], env=child_env(BITNET_REPAIR_PARENT="1"))
+    assert result.stdout.splitlines()[-1] == (
+        "reexec() will refuse and run nothing: RecursionGuardError: BITNET_REPAIR_PARENT is set, "
+        "so this process is itself a re-exec (guard=None allows it)")
+
+
+def test_doctor_snapshot_lines_read_as_text_with_only_the_path_tier(cli):
+    """Before the fix: "fails: ENOSYS -- ... (tier tiers 0x0; tried tiers 0x0: ENOSYS
+    (tier not available on this platform))"."""
+    result = run([*cli, "doctor"], env=child_env(REEXEC_NATIVE_TIERS="path"))
+    assert result.returncode == 0, result.stderr
+    assert "0x" not in result.stdout
+    for method in ("memfd", "tmpfile"):
+        line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [method])
+        assert line.split()[1] == "disabled", line
+        assert ("a sealed copy has no path, so only execveat or fexecve can run it, and "
+                "REEXEC_NATIVE_TIERS=path leaves both out") in line
+    assert result.stdout.splitlines()[-1] == f"reexec() will try: path; then cargo run ({shutil.which('cargo')})"
+
+
+def test_snapshot_with_only_the_path_tier_says_why_and_runs_the_file(report_prog, tmp_path):
+    """reexec(snapshot=True) with REEXEC_NATIVE_TIERS=path: each copy's refusal reads
+    as text, and the file itself runs through the path tier."""
+    result = run([PY, "-c", f"from reexec_native import reexec\n"
+                  f"reexec(['report'], executable={str(report_prog)!r}, snapshot=True, fallback=None)"],
+                 env=child_env(REEXEC_NATIVE_TIERS="path"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert parse_report(result.stdout)["execfn"] == str(report_prog)
+    assert "0x" not in result.stderr
+    assert ("[reexec] Snapshot memfd could not run: [Errno 38] Function not implemented (no exec tier to try: "
+            "a sealed copy has no path, so only the execveat and fexecve tiers can run it, and "
+            "REEXEC_NATIVE_TIERS=path leaves both out)") in result.stderr
+
+
+# The CLI says what it means in its own terms (issue 12, item 13)
+
+def test_cargo_mode_as_a_separate_word_is_refused_with_a_hint(cli, tmp_path):
+    """Before the fix `exec --cargo-fallback run true` ran the program `run` and, with
+    it missing, called cargo with the argument `true`."""
+    marker = tmp_path / "cargo-ran"
+    cargo = tmp_path / "cargo"
+    cargo.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    cargo.chmod(0o755)
+    for mode in ("run", "build-exec"):
+        result = run([*cli, "exec", "--cargo-fallback", mode, "true"], env=child_env(CARGO=str(cargo)))
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[-1] == (
+            f"reexec-native exec: error: '{mode}' after --cargo-fallback would be PROGRAM (and cargo would run "
+            f"it): the mode is --cargo-mode {mode} (or --cargo-fallback={mode}); for a program named {mode}, "
+            f"write --cargo-fallback -- {mode} ...")
+    assert not marker.exists()
+    # The unambiguous spellings: a mode option, or the = form; and -- for a program named run.
+    for spelling in (["--cargo-fallback", "--cargo-mode", "run"], ["--cargo-fallback=run"], ["--cargo-fallback"]):
+        result = run([*cli, "exec", *spelling, "--retry-budget", "0", "--", tmp_path / "gone", "a"],
+                     env=child_env(CARGO=str(cargo)))
+        assert result.returncode == 0, (spelling, result.stderr)  # our fake cargo's status
+        assert marker.exists()
+        marker.unlink()
+    result = run([*cli, "exec", "--cargo-mode", "build-exec", "--", "true"])
+    assert result.returncode == 2
+    assert "--cargo-mode needs --cargo-fallback" in result.stderr
+
+
+def test_help_shows_the_unambiguous_cargo_options(cli):
+    out = run([*cli, "exec", "--help"]).stdout
+    assert "--cargo-fallback [MODE]" not in out
+    assert "--cargo-mode MODE" in out
+
+
+@pytest.mark.parametrize("option", ["-weird", "--weird", "-x"])
+def test_unknown_option_says_so_not_args_required(cli, option):
+    """Before the fix: "the following arguments are required: PROGRAM, ARGS"."""
+    result = run([*cli, "exec", option, "a"])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"reexec-native exec: error: unknown option {option}; a PROGRAM whose name starts with '-' goes "
+        f"after `--`: reexec-native exec [options] -- {option} [ARGS...]")
+    assert "ARGS" not in result.stderr.splitlines()[-1].split(";")[0]
+
+
+def test_missing_program_names_only_program(cli):
+    result = run([*cli, "exec", "-v"])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "reexec-native exec: error: PROGRAM required: reexec-native exec [options] -- PROGRAM [ARGS...]")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--retry-budget", "-1"], "argument --retry-budget: must be a number of seconds, finite and >= 0, not '-1'"),
+    (["--retry-budget", "nan"], "argument --retry-budget: must be a number of seconds, finite and >= 0, not 'nan'"),
+    (["--guard", "A=B"], "argument --guard: must be an environment variable name, without '=': 'A=B'"),
+    (["--cargo-fallback", "--manifest-path", ""], "argument --manifest-path: must not be empty"),
+    (["--c"], "ambiguous option --c (could be --cargo-fallback, --cargo-mode)"),
+])
+def test_bad_option_values_are_named_as_options(cli, args, message):
+    """Before the fix: "retry_budget must be finite and >= 0" (the Python parameter),
+    and a traceback for an empty --manifest-path."""
+    result = run([*cli, "exec", *args, "--", "true"])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(f"reexec-native exec: error: {message}"), result.stderr
+    assert "Traceback" not in result.stderr and "retry_budget" not in result.stderr
+
+
+def test_unambiguous_prefixes_work_as_in_argparse(cli, report_prog):
+    """`--retry 0` is --retry-budget 0 (argparse accepts prefixes); before, `0` became PROGRAM."""
+    result = run([*cli, "exec", "--retry", "0", "--verb", "--", report_prog, "x"])
+    assert result.returncode == 0, result.stderr
+    assert parse_report(result.stdout)["argv"] == [str(report_prog).encode(), b"x"]

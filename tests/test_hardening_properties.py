@@ -27,7 +27,8 @@ _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 _bytes = st.binary(max_size=40).map(lambda b: b.replace(b"\0", b""))
 _escaped = st.binary(min_size=1, max_size=10).map(lambda b: os.fsdecode(b.replace(b"\0", b"\x01")))
 ARG = st.one_of(_text, _bytes, _escaped)
-ARGV = st.lists(ARG, min_size=1, max_size=8)
+# argv[0] is never empty: refused as os.execv refuses it (tests/test_prexec_refusals.py).
+ARGV = st.tuples(ARG.filter(bool), st.lists(ARG, max_size=7)).map(lambda t: [t[0], *t[1]])
 ENV_NAME = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0="), min_size=1, max_size=20),
     st.binary(min_size=1, max_size=20).map(lambda b: b.replace(b"\0", b"_").replace(b"=", b"_")),
