@@ -83,6 +83,7 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *pid_digits, const int stdio[3], int *pid_out);
 int reexec_watch_open(const char *dir, int *fd_out);
 int reexec_watch_wait(int fd, const char *name, int timeout_ms);
+int reexec_watch_hold(int fd, int *release_out);
 """
 
 

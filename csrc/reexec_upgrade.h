@@ -61,6 +61,14 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
  * non-blocking; close it with close()), or an errno; ENOSYS off Linux. */
 int reexec_watch_open(const char *dir, int *fd_out);
 
+/* Closing the last reference to an inotify instance waits for an SRCU grace period
+ * (fsnotify group teardown: 1-16 ms measured here), and exec closes it (it is
+ * close-on-exec) before the new program runs. This hands a reference to a holder
+ * process (double fork, reparented to init; it keeps only that descriptor and a pipe)
+ * which exits, paying for the teardown, once *release_out (close-on-exec) is closed:
+ * at our exec, or by the caller. Returns 0 or an errno; ENOSYS off Linux. */
+int reexec_watch_hold(int fd, int *release_out);
+
 /* Wait up to timeout_ms for an event about `name` on a watch from
  * reexec_watch_open. Returns 0 when one came (or the queue overflowed: anything
  * may have happened), ETIMEDOUT, EIDRM when the directory itself went away (the

@@ -13,10 +13,13 @@
 
 #if defined(__linux__)
 
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,7 +120,86 @@ int reexec_watch_wait(int fd, const char *name, int timeout_ms)
     }
 }
 
+/* Grandchild: keep `watch` referenced until `release` reads EOF, then exit. */
+static void hold_until_released(int watch, int release)
+{
+    char byte;
+    long fd, max;
+
+    /* Only the two descriptors stay: 0 = the watch, 1 = the release pipe. */
+    if (watch != 0 && dup2(watch, 0) < 0)
+        _exit(1);
+    if (release == 0 || dup2(release, 1) < 0)
+        _exit(1);
+#if defined(SYS_close_range)
+    if (syscall(SYS_close_range, 2U, ~0U, 0U) != 0)
+#endif
+    {
+        max = sysconf(_SC_OPEN_MAX);
+        if (max < 0 || max > 65536)
+            max = 65536;
+        for (fd = 2; fd < max; fd++)
+            close((int)fd);
+    }
+    while (read(1, &byte, 1) != 0) {
+        if (errno != EINTR && errno != EAGAIN)
+            break;
+    }
+    _exit(0);
+}
+
+int reexec_watch_hold(int fd, int *release_out)
+{
+    int pipefd[2], status, err;
+    pid_t pid;
+
+    if (fd < 0 || release_out == NULL)
+        return EINVAL;
+    *release_out = -1;
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return errno;
+    pid = fork();
+    if (pid < 0) {
+        err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
+    }
+    if (pid == 0) {
+        /* Double fork: the holder is nobody's child here (init reaps it), so the
+         * program we exec does not inherit a child it never started. */
+        pid_t holder = fork();
+        if (holder == 0) {
+            close(pipefd[1]);
+            hold_until_released(fd, pipefd[0]);
+        }
+        _exit(holder < 0 ? 1 : 0);
+    }
+    close(pipefd[0]);
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            err = errno;
+            close(pipefd[1]);
+            return err;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        close(pipefd[1]);
+        return ECHILD;
+    }
+    *release_out = pipefd[1];
+    return 0;
+}
+
 #else /* no inotify: the caller polls */
+
+int reexec_watch_hold(int fd, int *release_out)
+{
+    (void)fd;
+    if (release_out != NULL)
+        *release_out = -1;
+    return ENOSYS;
+}
 
 int reexec_watch_open(const char *dir, int *fd_out)
 {

@@ -34,6 +34,7 @@ class NameWaiter:
         self.directory, self.name = os.path.split(os.path.abspath(path))
         self.mode = wait_mode() if mode is None else mode
         self._fd = -1
+        self._release = -1  # pipe to the holder of a second reference (see arm)
         self._failed: int | None = None  # errno that disabled the watch
 
     @property
@@ -58,6 +59,13 @@ class NameWaiter:
         else:
             self._fd = int(out[0])
             self._failed = None
+            # Exec closes our (close-on-exec) inotify descriptor before the new program
+            # runs; if that is the last reference, the kernel first waits for an SRCU
+            # grace period (1-16 ms here). A holder process keeps a reference and pays
+            # for it instead, after our exec (csrc/reexec_wait.c). Best effort.
+            release = ffi.new("int *")
+            if lib.reexec_watch_hold(self._fd, release) == 0:
+                self._release = int(release[0])
 
     def wait(self, delay: float) -> bool:
         """Up to `delay` seconds; True when an event about the name ended it early."""
@@ -87,6 +95,9 @@ class NameWaiter:
             return False
 
     def close(self) -> None:
+        release, self._release = self._release, -1
+        if release >= 0:
+            os.close(release)  # the holder exits
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
