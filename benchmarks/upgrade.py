@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DIR, REPO, git_commit, log, machine_facts  # noqa: E402
+from _common import BENCH_DIR, REPO, git_commit, log, machine_facts
 
 PROFILES = {"full": (3, 10), "quick": (1, 10), "smoke": (1, 2)}
 

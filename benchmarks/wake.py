@@ -38,9 +38,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import race  # noqa: E402
-from _common import (BENCH_DIR, DEFAULT_CACHE, STAMP_RE, bench_env, build_helpers, git_commit, log,  # noqa: E402
-                     machine_facts, now_ns, quiet_reexec_logger, summary)
+import race
+from _common import (
+    BENCH_DIR,
+    DEFAULT_CACHE,
+    STAMP_RE,
+    bench_env,
+    build_helpers,
+    git_commit,
+    log,
+    machine_facts,
+    now_ns,
+    quiet_reexec_logger,
+    summary,
+)
 
 PROFILES = {"full": (400, 2000), "quick": (60, 200), "smoke": (6, 10)}
 MODES = ("inotify", "poll", "present")

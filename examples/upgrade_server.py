@@ -42,7 +42,7 @@ ANSWER = re.compile(rb"^gen=(\d+) pid=(\d+)\n$")
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: none is in flight at an upgrade
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = f"gen={self.server.generation} pid={os.getpid()}\n".encode()
         if self.path == "/quit":
             self.server.quit = True

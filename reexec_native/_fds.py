@@ -16,7 +16,10 @@ import errno
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Optional
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._exe import ExeHandle
 
 LISTEN_FDS_START = 3
 LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
@@ -29,7 +32,7 @@ def _fd_of(item: object, what: str) -> int:
     if isinstance(item, int):
         fd = item
     elif callable(getattr(item, "fileno", None)):
-        fd = item.fileno()  # type: ignore[union-attr]
+        fd = item.fileno()  # type: ignore[attr-defined]
         if not isinstance(fd, int) or isinstance(fd, bool):
             raise TypeError(f"{what}.fileno() returned {type(fd).__name__}, not int")
     else:
@@ -59,7 +62,7 @@ def _fd_list(items: object, what: str) -> list[int]:
     return fds
 
 
-def _names(names: object, count: int) -> Optional[list[str]]:
+def _names(names: object, count: int) -> list[str] | None:
     if names is None:
         return None
     if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
@@ -89,13 +92,13 @@ class FdPlan:
     """Checked listen_fds / listen_fdnames / pass_fds. The descriptors are numbers,
     looked at again when the plan is applied (a closed one then fails the exec)."""
 
-    def __init__(self, listen: list[int], names: Optional[list[str]], keep: list[int]) -> None:
+    def __init__(self, listen: list[int], names: list[str] | None, keep: list[int]) -> None:
         self.listen = listen
         self.names = names
         self.keep = keep
 
     @classmethod
-    def from_args(cls, listen_fds: object, listen_fdnames: object, pass_fds: object) -> Optional[FdPlan]:
+    def from_args(cls, listen_fds: object, listen_fdnames: object, pass_fds: object) -> FdPlan | None:
         """None when no descriptor is asked for; ValueError/TypeError for bad input."""
         listen = None if listen_fds is None else _fd_list(listen_fds, "listen_fds")
         keep = [] if pass_fds is None else _fd_list(pass_fds, "pass_fds")
@@ -184,7 +187,7 @@ def inheritable_fds() -> list[int]:
 
 
 @contextlib.contextmanager
-def placed(plan: FdPlan, handle) -> Iterator[object]:
+def placed(plan: FdPlan, handle: ExeHandle) -> Iterator[ExeHandle]:
     """Apply `plan` around an exec of `handle` (an ExeHandle): yields the handle to
     exec (a view on a moved descriptor when the handle's sat on a listen slot), and
     restores the table when the exec returns (it failed)."""

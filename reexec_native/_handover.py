@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn
 
 from ._fds import FdPlan
 from ._log import log
+
+if TYPE_CHECKING:
+    from ._exe import ExeHandle
 
 
 class Handover:
     """listen_fds/pass_fds as an FdPlan, verify arguments and timeout."""
 
-    def __init__(self, fds: Optional[FdPlan] = None, verify: Optional[list[bytes]] = None,
+    def __init__(self, fds: FdPlan | None = None, verify: list[bytes] | None = None,
                  verify_timeout: float = 5.0) -> None:
         self.fds = fds
         self.verify = verify
         self.verify_timeout = verify_timeout
 
     @classmethod
-    def from_args(cls, listen_fds, listen_fdnames, pass_fds, verify, verify_timeout) -> Optional[Handover]:
+    def from_args(cls, listen_fds, listen_fdnames, pass_fds, verify, verify_timeout) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         from ._verify import verify_args
 
@@ -46,21 +49,18 @@ class Handover:
         return self.fds.listen_env(env, os.getpid())
 
 
-def exec_handle(handle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
-                handover: Optional[Handover]) -> NoReturn:
+def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
+                handover: Handover | None) -> NoReturn:
     """Verify (if asked), place the descriptors (if any), exec; raises if it fails,
     with the descriptor table as it was."""
-    if handover is None:
-        handle._exec(argv, env, tiers)
-    if handover.verify is not None:
+    if handover is not None and handover.verify is not None:
         from ._verify import verify_image
 
         verify_image(handle, argv[0], handover.verify, env, tiers, handover.verify_timeout)
-    if handover.fds is None:
+    if handover is None or handover.fds is None:
         handle._exec(argv, env, tiers)
     from ._fds import placed
 
     log("Descriptors: %s", handover.fds.describe())
     with placed(handover.fds, handle) as target:
         target._exec(argv, env, tiers)
-    raise AssertionError("unreachable")  # _exec returns only by raising

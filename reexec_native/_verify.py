@@ -10,6 +10,7 @@ stdout and stderr captured). Past the timeout it is killed (SIGKILL).
 from __future__ import annotations
 
 import errno
+import math
 import os
 import selectors
 import signal
@@ -29,7 +30,7 @@ def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, fl
 
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"verify_timeout must be a number of seconds, not {type(timeout).__name__}")
-    if not timeout > 0 or timeout != timeout or timeout == float("inf"):
+    if not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"verify_timeout must be finite and > 0, not {timeout!r}")
     if verify is None:
         return None, float(timeout)
@@ -124,9 +125,8 @@ def _collect(pid: int, out_r: int, err_r: int, deadline: float) -> tuple[int | N
                 _, status = os.waitpid(pid, 0)
                 timed_out = True
                 break
-            if not sel.get_map():
-                if status is not None:
-                    break
+            if not sel.get_map() and status is not None:
+                break
             # Once it exited, what is left in the pipes is read; a grandchild holding
             # them open does not keep us past a short grace.
             if exited_at is not None and now - exited_at > 0.2:

@@ -61,7 +61,7 @@ def _received() -> list[tuple[int, str]]:
     return list(zip(fds, names[:count]))
 
 
-def listen_sockets(unset_environment: bool = True) -> list["socket.socket"]:
+def listen_sockets(unset_environment: bool = True) -> list[socket.socket]:
     """The passed descriptors as socket objects (family, type and protocol read from
     each descriptor), in order. A passed descriptor that is not a socket (systemd can
     pass FIFOs) raises OSError ENOTSOCK naming it, before anything is consumed (the

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from _cli_helpers import run_code
 from conftest import FIXTURE_WS, child_env, parse_xtask
 

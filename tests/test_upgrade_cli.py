@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from _cli_helpers import NEUTRAL_CWD, console_script, run
 from conftest import child_env
 

@@ -12,7 +12,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import child_env, run_python
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="descriptors by number are POSIX")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import child_env
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="socket hand-over is tested on Linux")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_python
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="verify runs through the C core's fork")

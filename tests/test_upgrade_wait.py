@@ -4,13 +4,11 @@ an event ends a wait (True), a timeout does not (False)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import threading
 
 import pytest
-
 from conftest import child_env, parse_report, run_python
 
 from reexec_native._wait import NameWaiter, wait_mode
