@@ -7,7 +7,9 @@ Each round starts the stdlib HTTP server on 127.0.0.1 (a child), puts a bounded 
 on it (4 client threads, a new connection per request, at most 50,000 requests or
 60 s) and has it re-exec itself every 0.3 s through reexec(listen_fds=[socket]),
 10 times; with verify, each upgrade first runs `python --version` from the opened
-image. Figures per round: requests sent, failed (refused, reset, timed out, wrong
+image; with cargo, a third variant sends the last upgrade through
+CargoRun(mode="build-exec") to the fixture workspace's xtask (tests/fixtures/cargo_ws),
+which serves the socket from then on. Figures per round: requests sent, failed (refused, reset, timed out, wrong
 answer), the longest stall (slowest request: a hand-over, where the new interpreter
 starts and imports while connections wait in the backlog), median request, the
 generations and PIDs seen. Writes benchmarks/results/upgrade.json (or --output).
@@ -19,7 +21,9 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -27,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DIR, REPO, git_commit, log, machine_facts
+from _common import BENCH_DIR, DEFAULT_CACHE, FIXTURE_WS, REPO, git_commit, log, machine_facts
 
 PROFILES = {"full": (3, 10), "quick": (1, 10), "smoke": (1, 2)}
 
@@ -57,11 +61,21 @@ def main(argv=None) -> int:
                              "git_commit": git_commit(),
                              "loadavg_start": [round(x, 2) for x in os.getloadavg()], **machine_facts()},
                     "rounds": {"fast_path": [], "fast_path_verify": []}}
+    variants = [("fast_path", False, None), ("fast_path_verify", True, None)]
+    if shutil.which("cargo"):
+        # The last upgrade rebuilds the fixture's xtask (already built once here, so cargo
+        # only checks it is fresh) and execs it: the stall includes that cargo build.
+        os.environ.setdefault("CARGO_TARGET_DIR", str(DEFAULT_CACHE / "upgrade-target"))
+        os.environ.setdefault("CARGO_NET_OFFLINE", "true")
+        subprocess.run(["cargo", "build", "-q", "-p", "xtask", "--features", "crossval-all"], cwd=FIXTURE_WS,
+                       check=True)
+        variants.append(("last_via_build_exec", False, str(FIXTURE_WS)))
+        result["rounds"]["last_via_build_exec"] = []
     for n in range(rounds):
-        for name, verify in (("fast_path", False), ("fast_path_verify", True)):
+        for name, verify, build_exec in variants:
             log(f"[upgrade] round {n + 1}/{rounds}: {name}")
             ns = argparse.Namespace(upgrades=upgrades, every=0.3, verify=verify, requests=50000,
-                                    seconds=60.0, clients=4)
+                                    seconds=60.0, clients=4, build_exec=build_exec)
             figures = example.demo(ns)
             figures.pop("server_stderr_tail", None)
             result["rounds"][name].append(figures)

@@ -3,6 +3,7 @@
     python examples/upgrade_server.py                  # demo: server + load client, prints figures
     python examples/upgrade_server.py --upgrades 20 --verify
     python examples/upgrade_server.py serve --port 8000 --upgrades 3 --every 1.0   # server only
+    python examples/upgrade_server.py --upgrades 3 --build-exec tests/fixtures/cargo_ws
 
 The server listens on 127.0.0.1 only. Every --every seconds (or on SIGHUP) it
 re-executes itself through ``reexec(listen_fds=[its socket])``: the new generation
@@ -86,10 +87,24 @@ def serve(args) -> int:
         due = args.every > 0 and time.monotonic() - started >= args.every
         if generation < args.upgrades and (upgrade.is_set() or due):
             env = {**os.environ, GEN_ENV: str(generation + 1)}
-            reexec(current_command(), env=env, guard=None, fallback=None, listen_fds=[sock],
-                   verify=["--version"] if args.verify else None)
+            verify = ["--version"] if args.verify else None
+            if args.build_exec and generation + 1 == args.upgrades:
+                _build_exec_upgrade(args, sock, env, generation + 1)
+            reexec(current_command(), env=env, guard=None, fallback=None, listen_fds=[sock], verify=verify)
     server.server_close()
     return 0
+
+
+def _build_exec_upgrade(args, sock: socket.socket, env: dict, generation: int) -> None:
+    """The last upgrade goes to the cargo fixture's xtask (tests/fixtures/cargo_ws), whose
+    binary is gone: build-exec rebuilds it with cargo and execs it in this process
+    (same PID), handing it the socket; it serves until /quit ($XTASK_SERVE)."""
+    from reexec_native import CargoRun, reexec
+
+    env = {**env, "XTASK_SERVE": "1000000", "XTASK_SERVE_GEN": str(generation)}
+    manifest = os.path.join(args.build_exec, "Cargo.toml")
+    reexec(["xtask"], executable=os.path.join(args.build_exec, "gone", "xtask"), env=env, guard=None,
+           retry_budget=0, listen_fds=[sock], fallback=CargoRun(mode="build-exec", manifest_path=manifest))
 
 
 # -- the load client --------------------------------------------------------------
@@ -175,6 +190,8 @@ def demo(args) -> dict:
            "--every", str(args.every), "--max-seconds", str(args.seconds + 30)]
     if args.verify:
         cmd.append("--verify")
+    if args.build_exec:
+        cmd += ["--build-exec", args.build_exec]
     env = {k: v for k, v in os.environ.items() if k not in (GEN_ENV, "LISTEN_FDS", "LISTEN_PID")}
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
@@ -190,7 +207,7 @@ def demo(args) -> dict:
             server.wait()
     lines = [first, *out.splitlines()]
     figures.update({
-        "upgrades_asked": args.upgrades, "verify": bool(args.verify),
+        "upgrades_asked": args.upgrades, "verify": bool(args.verify), "build_exec": bool(args.build_exec),
         "server_generations_started": len([l for l in lines if l.startswith("generation=")]),
         "server_pids": sorted({int(l.split("pid=")[1].split()[0]) for l in lines if l.startswith("generation=")}),
         "server_exit": server.returncode,
@@ -206,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--upgrades", type=int, default=5, help="re-execs before it stays (default 5)")
     parser.add_argument("--every", type=float, default=0.3, help="seconds between re-execs (0: on SIGHUP only)")
     parser.add_argument("--verify", action="store_true", help="reexec(verify=['--version']) at each upgrade")
+    parser.add_argument("--build-exec", metavar="WORKSPACE",
+                        help="the last upgrade is to WORKSPACE's xtask (tests/fixtures/cargo_ws) through "
+                             "CargoRun(mode='build-exec'): cargo builds it, it replaces the server")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="serve: stop after this long")
     parser.add_argument("--requests", type=int, default=20000, help="demo: at most this many requests")
     parser.add_argument("--seconds", type=float, default=20.0, help="demo: at most this long")

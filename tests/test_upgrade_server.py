@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import child_env
+from conftest import FIXTURE_WS, child_env
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="socket hand-over is tested on Linux")
 
@@ -46,6 +46,22 @@ def test_server_upgrades_three_times_under_load_without_a_failed_request(verify)
     assert figures["server_generations_started"] == 4
     assert figures["requests_sent"] > 0 and figures["server_exit"] == 0
     assert result.returncode == 0
+
+
+@needs_example
+@pytest.mark.cargo
+def test_last_upgrade_through_build_exec_keeps_the_socket_and_the_pid(cargo_target):
+    """The third upgrade's binary is gone: CargoRun(mode="build-exec") rebuilds the
+    fixture's xtask, which replaces the Python server (same PID) and serves the socket."""
+    args = [sys.executable, str(EXAMPLE), "--upgrades", "3", "--every", "0.3", "--requests", "5000",
+            "--seconds", "60", "--clients", "3", "--build-exec", str(FIXTURE_WS)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=180,
+                            env=child_env(CARGO_TARGET_DIR=str(cargo_target), CARGO=None, CARGO_NET_OFFLINE="true"))
+    figures = json.loads(result.stdout)
+    assert figures["failed"] == 0, figures["failures"]
+    assert figures["generations_seen"] == [0, 1, 2, 3]
+    assert len(figures["pids_seen"]) == 1 and figures["pids_seen"] == figures["server_pids"]
+    assert figures["server_exit"] == 0 and result.returncode == 0
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None, reason="gunicorn (the test extra) is not installed")
