@@ -36,7 +36,7 @@ def get(port: int, path: str = "/", timeout: float = 10) -> bytes:
 @needs_example
 @pytest.mark.parametrize("verify", [False, True])
 def test_server_upgrades_three_times_under_load_without_a_failed_request(verify):
-    args = [sys.executable, str(EXAMPLE), "--upgrades", "3", "--every", "0.3", "--requests", "5000",
+    args = [sys.executable, str(EXAMPLE), "--upgrades", "3", "--every", "0.3", "--requests", "100000",
             "--seconds", "30", "--clients", "3"] + (["--verify"] if verify else [])
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=child_env())
     figures = json.loads(result.stdout)
@@ -53,7 +53,7 @@ def test_server_upgrades_three_times_under_load_without_a_failed_request(verify)
 def test_last_upgrade_through_build_exec_keeps_the_socket_and_the_pid(cargo_target):
     """The third upgrade's binary is gone: CargoRun(mode="build-exec") rebuilds the
     fixture's xtask, which replaces the Python server (same PID) and serves the socket."""
-    args = [sys.executable, str(EXAMPLE), "--upgrades", "3", "--every", "0.3", "--requests", "5000",
+    args = [sys.executable, str(EXAMPLE), "--upgrades", "3", "--every", "0.3", "--requests", "100000",
             "--seconds", "60", "--clients", "3", "--build-exec", str(FIXTURE_WS)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=180,
                             env=child_env(CARGO_TARGET_DIR=str(cargo_target), CARGO=None, CARGO_NET_OFFLINE="true"))
