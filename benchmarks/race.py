@@ -104,7 +104,7 @@ def _spec_child(target: str, variants: Variants):
     return child
 
 
-def _reexec_child(target: str, variants: Variants, snapshot: bool = False):
+def _reexec_child(target: str, variants: Variants, snapshot: bool = False, wait: str | None = None):
     from reexec_native import ExeHandle, ReexecError, reexec
     from reexec_native import _fastpath
 
@@ -125,6 +125,8 @@ def _reexec_child(target: str, variants: Variants, snapshot: bool = False):
 
         _fastpath.open_exe = recording_open_exe
         ExeHandle.make_snapshot = recording_make_snapshot
+        if wait is not None:
+            os.environ["REEXEC_NATIVE_WAIT"] = wait  # wake.py: inotify vs the timer, side by side
         try:
             reexec(["stamp"], executable=target, env=bench_env(now_ns()), guard=None, fallback=None,
                    snapshot=snapshot)
@@ -166,18 +168,21 @@ def _prepare_target(mode: str, target: str, variants: Variants) -> None:
         shutil.copy2(variants.sources[0], target)
 
 
-def run_mode(mode: str, runs: int, helpers, variants: Variants, workdir: str) -> tuple[dict, dict]:
+def run_mode(mode: str, runs: int, helpers, variants: Variants, workdir: str,
+             names: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     target = os.path.join(workdir, "target")
     _prepare_target(mode, target, variants)
     pause = [str(PACED_PAUSE_US)] if mode == "copy_in_place_paced" else []
     swap_mode = mode.replace("_paced", "")
     swapper = subprocess.Popen([str(helpers.swapper), swap_mode, target, *variants.sources, *pause],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    names = strategies(mode)
+    names = names or strategies(mode)
     counts = {s: Counter() for s in names}
     retried = Counter()
     children = {"spec": _spec_child(target, variants), "reexec": _reexec_child(target, variants),
-                "reexec_snapshot": _reexec_child(target, variants, snapshot=True)}
+                "reexec_snapshot": _reexec_child(target, variants, snapshot=True),
+                "reexec_inotify": _reexec_child(target, variants, wait="inotify"),
+                "reexec_poll": _reexec_child(target, variants, wait="poll")}
     runner = ForkRunner()
     started = time.monotonic()
     try:

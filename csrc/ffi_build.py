@@ -70,6 +70,29 @@ int reexec_win_run(const reexec_exe *exe, const char *path,
                    reexec_report *report, unsigned long *exit_code);
 """
 
+# reexec_upgrade.h: descriptors across the exec, the verify child, the inotify wait.
+CDEF_UPGRADE = """
+#define REEXEC_LISTEN_FDS_START ...
+typedef struct reexec_fdplan {
+    int nlisten;
+    const int *listen;
+    int ninherit;
+    const int *inherit;
+    int ncloexec;
+    const int *cloexec;
+    int *scratch;
+} reexec_fdplan;
+int reexec_fds_place(reexec_fdplan *plan);
+void reexec_fds_restore(reexec_fdplan *plan);
+int reexec_fds_moved(const reexec_fdplan *plan, int fd);
+int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
+                 char *const envp[], unsigned int tiers, reexec_fdplan *plan,
+                 char *pid_digits, const int stdio[3], int *pid_out);
+int reexec_watch_open(const char *dir, int *fd_out);
+int reexec_watch_wait(int fd, const char *name, int timeout_ms);
+int reexec_watch_hold(int fd, int *release_out);
+"""
+
 
 def _sources():
     if sys.platform == "win32":
@@ -77,6 +100,7 @@ def _sources():
                  "reexec_snapshot.c"]
     else:
         names = ["reexec_posix.c", "reexec_snapshot.c"]
+    names += ["reexec_fds.c", "reexec_wait.c"]
     return [os.path.join("csrc", name) for name in names]
 
 
@@ -87,9 +111,10 @@ def _limited_api():
 
 ffi = FFI()
 ffi.cdef(CDEF + (WIN32_CDEF if sys.platform == "win32" else ""))
+ffi.cdef(CDEF_UPGRADE)
 ffi.set_source(
     "reexec_native._native",
-    '#include "reexec.h"',
+    '#include "reexec.h"\n#include "reexec_upgrade.h"',
     sources=_sources(),
     include_dirs=[HERE],
     libraries=["kernel32"] if sys.platform == "win32" else [],

@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 from ._exe import ExeHandle, current_exe, open_exe
 from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
-from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError
+from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError, VerifyError
+from .listen import listen_fds, listen_sockets
 
 __all__ = [
     "ArgumentListTooLongError",
@@ -21,10 +22,13 @@ __all__ = [
     "ExeHandle",
     "RecursionGuardError",
     "ReexecError",
+    "VerifyError",
     "clear_guard",
     "current_command",
     "current_exe",
     "guard_active",
+    "listen_fds",
+    "listen_sockets",
     "open_exe",
     "reexec",
     "start_dir",

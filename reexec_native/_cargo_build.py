@@ -83,7 +83,8 @@ def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, 
     return env
 
 
-def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes],
+                   handover=None) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
     from .cargo import _shown, _SignalRelay, die_by_signal, exit_with
@@ -95,7 +96,9 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
     flush_stdio()
     with _SignalRelay() as relay:
         # stderr is inherited: cargo's progress and rendered diagnostics reach the user.
-        child = subprocess.Popen([program, *cmd[1:]], env=_popen_env(env), stdout=subprocess.PIPE)
+        # The build gets no passed descriptors (close_fds) nor their LISTEN_* variables.
+        build_env = {k: v for k, v in env.items() if not k.startswith(b"LISTEN_")} if handover else env
+        child = subprocess.Popen([program, *cmd[1:]], env=_popen_env(build_env), stdout=subprocess.PIPE)
         relay.started(child.pid)
         assert child.stdout is not None
         messages = []
@@ -116,6 +119,6 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
         exit_with(code)
     path = pick_executable(messages, run.package, run.bin)
     log("Built: %s", path)
-    error = exec_with_retry(path, list(argv), env, _EXEC_RETRY_BUDGET)
+    error = exec_with_retry(path, list(argv), env, _EXEC_RETRY_BUDGET, handover=handover)
     log("Exec of the built binary failed: %s", error)
     raise error

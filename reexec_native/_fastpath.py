@@ -12,10 +12,15 @@ import errno
 import os
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Optional
 
 from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_exe, requested_tiers
 from ._log import log
 from ._native import lib
+from ._wait import NameWaiter
+
+if TYPE_CHECKING:
+    from ._handover import Handover
 
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
@@ -33,10 +38,20 @@ def _is_transient(exc: OSError) -> bool:
 
 
 def exec_with_retry(
-    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool = False
+    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool = False,
+    handover: Optional[Handover] = None,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
-    it); return the final error if it cannot."""
+    it); return the final error if it cannot. Between attempts it waits for the name
+    to change in its directory (inotify), the backoff delay at most (see _wait).
+    `handover`: descriptors to place and a verify run (VerifyError propagates)."""
+    with NameWaiter(path) as waiter:
+        return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter)
+
+
+def _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter) -> OSError:
+    from ._handover import exec_handle
+
     tiers = requested_tiers()
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
     # not an exec failure to retry or hand to the fallback.
@@ -60,19 +75,21 @@ def exec_with_retry(
                     log("Attempting exec()...")
                 try:
                     if snapshot:
-                        _exec_snapshots(handle, argv, env, tiers)
-                    handle._exec(argv, _without(env, ORIGINAL_EXE_ENV), tiers)
+                        _exec_snapshots(handle, argv, env, tiers, handover)
+                    exec_handle(handle, argv, _without(env, ORIGINAL_EXE_ENV), tiers, handover)
                 except OSError as exc:
                     error = exc
         if not _is_transient(error) or time.monotonic() + delay > deadline:
             return error
+        if retries == 0:
+            waiter.arm()  # before the next attempt: no event after this is missed
         retries += 1
         log(
-            "Retry %d in %.0f ms: %s at tier %s (%s)",
+            "Retry %d in %.0f ms: %s at tier %s (%s), or sooner when the name changes (%s)",
             retries, delay * 1000, errno.errorcode.get(error.errno or 0, error.errno),
-            getattr(error, "tier", "?"), path,
+            getattr(error, "tier", "?"), path, waiter.how,
         )
-        time.sleep(delay)
+        waiter.wait(delay)
         delay = min(delay * 2, _MAX_DELAY)
 
 
@@ -81,15 +98,17 @@ def _without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
     return {k: v for k, v in env.items() if k != key} if key in env else env
 
 
-def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int) -> None:
+def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
+                    handover: Optional[Handover] = None) -> None:
     """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
     when none could run (each refusal logged), raises when the file is mid-write."""
+    from ._handover import exec_handle
     from ._snapshot import snapshots
 
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
     for copy in snapshots(handle):
         with copy:
             try:
-                copy._exec(argv, env, tiers)
+                exec_handle(copy, argv, env, tiers, handover)
             except OSError as exc:
                 log("Snapshot %s could not run: %s", copy.snapshot, exc)

@@ -11,6 +11,7 @@ from typing import NoReturn, Optional
 from . import _validate
 from ._exe import current_exe
 from ._fastpath import exec_with_retry
+from ._handover import Handover
 from ._log import log
 from ._stdio import note_captured_output
 from .cargo import CargoRun
@@ -113,6 +114,11 @@ def reexec(
     retry_budget: float = 0.25,
     snapshot: bool = False,
     cwd: str | bytes | os.PathLike[str] | None = None,
+    listen_fds: Optional[Sequence[object]] = None,
+    listen_fdnames: Optional[Sequence[str]] = None,
+    pass_fds: Sequence[object] = (),
+    verify: Optional[Sequence[str | bytes]] = None,
+    verify_timeout: float = 5.0,
 ) -> NoReturn:
     """Replace this process with `executable` (default: the running program, as it
     is on disk now), or hand over to `fallback` and exit with its status.
@@ -125,6 +131,10 @@ def reexec(
     the file itself, each step logged): in-place rewrites cannot reach it.
     cwd: the directory the new process starts in (``start_dir()`` re-runs a command
     from where it was started); entered just before exec, left again if reexec raises.
+    listen_fds / listen_fdnames / pass_fds: descriptors for the new program, by
+    systemd's socket-activation protocol (docs/upgrade.md). verify: arguments to run
+    the opened program with first (e.g. ["--version"]); it is executed only if that
+    exits 0 within verify_timeout seconds, else VerifyError and this process carries on.
     """
     argv_b = _validate.argv_bytes(current_command() if argv is None else argv)
     env_b = _validate.env_bytes(os.environ if env is None else env)
@@ -144,6 +154,9 @@ def reexec(
             )
         env_b[os.fsencode(guard)] = b"1"
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
+    handover = Handover.from_args(listen_fds, listen_fdnames, pass_fds, verify, verify_timeout)
+    if handover is not None:
+        env_b = handover.prepare(env_b, fallback)
     _validate.check_exec_size(argv_b, env_b)
 
     if cwd is not None:
@@ -163,7 +176,8 @@ def reexec(
             exec_error = exc
             log("current_exe() failed, skipping exec(): %s", exc)
         else:
-            exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=bool(snapshot))
+            exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=bool(snapshot),
+                                         handover=handover)
             log("Fast path failed: %s", exec_error)
             log("Error kind: %s", error_kind(exec_error))
 
@@ -171,7 +185,10 @@ def reexec(
         if fallback is None:
             raise ReexecError(exec_error=exec_error) from exec_error
         try:
-            fallback.run(argv_b, env_b)
+            if handover is None:
+                fallback.run(argv_b, env_b)
+            else:
+                fallback.run(argv_b, env_b, handover=handover)
         except OSError as fallback_error:
             raise ReexecError(exec_error=exec_error, fallback_error=fallback_error,
                               rebuild_command=rebuild) from fallback_error

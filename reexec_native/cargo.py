@@ -126,19 +126,26 @@ class CargoRun:
             )
         return found
 
-    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover=None) -> NoReturn:
         """Run the command, wait, and leave this process exactly as the child left.
-        mode="build-exec": build, then exec the binary (raises if that exec fails)."""
+        mode="build-exec": build, then exec the binary (raises if that exec fails).
+        `handover` (from reexec(listen_fds=..., verify=...)): descriptors for the
+        program (cargo passes them on: it execs the program in its own process), and
+        for build-exec a verify run of the built binary."""
         if self.mode == "build-exec":
             from ._cargo_build import build_and_exec
 
-            build_and_exec(self, [os.fsencode(part) for part in argv], env)
+            build_and_exec(self, [os.fsencode(part) for part in argv], env, handover)
         log("Trying cargo run fallback...")
         cmd = self.command(argv)
         log("Fallback command: %s", format_command(cmd))
         program = self.resolve_cargo()
-        handover = _run_through_shim if uses_shim(supported_tiers()) else _spawn_and_mirror
-        handover(program, cmd, env)
+        if handover is not None and handover.verify is not None:
+            log("Verify: skipped for cargo run (cargo builds and runs the program itself)")
+        if handover is not None and handover.fds is not None:
+            _spawn_and_mirror(program, cmd, env, handover.fds)
+        run_child = _run_through_shim if uses_shim(supported_tiers()) else _spawn_and_mirror
+        run_child(program, cmd, env)
 
 
 def uses_shim(supported: int) -> bool:
@@ -239,16 +246,23 @@ class _SignalRelay:
 _PYTHON_IGNORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 
 
-def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
+                      fds=None) -> NoReturn:
     """posix_spawn the child as exec would start it (empty signal mask, Python's ignored
     signals back to default, the caller's inheritable descriptors), wait, and leave
-    exactly as it left."""
+    exactly as it left. With `fds` (an FdPlan), fork + exec instead: the descriptors
+    are placed and LISTEN_PID is the child's own PID, both set in the child."""
     flush_stdio()
     reset = [s for s in _PYTHON_IGNORED if signal.getsignal(s) == signal.SIG_IGN]
     with _SignalRelay() as relay:
         read_to = rewind_stdin()  # the child reads on where Python's reading stopped
         try:
-            pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+            if fds is not None:
+                from ._fds import spawn
+
+                pid = spawn(program, [os.fsencode(program), *map(os.fsencode, cmd[1:])], env, fds)
+            else:
+                pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
         except BaseException:
             restore_stdin(read_to)
             raise

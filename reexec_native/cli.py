@@ -127,6 +127,22 @@ exit status:
     ex.add_argument("--features", default="crossval-all",
                     help="comma-separated cargo features for the fallback (default crossval-all; '' for none)")
     ex.add_argument("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback")
+    up = ex.add_argument_group("upgrades (docs/upgrade.md)")
+    up.add_argument("--listen-fd", type=int, action="append", default=[], metavar="N",
+                    help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
+                         "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
+                         "(and LISTEN_FDNAMES with --fdname); repeatable")
+    up.add_argument("--fdname", metavar="NAME[:NAME...]",
+                    help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)")
+    up.add_argument("--pass-fd", type=int, action="append", default=[], metavar="N",
+                    help="keep descriptor N open in PROGRAM under the same number; repeatable. With "
+                         "--listen-fd or --pass-fd, no other descriptor above 2 reaches PROGRAM")
+    up.add_argument("--verify", metavar="ARGS",
+                    help="first run the opened PROGRAM with ARGS (one string, split as a shell "
+                         "would: --verify=--version) and exec it only if that exits 0; otherwise "
+                         f"exit {EXIT_CANNOT_EXECUTE} and nothing is replaced")
+    up.add_argument("--verify-timeout", type=float, default=5.0, metavar="S",
+                    help="seconds the --verify run may take (default 5)")
     ex.add_argument("-v", "--verbose", action="store_true",
                     help="print the library's [reexec] diagnostic lines on stderr")
     ex.add_argument("program", metavar="PROGRAM", help="the program to run")
@@ -168,7 +184,7 @@ def _describe(exc: BaseException | None, path: str) -> str:
 def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
     from .cargo import CargoRun
-    from .errors import RecursionGuardError, ReexecError
+    from .errors import RecursionGuardError, ReexecError, VerifyError
     from ._reexec import reexec
 
     program: str = opts.program
@@ -199,7 +215,10 @@ def _exec(opts: argparse.Namespace) -> int:
         path = found or program
     try:
         reexec([program, *args], executable=path, guard=guard, fallback=fallback,
-               retry_budget=opts.retry_budget)
+               retry_budget=opts.retry_budget, **_upgrade_options(opts))
+    except VerifyError as exc:
+        _error(str(exc))
+        return EXIT_CANNOT_EXECUTE
     except RecursionGuardError:
         _error(f"refusing to run {program}: {guard}={os.environ.get(guard or '', '')} is already set "
                f"here, so this is itself a re-exec (leave out --guard {guard}, or unset {guard}, to allow it)")
@@ -216,10 +235,30 @@ def _exec(opts: argparse.Namespace) -> int:
     return EXIT_INTERNAL  # unreachable: reexec() never returns
 
 
+def _upgrade_options(opts: argparse.Namespace) -> dict:
+    """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
+    import shlex
+
+    kwargs: dict = {}
+    if opts.listen_fd:
+        kwargs["listen_fds"] = opts.listen_fd
+        if opts.fdname is not None:
+            kwargs["listen_fdnames"] = opts.fdname.split(":")
+    elif opts.fdname is not None:
+        raise ValueError("--fdname needs --listen-fd")
+    if opts.pass_fd:
+        kwargs["pass_fds"] = opts.pass_fd
+    if opts.verify is not None:
+        kwargs["verify"] = shlex.split(opts.verify)
+        kwargs["verify_timeout"] = opts.verify_timeout
+    return kwargs
+
+
 # `exec`'s own options (keep in step with _parser()): PROGRAM is the first word that
 # is not one of them, so they must be known here, before argparse sees anything.
 _EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--features", "--manifest-path",
-                                 "--cargo-mode"})
+                                 "--cargo-mode", "--listen-fd", "--fdname", "--pass-fd", "--verify",
+                                 "--verify-timeout"})
 _EXEC_FLAGS = frozenset({"--help", "--verbose", "--no-fallback", "--cargo-fallback"})
 _EXEC_SHORT_FLAGS = frozenset("hv")
 
@@ -280,7 +319,10 @@ def _split_exec(tokens: list[str]) -> tuple[list[str], list[str]]:
                 f"is --cargo-mode {mode} (or --cargo-fallback={mode}); for a program named {mode}, "
                 f"write --cargo-fallback -- {mode} ...")
         elif option in _EXEC_VALUE_OPTIONS and not eq:
-            options += tokens[i:i + 2]
+            if i + 1 < len(tokens):  # --verify --version: argparse would take the value for an option
+                options.append(f"{option}={tokens[i + 1]}")
+            else:
+                options.append(token)
             i += 1
         else:
             options.append(token)

@@ -76,6 +76,24 @@ class CannotRerunError(ReexecError):
     in). The message says why and what to pass instead (``cwd=start_dir()``, ``argv=``)."""
 
 
+class VerifyError(ReexecError):
+    """``reexec(verify=...)``: the opened program, run as a child with the verify
+    arguments, did not exit 0 in time, so it was not executed; this process carries
+    on. ``path``, ``args``; ``returncode`` (negative: killed by that signal; None: it
+    never ran, see ``errno``, or it timed out, see ``timed_out``); ``stderr_tail``
+    (the last bytes it wrote to stderr, decoded)."""
+
+    def __init__(self, message: str, *, path: str, args: list, returncode: int | None = None,
+                 timed_out: bool = False, errno: int | None = None, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.args_run = args
+        self.returncode = returncode
+        self.timed_out = timed_out
+        self.errno = errno
+        self.stderr_tail = stderr_tail
+
+
 def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
               rebuild_command: str | None = None) -> str:
     if fallback_error is None:

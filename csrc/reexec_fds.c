@@ -1,0 +1,350 @@
+/*
+ * reexec_fds.c - descriptors across the exec (systemd's socket-activation layout)
+ * and a forked child that runs the opened image; see reexec_upgrade.h.
+ *
+ * Placement is undoable: every descriptor that sat on a slot 3.. is kept as a
+ * close-on-exec duplicate, every flag changed is remembered, so a failed exec leaves
+ * the table as it was (same numbers, same files, same flags). Only async-signal-safe
+ * calls (fcntl, dup2, close), so reexec_spawn's child can apply a plan after fork.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+
+#include "reexec_upgrade.h"
+
+#include <errno.h>
+
+#ifndef _WIN32
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* scratch layout: tmp[n] | saved[n] | flags[n] | inherit_flags[ninherit] | changed[ncloexec] */
+#define TMP(p, i) ((p)->scratch[(i)])
+#define SAVED(p, i) ((p)->scratch[(p)->nlisten + (i)])
+#define FLAGS(p, i) ((p)->scratch[2 * (p)->nlisten + (i)])
+#define INHERIT_FLAGS(p, i) ((p)->scratch[3 * (p)->nlisten + (i)])
+#define CHANGED(p, i) ((p)->scratch[3 * (p)->nlisten + (p)->ninherit + (i)])
+
+#define SLOT_UNTOUCHED (-2) /* FLAGS: not reached yet */
+#define SLOT_WAS_EMPTY (-1) /* FLAGS: nothing was open there */
+
+static void close_quietly(int fd)
+{
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+}
+
+static int dup_high(int fd, int min)
+{
+    int copy;
+    do {
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, min);
+    } while (copy < 0 && errno == EINTR);
+    return copy;
+}
+
+static int set_fd_flags(int fd, int flags)
+{
+    return fcntl(fd, F_SETFD, flags) == 0 ? 0 : errno;
+}
+
+void reexec_fds_restore(reexec_fdplan *p)
+{
+    int i, slot;
+
+    if (p == NULL || p->scratch == NULL)
+        return;
+    for (i = 0; i < p->ncloexec; i++) {
+        if (CHANGED(p, i) >= 0) {
+            set_fd_flags(p->cloexec[i], CHANGED(p, i));
+            CHANGED(p, i) = -1;
+        }
+    }
+    for (i = 0; i < p->ninherit; i++) {
+        if (INHERIT_FLAGS(p, i) >= 0) {
+            set_fd_flags(p->inherit[i], INHERIT_FLAGS(p, i));
+            INHERIT_FLAGS(p, i) = -1;
+        }
+    }
+    for (i = 0; i < p->nlisten; i++) {
+        slot = REEXEC_LISTEN_FDS_START + i;
+        if (FLAGS(p, i) >= 0 && SAVED(p, i) >= 0) {
+            while (dup2(SAVED(p, i), slot) < 0 && errno == EINTR) {
+            }
+            set_fd_flags(slot, FLAGS(p, i));
+            close_quietly(SAVED(p, i));
+        } else if (FLAGS(p, i) == SLOT_WAS_EMPTY) {
+            close_quietly(slot);
+        }
+        SAVED(p, i) = -1;
+        FLAGS(p, i) = SLOT_UNTOUCHED;
+        close_quietly(TMP(p, i));
+        TMP(p, i) = -1;
+    }
+}
+
+int reexec_fds_place(reexec_fdplan *p)
+{
+    int i, slot, flags, err, above;
+    int total;
+
+    if (p == NULL || p->nlisten < 0 || p->ninherit < 0 || p->ncloexec < 0)
+        return EINVAL;
+    total = 3 * p->nlisten + p->ninherit + p->ncloexec;
+    if (total > 0 && p->scratch == NULL)
+        return EINVAL;
+    for (i = 0; i < p->nlisten; i++) {
+        TMP(p, i) = -1;
+        SAVED(p, i) = -1;
+        FLAGS(p, i) = SLOT_UNTOUCHED;
+    }
+    for (i = 0; i < p->ninherit; i++)
+        INHERIT_FLAGS(p, i) = -1;
+    for (i = 0; i < p->ncloexec; i++)
+        CHANGED(p, i) = -1;
+    above = REEXEC_LISTEN_FDS_START + p->nlisten;
+
+    /* 1. Copies of the sources out of the slot range: a source may sit on a slot
+     *    another source goes to ([4, 3] swaps them). */
+    for (i = 0; i < p->nlisten; i++) {
+        TMP(p, i) = dup_high(p->listen[i], above);
+        if (TMP(p, i) < 0)
+            goto undo;
+    }
+    /* 2. Keep whatever occupies each slot, with its flags, then put the source there
+     *    (dup2 clears close-on-exec on the new descriptor). */
+    for (i = 0; i < p->nlisten; i++) {
+        slot = REEXEC_LISTEN_FDS_START + i;
+        flags = fcntl(slot, F_GETFD);
+        if (flags < 0) {
+            if (errno != EBADF)
+                goto undo;
+            FLAGS(p, i) = SLOT_WAS_EMPTY;
+        } else {
+            SAVED(p, i) = dup_high(slot, above);
+            if (SAVED(p, i) < 0)
+                goto undo;
+            FLAGS(p, i) = flags;
+        }
+        while (dup2(TMP(p, i), slot) < 0) {
+            if (errno != EINTR)
+                goto undo;
+        }
+        close_quietly(TMP(p, i));
+        TMP(p, i) = -1;
+    }
+    /* 3. pass_fds: inheritable where they are. */
+    for (i = 0; i < p->ninherit; i++) {
+        flags = fcntl(p->inherit[i], F_GETFD);
+        if (flags < 0)
+            goto undo;
+        if ((err = set_fd_flags(p->inherit[i], flags & ~FD_CLOEXEC)) != 0) {
+            errno = err;
+            goto undo;
+        }
+        INHERIT_FLAGS(p, i) = flags;
+    }
+    /* 4. Everything else: close-on-exec. A descriptor closed meanwhile is skipped. */
+    for (i = 0; i < p->ncloexec; i++) {
+        flags = fcntl(p->cloexec[i], F_GETFD);
+        if (flags < 0 || (flags & FD_CLOEXEC))
+            continue;
+        if ((err = set_fd_flags(p->cloexec[i], flags | FD_CLOEXEC)) != 0) {
+            errno = err;
+            goto undo;
+        }
+        CHANGED(p, i) = flags;
+    }
+    return 0;
+
+undo:
+    err = errno ? errno : EINVAL;
+    reexec_fds_restore(p);
+    return err;
+}
+
+int reexec_fds_moved(const reexec_fdplan *p, int fd)
+{
+    int i;
+
+    if (p == NULL || p->scratch == NULL)
+        return fd;
+    i = fd - REEXEC_LISTEN_FDS_START;
+    if (i >= 0 && i < p->nlisten && FLAGS(p, i) >= 0 && SAVED(p, i) >= 0)
+        return SAVED(p, i);
+    return fd;
+}
+
+/* ---- a child that runs the program ------------------------------------- */
+
+static void write_decimal(char *out, long value)
+{
+    char digits[24];
+    int n = 0;
+
+    if (value <= 0) {
+        digits[n++] = '0';
+    }
+    while (value > 0 && n < (int)sizeof digits) {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    }
+    while (n > 0)
+        *out++ = digits[--n];
+    *out = '\0';
+}
+
+static void child_signals(void)
+{
+    struct sigaction dfl;
+    sigset_t empty;
+
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGPIPE, &dfl, NULL);
+    sigaction(SIGXFSZ, &dfl, NULL);
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+}
+
+static void child_fail(int report_fd, int err)
+{
+    ssize_t n;
+    do {
+        n = write(report_fd, &err, sizeof err);
+    } while (n < 0 && errno == EINTR);
+    _exit(127);
+}
+
+static void run_child(const reexec_exe *exe, const char *path, char *const argv[],
+                      char *const envp[], unsigned int tiers, reexec_fdplan *plan,
+                      char *pid_digits, const int stdio[3], int report_fd)
+{
+    int i, err, above;
+    reexec_report report;
+
+    /* The error pipe must not sit where a listen descriptor goes. */
+    above = REEXEC_LISTEN_FDS_START + (plan ? plan->nlisten : 0);
+    if (report_fd < above) {
+        int moved = dup_high(report_fd, above);
+        if (moved < 0)
+            _exit(127);
+        report_fd = moved;
+    }
+    if (stdio != NULL) {
+        for (i = 0; i < 3; i++) {
+            if (stdio[i] >= 0 && stdio[i] != i && dup2(stdio[i], i) < 0)
+                child_fail(report_fd, errno);
+        }
+    }
+    if (plan != NULL && (err = reexec_fds_place(plan)) != 0)
+        child_fail(report_fd, err);
+    if (pid_digits != NULL)
+        write_decimal(pid_digits, (long)getpid());
+    if (exe != NULL) {
+        /* reexec_exec resets the signals itself, as for an exec in place. */
+        err = reexec_exec(exe, path, argv, envp, tiers, &report);
+    } else {
+        child_signals();
+        do {
+            execve(path, argv, envp);
+        } while (errno == EINTR);
+        err = errno;
+    }
+    child_fail(report_fd, err);
+}
+
+int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
+                 char *const envp[], unsigned int tiers, reexec_fdplan *plan,
+                 char *pid_digits, const int stdio[3], int *pid_out)
+{
+    int pipefd[2];
+    int child_err = 0, status, err;
+    ssize_t n;
+    pid_t pid;
+
+    if (pid_out == NULL || argv == NULL || argv[0] == NULL || envp == NULL
+        || (exe == NULL && path == NULL))
+        return EINVAL;
+    *pid_out = -1;
+    if (pipe(pipefd) != 0)
+        return errno;
+    if (fcntl(pipefd[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(pipefd[1], F_SETFD, FD_CLOEXEC) != 0) {
+        err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
+    }
+    pid = fork();
+    if (pid < 0) {
+        err = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        run_child(exe, path, argv, envp, tiers, plan, pid_digits, stdio, pipefd[1]);
+        _exit(127); /* not reached */
+    }
+    close(pipefd[1]);
+    /* The write end closes at the child's exec: EOF means the program runs. */
+    do {
+        n = read(pipefd[0], &child_err, sizeof child_err);
+    } while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof child_err) {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        return child_err ? child_err : ECHILD;
+    }
+    *pid_out = (int)pid;
+    return 0;
+}
+
+#else /* _WIN32: no descriptor inheritance by number, no fork */
+
+int reexec_fds_place(reexec_fdplan *plan)
+{
+    (void)plan;
+    return ENOSYS;
+}
+
+void reexec_fds_restore(reexec_fdplan *plan)
+{
+    (void)plan;
+}
+
+int reexec_fds_moved(const reexec_fdplan *plan, int fd)
+{
+    (void)plan;
+    return fd;
+}
+
+int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
+                 char *const envp[], unsigned int tiers, reexec_fdplan *plan,
+                 char *pid_digits, const int stdio[3], int *pid_out)
+{
+    (void)exe;
+    (void)path;
+    (void)argv;
+    (void)envp;
+    (void)tiers;
+    (void)plan;
+    (void)pid_digits;
+    (void)stdio;
+    if (pid_out != NULL)
+        *pid_out = -1;
+    return ENOSYS;
+}
+
+#endif /* _WIN32 */

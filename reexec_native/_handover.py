@@ -1,0 +1,66 @@
+"""What reexec() hands to the new program beyond argv and env: descriptors
+(listen_fds, pass_fds) and a verify run before the point of no return. The fast
+path and build-exec call exec_handle(); the cargo run fallback calls spawn()."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NoReturn
+
+from ._fds import FdPlan
+from ._log import log
+
+if TYPE_CHECKING:
+    from ._exe import ExeHandle
+
+
+class Handover:
+    """listen_fds/pass_fds as an FdPlan, verify arguments and timeout."""
+
+    def __init__(self, fds: FdPlan | None = None, verify: list[bytes] | None = None,
+                 verify_timeout: float = 5.0) -> None:
+        self.fds = fds
+        self.verify = verify
+        self.verify_timeout = verify_timeout
+
+    @classmethod
+    def from_args(cls, listen_fds, listen_fdnames, pass_fds, verify, verify_timeout) -> Handover | None:
+        """Checked keyword arguments of reexec(); None when nothing is asked for."""
+        from ._verify import verify_args
+
+        fds = FdPlan.from_args(listen_fds, listen_fdnames, pass_fds)
+        args, timeout = verify_args(verify, verify_timeout)
+        if fds is None and args is None:
+            return None
+        return cls(fds, args, timeout)
+
+    def prepare(self, env: dict[bytes, bytes], fallback: object) -> dict[bytes, bytes]:
+        """The new program's environment with this handover's LISTEN_* variables
+        (LISTEN_PID: this process's, which an exec keeps; the cargo run fallback's
+        child writes its own). A fallback that cannot take descriptors is refused."""
+        if self.fds is None:
+            return env
+        from .cargo import CargoRun
+
+        if fallback is not None and not isinstance(fallback, CargoRun):
+            raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
+                            f"fallback ({type(fallback).__name__}) cannot be handed descriptors")
+        return self.fds.listen_env(env, os.getpid())
+
+
+def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
+                handover: Handover | None) -> NoReturn:
+    """Verify (if asked), place the descriptors (if any), exec; raises if it fails,
+    with the descriptor table as it was."""
+    if handover is not None and handover.verify is not None:
+        from ._verify import verify_image
+
+        verify_image(handle, argv[0], handover.verify, env, tiers, handover.verify_timeout)
+    if handover is None or handover.fds is None:
+        handle._exec(argv, env, tiers)
+    from ._fds import placed
+
+    log("Descriptors: %s", handover.fds.describe())
+    with placed(handover.fds, handle) as target:
+        target._exec(argv, env, tiers)

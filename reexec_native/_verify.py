@@ -1,0 +1,157 @@
+"""``reexec(verify=[...])``: run the opened image as a child first, exec only if it exits 0.
+
+The child runs the very descriptor that will be executed (the C core forks and
+runs reexec_exec on it: the same tiers, so the same inode), with argv[0] as the
+real exec gives it, the verify arguments, and the new program's environment
+without LISTEN_* (it gets no passed descriptors: none above 2, stdin /dev/null,
+stdout and stderr captured). Past the timeout it is killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import selectors
+import signal
+import time
+from collections.abc import Mapping, Sequence
+
+from ._fds import LISTEN_VARS, FdPlan
+from ._log import flush_stdio, log
+from .errors import VerifyError
+
+_TAIL = 2000  # bytes of stderr kept for the error
+
+
+def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, float]:
+    """Checked verify= / verify_timeout= (before anything runs)."""
+    from ._validate import _encode
+
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"verify_timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"verify_timeout must be finite and > 0, not {timeout!r}")
+    if verify is None:
+        return None, float(timeout)
+    if isinstance(verify, (str, bytes)) or not isinstance(verify, Sequence):
+        raise TypeError(f"verify must be a list of arguments (e.g. ['--version']), not {type(verify).__name__}")
+    return [_encode(arg, f"verify[{i}]") for i, arg in enumerate(verify)], float(timeout)
+
+
+def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, bytes],
+                 tiers: int, timeout: float) -> None:
+    """Run `handle`'s program with `args`; return if it exits 0 within `timeout`, raise
+    VerifyError otherwise (OSError ETXTBSY when it could not start because a writer
+    holds the file: the retry loop waits for that)."""
+    from ._native import ffi, lib
+    from ._validate import env_entries
+
+    shown = " ".join(os.fsdecode(a) for a in args)
+    log("Verify: %s %s (timeout %.1f s)", handle.path, shown, timeout)
+    argv_keep = [ffi.new("char[]", a) for a in (argv0, *args)]
+    c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
+    env_keep = [ffi.new("char[]", e) for e in env_entries({k: v for k, v in env.items() if k not in LISTEN_VARS})]
+    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    c_plan, keepalive = FdPlan([], None, []).c_plan(exempt=(handle.fd,))
+    path = ffi.NULL if handle.snapshot else os.fsencode(handle.path)
+    if handle.snapshot:
+        tiers &= ~lib.REEXEC_TIER_PATH
+    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = ffi.new("int *")
+    started = time.monotonic()
+    try:
+        flush_stdio()
+        err = lib.reexec_spawn(handle._raw, path, c_argv, c_envp, tiers, c_plan, ffi.NULL,
+                               ffi.new("int[3]", [null_fd, out_w, err_w]), pid)
+    finally:
+        for fd in (null_fd, out_w, err_w):
+            os.close(fd)
+        del keepalive
+    if err:
+        os.close(out_r)
+        os.close(err_r)
+        if err == errno.ETXTBSY:
+            exc = OSError(err, f"{os.strerror(err)} (verify run)", handle.path)
+            exc.tier = "verify"  # type: ignore[attr-defined]
+            raise exc
+        log("Verify: failed: could not start: %s", os.strerror(err))
+        raise VerifyError(f"Verify run of {handle.path} {shown} could not start: "
+                          f"{os.strerror(err)} ({errno.errorcode.get(err, err)}); not executing it",
+                          path=handle.path, args=list(args), errno=err)
+    status, stdout, stderr, timed_out = _collect(int(pid[0]), out_r, err_r, started + timeout)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    code = None if status is None else os.waitstatus_to_exitcode(status)
+    if code == 0 and not timed_out:
+        first = stdout.decode("utf-8", "replace").strip().splitlines()[:1]
+        log("Verify: passed (exit 0 in %.0f ms)%s", elapsed_ms, f": {first[0]}" if first else "")
+        return
+    tail = stderr[-_TAIL:].decode("utf-8", "replace")
+    if timed_out:
+        why = f"did not exit within {timeout:g} s (killed)"
+    elif code is not None and code < 0:
+        why = f"was killed by signal {-code} ({signal.Signals(-code).name})"
+    else:
+        why = f"exited with status {code}"
+    log("Verify: failed: %s", why)
+    message = f"Verify run of {handle.path} {shown} {why}; not executing it, this process carries on."
+    if tail.strip():
+        message += "\nIts stderr ended with:\n" + tail.rstrip()
+    raise VerifyError(message, path=handle.path, args=list(args), returncode=None if timed_out else code,
+                      timed_out=timed_out, stderr_tail=tail)
+
+
+def _collect(pid: int, out_r: int, err_r: int, deadline: float) -> tuple[int | None, bytes, bytes, bool]:
+    """Read both pipes and reap the child by `deadline` (then SIGKILL it)."""
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    sel = selectors.DefaultSelector()
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    status = None
+    timed_out = False
+    exited_at = None
+    try:
+        while True:
+            if status is None:
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status, exited_at = raw, time.monotonic()
+            now = time.monotonic()
+            if status is None and now >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                timed_out = True
+                break
+            if not sel.get_map() and status is not None:
+                break
+            # Once it exited, what is left in the pipes is read; a grandchild holding
+            # them open does not keep us past a short grace.
+            if exited_at is not None and now - exited_at > 0.2:
+                break
+            for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if data:
+                    chunks[key.fd].append(data)
+                    if key.fd == err_r and sum(map(len, chunks[err_r])) > 4 * _TAIL:
+                        chunks[err_r] = [b"".join(chunks[err_r])[-_TAIL:]]
+                else:
+                    sel.unregister(key.fd)
+            if not sel.get_map() and status is None:
+                # Pipes closed, child still running: wait for it without spinning.
+                while status is None and time.monotonic() < deadline:
+                    done, raw = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = raw
+                    else:
+                        time.sleep(0.002)
+    finally:
+        sel.close()
+        os.close(out_r)
+        os.close(err_r)
+    return status, b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out

@@ -1,0 +1,163 @@
+/* test_fds.c - the descriptor placement and the inotify wait of csrc/reexec_fds.c and
+ * csrc/reexec_wait.c, without Python: place, check, restore, check again; a spawned
+ * child sees the layout and its own PID; a watch wakes on a link. Linux only. */
+#define _GNU_SOURCE
+#include "reexec_upgrade.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: CHECK(%s) failed (errno %d)\n", \
+    __FILE__, __LINE__, #cond, errno); failures++; } } while (0)
+
+static unsigned long long ino_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+static int cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    return flags < 0 ? -1 : (flags & FD_CLOEXEC) != 0;
+}
+
+static void test_place_and_restore(void)
+{
+    int a, b, c, pass, stray;
+    unsigned long long ino3, ino4, ino_a, ino_b;
+    int listen[2], inherit[1], others[1], scratch[3 * 2 + 1 + 1];
+    reexec_fdplan plan;
+
+    for (int fd = 3; fd < 64; fd++)
+        close(fd);
+    a = open("/", O_RDONLY | O_CLOEXEC);          /* 3 */
+    b = open("/dev/null", O_RDONLY);              /* 4, inheritable */
+    c = open("/tmp", O_RDONLY | O_CLOEXEC);       /* 5 */
+    pass = open("/dev/zero", O_RDONLY | O_CLOEXEC); /* 6 */
+    stray = open("/proc", O_RDONLY);              /* 7, inheritable */
+    CHECK(a == 3 && b == 4 && c == 5 && pass == 6 && stray == 7);
+    ino3 = ino_of(3);
+    ino4 = ino_of(4);
+    ino_a = ino_of(c);
+    ino_b = ino_of(a);
+
+    /* [5, 3]: the source for slot 4 sits on slot 3. */
+    listen[0] = c;
+    listen[1] = a;
+    inherit[0] = pass;
+    others[0] = stray;
+    memset(&plan, 0, sizeof plan);
+    plan.nlisten = 2;
+    plan.listen = listen;
+    plan.ninherit = 1;
+    plan.inherit = inherit;
+    plan.ncloexec = 1;
+    plan.cloexec = others;
+    plan.scratch = scratch;
+    CHECK(reexec_fds_place(&plan) == 0);
+    CHECK(ino_of(3) == ino_a && cloexec(3) == 0);
+    CHECK(ino_of(4) == ino_b && cloexec(4) == 0);
+    CHECK(cloexec(pass) == 0);
+    CHECK(cloexec(stray) == 1);
+    /* slot 3's previous occupant (a) moved to a close-on-exec duplicate */
+    CHECK(reexec_fds_moved(&plan, 3) > 7 && ino_of(reexec_fds_moved(&plan, 3)) == ino_b);
+    CHECK(reexec_fds_moved(&plan, 6) == 6);
+
+    reexec_fds_restore(&plan);
+    CHECK(ino_of(3) == ino3 && cloexec(3) == 1);
+    CHECK(ino_of(4) == ino4 && cloexec(4) == 0);
+    CHECK(ino_of(5) == ino_a && cloexec(5) == 1);
+    CHECK(cloexec(pass) == 1);
+    CHECK(cloexec(stray) == 0);
+    for (int fd = 8; fd < 64; fd++)
+        CHECK(fcntl(fd, F_GETFD) < 0); /* no duplicate left behind */
+    for (int fd = 3; fd < 8; fd++)
+        close(fd);
+}
+
+static void test_place_fails_cleanly(void)
+{
+    int listen[1] = {1000}; /* not open */
+    int scratch[4];
+    reexec_fdplan plan;
+    int before = open("/", O_RDONLY | O_CLOEXEC); /* 3 */
+
+    memset(&plan, 0, sizeof plan);
+    plan.nlisten = 1;
+    plan.listen = listen;
+    plan.scratch = scratch;
+    CHECK(reexec_fds_place(&plan) == EBADF);
+    CHECK(cloexec(before) == 1);
+    close(before);
+}
+
+static void test_spawn_sets_the_childs_pid(void)
+{
+    int fds[2], listen[1], scratch[4], pid = -1, status;
+    char pid_entry[64] = "LISTEN_PID=00000000000000000000";
+    char *argv[] = {"sh", "-c", "test \"$LISTEN_PID\" = $$ && test -e /proc/self/fd/3 && "
+                                "test ! -e /proc/self/fd/4 && exit 7", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", pid_entry, NULL};
+    reexec_fdplan plan;
+
+    CHECK(pipe2(fds, O_CLOEXEC) == 0); /* like Python's: close-on-exec */
+    listen[0] = fds[1];
+    memset(&plan, 0, sizeof plan);
+    plan.nlisten = 1;
+    plan.listen = listen;
+    plan.scratch = scratch;
+    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, &plan, pid_entry + 11, NULL, &pid) == 0);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+    CHECK(reexec_spawn(NULL, "/nonexistent/x", argv, envp, 0, NULL, NULL, NULL, &pid) == ENOENT);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_watch_wakes_on_a_link(void)
+{
+    char dir[] = "/tmp/reexec-watch-XXXXXX", src[64], dst[64];
+    int fd, release, pid;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    close(open(src, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    CHECK(reexec_watch_open(dir, &fd) == 0);
+    CHECK(reexec_watch_wait(fd, "dst", 10) == ETIMEDOUT);
+    CHECK(reexec_watch_hold(fd, &release) == 0);
+    pid = fork();
+    if (pid == 0) {
+        usleep(100000);
+        _exit(link(src, dst) == 0 ? 0 : 1);
+    }
+    CHECK(reexec_watch_wait(fd, "dst", 30000) == 0); /* the event, not the 30 s cap */
+    waitpid(pid, NULL, 0);
+    close(release);
+    close(fd);
+    unlink(dst);
+    unlink(src);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_place_and_restore();
+    test_place_fails_cleanly();
+    test_spawn_sets_the_childs_pid();
+    test_watch_wakes_on_a_link();
+    if (failures) {
+        fprintf(stderr, "%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("fd placement tests: all passed\n");
+    return 0;
+}
