@@ -46,7 +46,7 @@ def test_doctor_json():
     assert report["tiers"]["createprocess"]["status"] == "works"
     assert report["features"]["/proc/self/fd"]["status"] == "unsupported"
     assert os.path.normcase(report["current_exe"]["path"]) == IMAGE
-    assert report["plan"] == {"fast_path": ["createprocess"], "ok": True,
+    assert report["plan"] == {"fast_path": ["createprocess"], "ok": True, "refuses": None,
                               "fallback": report["plan"]["fallback"]}
 
 
@@ -60,7 +60,7 @@ def test_doctor_with_the_tier_disabled_exits_1():
     (["exec", "--", "no-such-program-xyz"], 127, "not found on PATH"),
     (["exec", "--", "C:\\no\\such\\dir\\prog.exe"], 127, "tier open"),
     (["exec", "--", "C:\\windows"], 126, "directory"),
-    (["exec", "--guard", GUARD, "--", PY, "-c", "print('RAN')"], 125, "Refusing to re-exec"),
+    (["exec", "--guard", GUARD, "--", PY, "-c", "print('RAN')"], 125, "is already set here, so this is itself a re-exec"),
     (["exec", "--bogus"], 2, "error:"),
     (["exec", "--", PY, "-c", "print('RAN')"], 0, ""),
 ])
