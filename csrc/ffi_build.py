@@ -64,8 +64,10 @@ int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
 """
 
 
-def _sources():
-    if sys.platform == "win32":
+def sources(platform=sys.platform):
+    """The C files the extension compiles for ``platform`` (a sys.platform value);
+    scripts/portability-gate cross-compiles the same lists."""
+    if platform == "win32":
         names = ["reexec_win.c", "win_text.c", "win_child.c", "win_cmdline.c",
                  "reexec_snapshot.c"]
     else:
@@ -83,7 +85,7 @@ ffi.cdef(CDEF)
 ffi.set_source(
     "reexec_native._native",
     '#include "reexec.h"',
-    sources=_sources(),
+    sources=sources(),
     include_dirs=[HERE],
     libraries=["kernel32"] if sys.platform == "win32" else [],
     extra_compile_args=[] if sys.platform == "win32" else ["-std=c99"],
