@@ -31,3 +31,34 @@ def gate() -> dict[str, str]:
 @pytest.mark.parametrize("target", TARGETS)
 def test_core_compiles_warning_free_and_links_without_undefined_symbols(gate, target):
     assert gate[target].startswith("ok"), gate[target]
+
+
+# What `reexec-native doctor` says each platform gives (reexec_native/_platforms.py)
+
+def test_doctor_states_what_this_platform_gives():
+    import json
+    import sys
+
+    human = subprocess.run([sys.executable, "-m", "reexec_native", "doctor"],
+                           capture_output=True, text=True, timeout=120)
+    assert human.returncode == 0, human.stderr
+    line = next(ln for ln in human.stdout.splitlines() if ln.strip().startswith("exec on this OS"))
+    assert "execveat on the O_PATH descriptor" in line and "atomic: the opened file runs" in line
+    data = json.loads(subprocess.run([sys.executable, "-m", "reexec_native", "doctor", "--json"],
+                                     capture_output=True, text=True, timeout=120).stdout)
+    assert data["platform_exec"]["exec"].startswith("execveat on the O_PATH descriptor")
+
+
+@pytest.mark.parametrize("platform, exec_text, atomic", [
+    ("linux", "execveat on the O_PATH descriptor", "atomic: the opened file runs"),
+    ("freebsd14", "fexecve on an O_PATH|O_EXEC descriptor", "atomic for ELF programs"),
+    ("darwin", "no fexecve or execveat: execve(path) after a (dev, ino) check", "not atomic"),
+    ("win32", "CreateProcessW hand-over of the pinned file", "the program runs as a child"),
+    ("sunos5", "execve(path) after a (dev, ino) check", "not atomic"),
+])
+def test_each_platform_says_its_exec_and_how_atomic(platform, exec_text, atomic):
+    from reexec_native._platforms import platform_exec
+
+    given = platform_exec(platform)
+    assert given["exec"].startswith(exec_text)
+    assert atomic in given["atomic"]
