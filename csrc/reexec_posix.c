@@ -174,12 +174,15 @@ int reexec_current_exe(char *buf, size_t size)
         /* _NSGetExecutablePath gives the path the program was started as, which may
          * be a symlink or hold "..": realpath(3) makes it the file's real path, as
          * Linux's /proc/self/exe and FreeBSD's KERN_PROC_PATHNAME are. */
-        uint32_t n = 0;
+        char probe[1];
+        uint32_t n = sizeof probe;
         char *given, *real;
         size_t len;
 
-        _NSGetExecutablePath(NULL, &n); /* too small: stores the size it needs */
-        given = malloc(n + 1u);
+        /* Too small: it answers -1 and stores the size it needs (dyld(3)). */
+        if (_NSGetExecutablePath(probe, &n) == 0)
+            n = sizeof probe;
+        given = malloc((size_t)n + 1u);
         if (given == NULL)
             return ENOMEM;
         if (_NSGetExecutablePath(given, &n) != 0) {
