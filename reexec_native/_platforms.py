@@ -7,17 +7,17 @@ import sys
 
 # (strongest exec, how atomic it is); the C side is csrc/reexec_posix.c / reexec_win.c.
 _EXEC_BY_PLATFORM = {
-    "linux": ("execveat on the O_PATH descriptor, then fexecve (verified ELF only), then "
-              "execve(path) after a (dev, ino) check",
+    "linux": (("execveat on the O_PATH descriptor, then fexecve (verified ELF only), then "
+               "execve(path) after a (dev, ino) check"),
               "atomic: the opened file runs, whatever its path names by then"),
-    "freebsd": ("fexecve on an O_PATH|O_EXEC descriptor (verified ELF only; #! scripts go by "
-                "path), then execve(path) after a (dev, ino) check",
+    "freebsd": (("fexecve on an O_PATH|O_EXEC descriptor (verified ELF only; #! scripts go "
+                 "by path), then execve(path) after a (dev, ino) check"),
                 "atomic for ELF programs; scripts as on macOS"),
-    "darwin": ("no fexecve or execveat: execve(path) after a (dev, ino) check of the "
-               "O_EXEC descriptor",
+    "darwin": (("no fexecve or execveat: execve(path) after a (dev, ino) check of the "
+                "O_EXEC descriptor"),
                "not atomic: a swap between the check and execve is not caught"),
-    "win32": ("CreateProcessW hand-over of the pinned file (a share-read handle: it cannot "
-              "be replaced until the child runs), then exit with its code",
+    "win32": (("CreateProcessW hand-over of the pinned file (a share-read handle: it cannot "
+               "be replaced until the child runs), then exit with its code"),
               "atomic against swaps; the program runs as a child, not in this process"),
 }
 _OTHER = ("execve(path) after a (dev, ino) check", "not atomic")
