@@ -94,8 +94,10 @@ int reexec_watch_hold(int fd, int *release_out);
 """
 
 
-def _sources():
-    if sys.platform == "win32":
+def sources(platform=sys.platform):
+    """The C files the extension compiles for ``platform`` (a sys.platform value);
+    scripts/portability-gate cross-compiles the same lists."""
+    if platform == "win32":
         names = ["reexec_win.c", "win_text.c", "win_child.c", "win_cmdline.c",
                  "reexec_snapshot.c"]
     else:
@@ -115,7 +117,7 @@ ffi.cdef(CDEF_UPGRADE)
 ffi.set_source(
     "reexec_native._native",
     '#include "reexec.h"\n#include "reexec_upgrade.h"',
-    sources=_sources(),
+    sources=sources(),
     include_dirs=[HERE],
     libraries=["kernel32"] if sys.platform == "win32" else [],
     extra_compile_args=[] if sys.platform == "win32" else ["-std=c99"],

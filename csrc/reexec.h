@@ -68,7 +68,9 @@ typedef struct reexec_report {
 /* Tiers this build can try at all (a mask of REEXEC_TIER_*). */
 unsigned int reexec_supported_tiers(void);
 
-/* Open `path` for exec (O_PATH|O_CLOEXEC where it exists) and fstat it.
+/* Open `path` for exec and fstat it: O_PATH|O_CLOEXEC on Linux, O_PATH|O_EXEC|O_CLOEXEC
+ * on FreeBSD (what its fexecve needs), O_EXEC|O_CLOEXEC on macOS (execute permission
+ * only, as exec itself), O_RDONLY|O_CLOEXEC elsewhere; see reexec_posix.c.
  * Returns 0, or an errno; on error out->fd is -1. */
 int reexec_open(const char *path, reexec_exe *out);
 
@@ -79,8 +81,9 @@ int reexec_open_self(reexec_exe *out);
 /* Close what reexec_open made; safe to call twice. Returns 0 or errno. */
 int reexec_close(reexec_exe *exe);
 
-/* Write the running program's path (NUL-terminated) into buf. Linux keeps
- * the kernel's " (deleted)" suffix; stripping it is policy, left to the caller.
+/* Write the running program's real path (NUL-terminated) into buf: Linux
+ * /proc/self/exe, FreeBSD KERN_PROC_PATHNAME, macOS _NSGetExecutablePath + realpath.
+ * Linux keeps the kernel's " (deleted)" suffix; stripping it is policy, left to the caller.
  * Returns 0, ERANGE when buf is too small, or another errno. */
 int reexec_current_exe(char *buf, size_t size);
 

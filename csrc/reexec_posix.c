@@ -1,12 +1,21 @@
 /*
  * reexec_posix.c - the POSIX mechanism behind reexec.h.
  *
- * One open (O_PATH|O_CLOEXEC where it exists), one fstat, then the exec tiers in
- * order, each one's errno kept in the report. Platform differences stay here:
- *   Linux    execveat through syscall() (musl has no wrapper; glibc's wrapper would
- *            raise the manylinux floor to 2_34), fexecve, path.
- *   FreeBSD  fexecve on an O_PATH/O_EXEC descriptor, path.
- *   macOS    no O_PATH, fexecve or execveat: (dev, ino) check + execve(path).
+ * One open, one fstat, then the exec tiers in order, each one's errno kept in
+ * the report. Platform differences stay here:
+ *   Linux    O_PATH|O_CLOEXEC; execveat through syscall() (musl has no wrapper;
+ *            glibc's wrapper would raise the manylinux floor to 2_34), fexecve of a
+ *            verified ELF, path. The ELF check reads through /proc/self/fd/N.
+ *   FreeBSD  O_PATH|O_EXEC|O_CLOEXEC (13.0+; O_EXEC alone before): fexecve(2) needs
+ *            "a valid file descriptor open for executing" (EBADF otherwise), and
+ *            FreeBSD's own tests open with O_PATH|O_EXEC for it (tests/sys/file/
+ *            path_test.c, path_fexecve). The ELF check reads through
+ *            openat(fd, "", O_RDONLY|O_EMPTY_PATH), which reopens the descriptor's own
+ *            file (open(2), O_PATH); then fexecve, then path.
+ *   macOS    no O_PATH, fexecve or execveat: O_EXEC|O_CLOEXEC (open(2): "open for
+ *            execute only", so it needs the execute permission exec needs, and no
+ *            read permission), then (dev, ino) check + execve(path): not atomic.
+ *            O_RDONLY where a kernel refuses O_EXEC (EINVAL).
  */
 #ifndef _WIN32
 
@@ -24,6 +33,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -39,9 +49,13 @@
 #include <sys/sysctl.h>
 #endif
 
-#if defined(O_PATH)
+#if defined(__linux__)
 #define REEXEC_OPEN_FLAGS (O_PATH | O_CLOEXEC)
+#elif defined(__FreeBSD__) && defined(O_PATH)
+/* O_PATH alone is not "open for executing": fexecve(2) would answer EBADF. */
+#define REEXEC_OPEN_FLAGS (O_PATH | O_EXEC | O_CLOEXEC)
 #elif defined(O_EXEC)
+/* Execute-only: the same permission exec itself needs (and read is not needed). */
 #define REEXEC_OPEN_FLAGS (O_EXEC | O_CLOEXEC)
 #else
 #define REEXEC_OPEN_FLAGS (O_RDONLY | O_CLOEXEC)
@@ -88,6 +102,14 @@ static int open_and_stat(const char *path, reexec_exe *out)
     do {
         fd = open(path, REEXEC_OPEN_FLAGS);
     } while (fd < 0 && errno == EINTR);
+#if defined(__APPLE__)
+    /* A kernel that predates O_EXEC rejects the unknown access mode. */
+    if (fd < 0 && errno == EINVAL) {
+        do {
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+        } while (fd < 0 && errno == EINTR);
+    }
+#endif
     if (fd < 0)
         return errno;
     if (fstat(fd, &st) != 0) {
@@ -149,11 +171,40 @@ int reexec_current_exe(char *buf, size_t size)
     }
 #elif defined(__APPLE__)
     {
-        uint32_t n = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
-        return _NSGetExecutablePath(buf, &n) == 0 ? 0 : ERANGE;
+        /* _NSGetExecutablePath gives the path the program was started as, which may
+         * be a symlink or hold "..": realpath(3) makes it the file's real path, as
+         * Linux's /proc/self/exe and FreeBSD's KERN_PROC_PATHNAME are. */
+        char probe[1];
+        uint32_t n = sizeof probe;
+        char *given, *real;
+        size_t len;
+
+        /* Too small: it answers -1 and stores the size it needs (dyld(3)). */
+        if (_NSGetExecutablePath(probe, &n) == 0)
+            n = sizeof probe;
+        given = malloc((size_t)n + 1u);
+        if (given == NULL)
+            return ENOMEM;
+        if (_NSGetExecutablePath(given, &n) != 0) {
+            free(given);
+            return ERANGE;
+        }
+        real = realpath(given, NULL);
+        free(given);
+        if (real == NULL)
+            return errno;
+        len = strlen(real);
+        if (len >= size) {
+            free(real);
+            return ERANGE;
+        }
+        memcpy(buf, real, len + 1);
+        free(real);
+        return 0;
     }
 #elif defined(__FreeBSD__)
     {
+        /* The kernel's own name for the text vnode: already a real path. */
         int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
         size_t n = size;
         if (sysctl(mib, 4, buf, &n, NULL, 0) != 0)
@@ -220,19 +271,35 @@ static int try_execveat(int fd, char *const argv[], char *const envp[])
 #endif
 
 #ifdef REEXEC_HAVE_FEXECVE
-/* 1 when the image starts with the ELF magic, 0 when it does not, -1 when we
- * cannot read it (O_PATH descriptors cannot be read: reopen through /proc). */
+/* A readable descriptor on the very file `fd` (which cannot be read: O_PATH, or
+ * O_EXEC) refers to, not on whatever its path names now; -1 when none can be had. */
+static int reopen_readable(int fd)
+{
+#if defined(__linux__)
+    char proc_path[64];
+
+    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    return open(proc_path, O_RDONLY | O_CLOEXEC);
+#elif defined(__FreeBSD__) && defined(O_EMPTY_PATH)
+    /* open(2): an O_PATH descriptor "can be opened into normal (operable) file
+     * descriptor by specifying it as the fd argument to openat with empty path
+     * and flag O_EMPTY_PATH". Needs read permission, as reading does. */
+    return openat(fd, "", O_RDONLY | O_EMPTY_PATH | O_CLOEXEC);
+#else
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* 1 when the image starts with the ELF magic, 0 when it does not, -1 when it
+ * cannot be read (no /proc, no read permission): then it is not known to be ELF. */
 static int image_is_elf(int fd)
 {
     unsigned char magic[4];
-    char proc_path[64];
     ssize_t n;
-    int rfd;
+    int rfd = reopen_readable(fd);
 
-    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-    rfd = open(proc_path, O_RDONLY | O_CLOEXEC);
-    if (rfd < 0)
-        rfd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an O_RDONLY descriptor (no O_PATH) */
     if (rfd < 0)
         return -1;
     n = pread(rfd, magic, sizeof magic, 0);
@@ -242,9 +309,10 @@ static int image_is_elf(int fd)
     return n == 4 && memcmp(magic, "\177ELF", 4) == 0;
 }
 
-/* libc's fexecve may fall back to exec of /proc/self/fd/N; for a #! script with
- * a close-on-exec fd that exec *succeeds* and the interpreter then cannot open
- * its script, with nothing left to fall back to. Only hand it a verified ELF. */
+/* libc's fexecve may fall back to exec of /proc/self/fd/N, and FreeBSD's kernel
+ * hands an interpreter /dev/fd/N (execve(2), CAVEATS); for a #! script with a
+ * close-on-exec fd that exec *succeeds* and the interpreter then cannot open its
+ * script, with nothing left to fall back to. Only hand it a verified ELF. */
 static int try_fexecve(int fd, char *const argv[], char *const envp[], int *note)
 {
     int elf = image_is_elf(fd);
@@ -291,11 +359,48 @@ static int try_path(const reexec_exe *exe, const char *path, char *const argv[],
     return errno;
 }
 
+#if defined(REEXEC_HAVE_EXECVEAT) || defined(REEXEC_HAVE_FEXECVE)
 static int fd_tier_unavailable(int err)
 {
     /* Old kernel, or a seccomp filter refusing the call: try the next tier. */
     return err == ENOSYS || err == EPERM;
 }
+
+/* The descriptor tiers in `tiers`. Returns 1 when the path tier should run next
+ * (each fd tier was unavailable, or the image needs its path: a script), 0 when
+ * the last errno (*err) is the answer. */
+static int try_fd_tiers(const reexec_exe *exe, char *const argv[], char *const envp[],
+                        unsigned int tiers, reexec_report *report, int *err)
+{
+    int note;
+
+    if (exe->fd < 0)
+        return 1;
+#ifdef REEXEC_HAVE_EXECVEAT
+    if (tiers & REEXEC_TIER_EXECVEAT) {
+        *err = try_execveat(exe->fd, argv, envp);
+        note = *err == ENOENT ? REEXEC_NOTE_NEEDS_INTERPRETER : REEXEC_NOTE_NONE;
+        record(report, REEXEC_TIER_EXECVEAT, *err, note);
+        if (*err == ENOENT)
+            return 1;
+        if (!fd_tier_unavailable(*err))
+            return 0;
+    }
+#endif
+#ifdef REEXEC_HAVE_FEXECVE
+    if (tiers & REEXEC_TIER_FEXECVE) {
+        note = REEXEC_NOTE_NONE;
+        *err = try_fexecve(exe->fd, argv, envp, &note);
+        if (*err == ENOENT && note == REEXEC_NOTE_NONE)
+            note = REEXEC_NOTE_NEEDS_INTERPRETER;
+        record(report, REEXEC_TIER_FEXECVE, *err, note);
+        if (*err != ENOENT && note != REEXEC_NOTE_NOT_ELF && !fd_tier_unavailable(*err))
+            return 0;
+    }
+#endif
+    return 1;
+}
+#endif
 
 int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
                 char *const envp[], unsigned int tiers, reexec_report *report)
@@ -303,7 +408,6 @@ int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
     saved_signals saved;
     int err = ENOSYS;
     int note;
-    int needs_path = 0;
 
     if (report == NULL)
         return EINVAL;
@@ -312,32 +416,10 @@ int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
         return EINVAL;
 
     reset_signals_for_exec(&saved);
-
-#ifdef REEXEC_HAVE_EXECVEAT
-    if ((tiers & REEXEC_TIER_EXECVEAT) && exe->fd >= 0) {
-        err = try_execveat(exe->fd, argv, envp);
-        note = REEXEC_NOTE_NONE;
-        if (err == ENOENT) {
-            note = REEXEC_NOTE_NEEDS_INTERPRETER;
-            needs_path = 1;
-        }
-        record(report, REEXEC_TIER_EXECVEAT, err, note);
-        if (!needs_path && !fd_tier_unavailable(err))
-            goto failed;
-    }
-#endif
-#ifdef REEXEC_HAVE_FEXECVE
-    if ((tiers & REEXEC_TIER_FEXECVE) && exe->fd >= 0 && !needs_path) {
-        note = REEXEC_NOTE_NONE;
-        err = try_fexecve(exe->fd, argv, envp, &note);
-        if (err == ENOENT) {
-            if (note == REEXEC_NOTE_NONE)
-                note = REEXEC_NOTE_NEEDS_INTERPRETER;
-            needs_path = 1;
-        }
-        record(report, REEXEC_TIER_FEXECVE, err, note);
-        if (!needs_path && note != REEXEC_NOTE_NOT_ELF && !fd_tier_unavailable(err))
-            goto failed;
+#if defined(REEXEC_HAVE_EXECVEAT) || defined(REEXEC_HAVE_FEXECVE)
+    if (!try_fd_tiers(exe, argv, envp, tiers, report, &err)) {
+        restore_signals(&saved);
+        return err;
     }
 #endif
     if (tiers & REEXEC_TIER_PATH) {
@@ -349,8 +431,6 @@ int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
         err = ENOSYS;
         record(report, (int)tiers, err, REEXEC_NOTE_UNSUPPORTED);
     }
-
-failed:
     restore_signals(&saved);
     return err;
 }

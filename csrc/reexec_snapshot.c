@@ -12,6 +12,9 @@
  * The copy is refused while the file is open for writing (AT_EXECVE_CHECK, 6.14+,
  * answers ETXTBSY) and when size, mtime or ctime moved during the copy (ESTALE).
  * memfd_create and execveat go through syscall(): glibc 2.17 has no wrappers.
+ * Kernel headers too old to name them (SYS_memfd_create: 3.17, SYS_execveat: 3.19)
+ * still compile: without SYS_memfd_create there is no memfd method (ENOSYS), and
+ * without SYS_execveat no AT_EXECVE_CHECK (the stat comparison still runs).
  * Elsewhere (macOS, BSD, Windows) both calls report ENOSYS.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
@@ -90,12 +93,18 @@ static int check_no_writers(int fd)
     char *const argv[] = {arg0, NULL};
     char *const envp[] = {NULL};
 
+#ifdef SYS_execveat
     /* With AT_EXECVE_CHECK the kernel only checks, it never executes; kernels
      * before 6.14 reject the unknown flag with EINVAL. */
     if (syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK) == 0)
         return 0;
     if (errno == ETXTBSY)
         return ETXTBSY;
+#else
+    (void)fd;
+    (void)argv;
+    (void)envp;
+#endif
     return 0; /* EINVAL/ENOSYS: no such check here; the stat comparison still runs */
 }
 
@@ -147,8 +156,11 @@ static int copy_all(int dst, int src, off_t size)
 
 static int create_memfd(const char *src_path)
 {
+#ifdef SYS_memfd_create
     char name[200];
-    const char *base = src_path ? strrchr(src_path, '/') : NULL;
+    /* (strrchr): the function, not glibc 2.43's C23 const-generic macro, which
+     * -std=c99 -pedantic rejects (_Generic is C11). */
+    const char *base = src_path ? (strrchr)(src_path, '/') : NULL;
     int fd;
 
     snprintf(name, sizeof name, "reexec-native:%s", base ? base + 1 : (src_path ? src_path : "exe"));
@@ -156,6 +168,11 @@ static int create_memfd(const char *src_path)
     if (fd < 0 && errno == EINVAL) /* before 6.3 there is no MFD_EXEC; memfds are executable */
         fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     return fd;
+#else
+    (void)src_path;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 /* Turn the writable copy into the descriptor to exec. */
@@ -272,7 +289,11 @@ done:
 
 unsigned int reexec_snapshot_methods(void)
 {
+#ifdef SYS_memfd_create
     return REEXEC_SNAPSHOT_MEMFD | REEXEC_SNAPSHOT_TMPFILE;
+#else
+    return REEXEC_SNAPSHOT_TMPFILE;
+#endif
 }
 
 #else /* not Linux */

@@ -184,6 +184,8 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         },
         "native": _native(),
     }
+    from ._platforms import platform_exec
+    report["platform_exec"] = platform_exec()
     report["package"] = os.path.dirname(os.path.abspath(__file__))
     seam = os.environ.get(TIERS_ENV)
     report[TIERS_ENV] = seam
@@ -293,6 +295,7 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(_line("python", f"{p['implementation']} {p['python']} at {p['executable']}"))
     out.append(_line("native module", f"loaded ({native['file']})" if native["loaded"]
                      else f"NOT loaded: {native['error']}"))
+    out.append(_line("exec on this OS", "{exec}; {atomic}".format(**report["platform_exec"])))
     out.append("")
     from ._exe import TIERS_ENV
 
