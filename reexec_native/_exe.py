@@ -186,9 +186,12 @@ class ExeHandle:
             path = ffi.NULL
         else:
             path = os.fsencode(self.path)
+        from ._preflight import check, explain  # before exec, always (lazy: import cost)
+
+        check(self)
         flush_stdio()
         lib.reexec_exec(self._raw, path, c_argv, c_envp, tiers, report)
-        raise self._failure(report)
+        raise explain(self, self._failure(report))
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:
         """A sealed copy of this program (``memfd``, or ``tmpfile``: an O_TMPFILE file in

@@ -89,4 +89,6 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
             try:
                 copy._exec(argv, env, tiers)
             except OSError as exc:
+                if getattr(exc, "tier", None) == "check":
+                    raise  # about the program, not the copy: every copy would say it
                 log("Snapshot %s could not run: %s", copy.snapshot, exc)
