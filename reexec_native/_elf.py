@@ -18,7 +18,6 @@ import errno
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Optional
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -57,10 +56,10 @@ class Image:
     elf_class: int = 0
     little_endian: bool = True
     machine: int = 0
-    interpreter: Optional[str] = None  # PT_INTERP, or the #! line's program
-    script_line: Optional[str] = None  # the whole #! line, for messages
+    interpreter: str | None = None  # PT_INTERP, or the #! line's program
+    script_line: str | None = None  # the whole #! line, for messages
     origin_paths: list[str] = field(default_factory=list)  # RPATH/RUNPATH entries with $ORIGIN
-    truncated: Optional[str] = None  # why the ELF image ends before its headers say it does
+    truncated: str | None = None  # why the ELF image ends before its headers say it does
     stamp: tuple[int, int, int] = (0, 0, 0)  # (size, mtime_ns, ctime_ns) when it was read
     head: bytes = field(default=b"", repr=False)  # the first BINPRM_BUF_SIZE bytes (binfmt_misc matches on them)
 
@@ -74,7 +73,7 @@ class Image:
         return f"{self.bits}-bit{order} {machine_name(self.machine)} ELF"
 
 
-def open_for_reading(fd: int, path: Optional[str], dev: int, ino: int) -> Optional[int]:
+def open_for_reading(fd: int, path: str | None, dev: int, ino: int) -> int | None:
     """A readable descriptor on the inode `fd` holds, or None when there is none
     (exec-only file, /proc missing and the path names another file now)."""
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -91,7 +90,7 @@ def open_for_reading(fd: int, path: Optional[str], dev: int, ino: int) -> Option
     return None
 
 
-def inspect_fd(fd: int, path: Optional[str], dev: int, ino: int) -> Image:
+def inspect_fd(fd: int, path: str | None, dev: int, ino: int) -> Image:
     """Read the program behind descriptor `fd` (opened from `path`, identity (dev, ino))."""
     rfd = open_for_reading(fd, path, dev, ino)
     if rfd is None:
@@ -133,7 +132,7 @@ def inspect_readable(rfd: int) -> Image:
     return image
 
 
-def stamp_of(fd: int, path: Optional[str], dev: int, ino: int) -> Optional[tuple[int, int, int]]:
+def stamp_of(fd: int, path: str | None, dev: int, ino: int) -> tuple[int, int, int] | None:
     """(size, mtime_ns, ctime_ns) of the inode `fd` holds now (None: cannot tell)."""
     try:
         st = os.stat(f"/proc/self/fd/{fd}")
@@ -227,7 +226,7 @@ def _origin_paths(rfd: int, order: str, is64: bool, dynamic: tuple[int, int],
 
 # ---- this process and binfmt_misc ---------------------------------------------------
 
-_host: Optional[Image] = None
+_host: Image | None = None
 
 
 def host() -> Image:
@@ -242,7 +241,7 @@ def kernel_machine() -> str:
     return os.uname().machine
 
 
-def runs_natively(image: Image) -> Optional[bool]:
+def runs_natively(image: Image) -> bool | None:
     """True: this kernel runs the image itself (our own class and machine); None: a
     compat ABI this kernel may or may not have; False: another machine or class."""
     me = host()
@@ -258,7 +257,7 @@ def runs_natively(image: Image) -> Optional[bool]:
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 
 
-def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[Optional[bool], Optional[str]]:
+def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, str | None]:
     """(True, name) when an enabled binfmt_misc entry's magic matches the image (as the
     kernel matches it: magic & mask at offset); (False, None) when binfmt_misc is
     mounted and none does; (None, None) when it cannot be seen (not mounted here):
@@ -294,7 +293,7 @@ def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[Optional[bool]
 
 # ---- the verdicts ------------------------------------------------------------------
 
-def refusal(image: Image, binfmt_root: str = BINFMT_DIR) -> Optional[tuple[int, str]]:
+def refusal(image: Image, binfmt_root: str = BINFMT_DIR) -> tuple[int, str] | None:
     """(errno, why) when exec of this image is known to fail, or to kill the process
     after the point of no return; None when it may run (or nothing is known)."""
     if image.kind == "script":
@@ -309,7 +308,7 @@ def refusal(image: Image, binfmt_root: str = BINFMT_DIR) -> Optional[tuple[int, 
     if image.truncated:
         return errno.ENOEXEC, f"truncated ELF image: {image.truncated}; rebuild it"
     native = runs_natively(image)
-    handler: Optional[str] = None
+    handler: str | None = None
     if native is False:
         found, handler = binfmt_handler(image, binfmt_root)
         if found is False:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ._native import lib
 
@@ -81,5 +81,5 @@ def explain(handle: ExeHandle, exc: OSError) -> OSError:
     return exc
 
 
-def diagnosis(exc: Optional[BaseException]) -> Optional[str]:
+def diagnosis(exc: BaseException | None) -> str | None:
     return getattr(exc, "diagnosis", None)

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from _faults import assert_clean_failure, result_of, run_child, truncated_copy
 from conftest import PYTHON, TESTS, child_env
 
