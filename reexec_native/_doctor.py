@@ -196,6 +196,10 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["tiers"] = tiers
     report["snapshot"] = _snapshot_methods(probe)
     report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
+    if probe and sys.platform.startswith("linux"):
+        from ._comm import probe as probe_comm  # the process name after an fd exec
+
+        report["features"]["comm"] = probe_comm()
     try:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:
