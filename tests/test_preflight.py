@@ -35,7 +35,7 @@ QEMU_AARCH64 = (r":qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x
 def aarch64_prog(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("aarch64") / "hello-aarch64"
     subprocess.run([PYTHON, "-m", "ziglang", "cc", "-target", "aarch64-linux-musl", "-nostdlib", "-static",
-                    "-Os", "-o", str(out), str(TESTS / "progs" / "aarch64_hello.c")], check=True,
+                    "-Os", "-o", str(out), str(TESTS / "fixtures" / "aarch64_hello.c")], check=True,
                    env=child_env(ZIG_GLOBAL_CACHE_DIR=str(out.parent / "zig-cache"),
                                  ZIG_LOCAL_CACHE_DIR=str(out.parent / "zig-cache")))
     return out
