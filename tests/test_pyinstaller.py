@@ -4,16 +4,30 @@ Before the hook the frozen app died at import: "No module named '_cffi_backend'"
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 from conftest import PYTHON, child_env
 
+def _no_pyinstaller_here() -> str | None:
+    """Why PyInstaller cannot freeze with this interpreter (None: it can). .ci/run's
+    Debian Python has both; cibuildwheel's static manylinux interpreters lack libpython."""
+    if not sys.platform.startswith("linux"):
+        return "the exec tests are Linux"
+    if importlib.util.find_spec("PyInstaller") is None:
+        return "PyInstaller is not installed (the test extra installs it for Python < 3.15)"
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return "this interpreter has no shared libpython, which PyInstaller bundles"
+    return None
+
+
 pytestmark = [pytest.mark.pyinstaller,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the exec tests are Linux")]
+              pytest.mark.skipif(_no_pyinstaller_here() is not None, reason=str(_no_pyinstaller_here()))]
 
 APP = """
 import os, sys
