@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass, field
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -46,22 +45,33 @@ def machine_name(machine: int) -> str:
     return MACHINES.get(machine, f"e_machine {machine}")
 
 
-@dataclass
 class Image:
     """What the first bytes of a program say. kind: "elf", "script", "empty" or
-    "other"; "unreadable" when the file could not be read (nothing else is known)."""
+    "other"; "unreadable" when the file could not be read (nothing else is known).
+    A plain class, not a dataclass: dataclasses imports inspect (~5 ms), and this
+    module is imported just before an exec."""
 
-    kind: str
-    size: int = 0
-    elf_class: int = 0
-    little_endian: bool = True
-    machine: int = 0
-    interpreter: str | None = None  # PT_INTERP, or the #! line's program
-    script_line: str | None = None  # the whole #! line, for messages
-    origin_paths: list[str] = field(default_factory=list)  # RPATH/RUNPATH entries with $ORIGIN
-    truncated: str | None = None  # why the ELF image ends before its headers say it does
-    stamp: tuple[int, int, int] = (0, 0, 0)  # (size, mtime_ns, ctime_ns) when it was read
-    head: bytes = field(default=b"", repr=False)  # the first BINPRM_BUF_SIZE bytes (binfmt_misc matches on them)
+    __slots__ = ("kind", "size", "elf_class", "little_endian", "machine", "interpreter",
+                 "script_line", "origin_paths", "truncated", "stamp", "head")
+
+    def __init__(self, kind: str, size: int = 0, *, elf_class: int = 0, little_endian: bool = True,
+                 machine: int = 0, interpreter: str | None = None, script_line: str | None = None,
+                 truncated: str | None = None, head: bytes = b"") -> None:
+        self.kind = kind
+        self.size = size
+        self.elf_class = elf_class
+        self.little_endian = little_endian
+        self.machine = machine
+        self.interpreter = interpreter  # PT_INTERP, or the #! line's program
+        self.script_line = script_line  # the whole #! line, for messages
+        self.origin_paths: list[str] = []  # RPATH/RUNPATH entries with $ORIGIN
+        self.truncated = truncated  # why the ELF image ends before its headers say it does
+        self.stamp = (0, 0, 0)  # (size, mtime_ns, ctime_ns) when it was read
+        self.head = head  # the first BINPRM_BUF_SIZE bytes (binfmt_misc matches on them)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__[1:-1])
+        return f"Image({self.kind!r}, {fields})"
 
     @property
     def bits(self) -> int:
