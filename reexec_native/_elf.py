@@ -267,13 +267,18 @@ def runs_natively(image: Image) -> bool | None:
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 
 
+def _read_text(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, str | None]:
     """(True, name) when an enabled binfmt_misc entry's magic matches the image (as the
     kernel matches it: magic & mask at offset); (False, None) when binfmt_misc is
     mounted and none does; (None, None) when it cannot be seen (not mounted here):
     then only the kernel knows."""
     try:
-        status = open(os.path.join(root, "status")).read().strip()
+        status = _read_text(os.path.join(root, "status")).strip()
         names = os.listdir(root)
     except OSError:
         return None, None
@@ -283,7 +288,7 @@ def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, s
         if name in ("status", "register"):
             continue
         try:
-            text = open(os.path.join(root, name)).read()
+            text = _read_text(os.path.join(root, name))
         except OSError:
             continue
         entry = dict(line.partition(" ")[::2] for line in text.splitlines() if " " in line)
@@ -318,11 +323,16 @@ def refusal(image: Image, binfmt_root: str = BINFMT_DIR) -> tuple[int, str] | No
     if image.truncated:
         return errno.ENOEXEC, f"truncated ELF image: {image.truncated}; rebuild it"
     native = runs_natively(image)
-    handler: str | None = None
     if native is False:
         found, handler = binfmt_handler(image, binfmt_root)
         if found is False:
             return errno.ENOEXEC, foreign_text(image) + "; no enabled binfmt_misc handler runs it"
+        from ._log import log
+
+        if found:
+            log("Check: %s: binfmt_misc handler %s runs it", foreign_text(image), handler)
+        else:
+            log("Check: %s: binfmt_misc is not visible here, the kernel decides", foreign_text(image))
     if native is not False and image.interpreter and not os.path.exists(image.interpreter):
         return errno.ENOENT, f"its ELF loader (PT_INTERP) {image.interpreter} does not exist"
     return None

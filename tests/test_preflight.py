@@ -79,6 +79,8 @@ def test_an_aarch64_elf_runs_when_binfmt_misc_has_qemu_for_it(aarch64_prog, user
                      prefix=in_userns(setup), cwd=tmp_path)
     assert proc.stdout == "hello-aarch64\n", proc.stderr
     assert proc.returncode == 0
+    assert "[reexec] Check: 64-bit aarch64 ELF, this is 64-bit x86_64: binfmt_misc handler qemu-aarch64 runs it" \
+        in proc.stderr
 
 
 @pytest.mark.skipif(not ON_X86_64, reason="the foreign machine is aarch64 on an x86_64 host")
@@ -89,6 +91,7 @@ def test_the_kernels_enoexec_for_an_aarch64_elf_names_the_machine(aarch64_prog, 
                      prefix=in_userns(HIDDEN_BINFMT), cwd=tmp_path)
     info = result_of(proc)
     assert info["errno"] == errno.ENOEXEC and info["tier"] == "execveat"
+    assert "binfmt_misc is not visible here, the kernel decides" in proc.stderr
     assert "ENOEXEC): 64-bit aarch64 ELF, this is 64-bit x86_64" in info["message"]
     assert "cannot be executed here: 64-bit aarch64 ELF" in info["message"]
     assert_clean_failure(info)
