@@ -54,7 +54,9 @@ def _kernel() -> tuple[int, int]:
 def test_doctor_probes_the_name_after_an_exec_through_a_descriptor(tmp_path):
     proc = subprocess.run([PYTHON, "-m", "reexec_native", "doctor", "--json"], capture_output=True, text=True,
                           env=child_env(), cwd=tmp_path, timeout=120)
-    comm = json.loads(proc.stdout)["features"]["comm"]
+    features = json.loads(proc.stdout)["features"]
+    comm = features["comm"]
+    assert features["AT_EXECVE_CHECK"]["status"] == ("works" if _kernel() >= (6, 14) else "unsupported")
     if _kernel() >= (6, 14):  # fixed by 543841d18060 (older kernels may have it backported)
         assert comm == {"status": "works", "comm": "cat",
                         "detail": "exec through a descriptor keeps the name (cat)"}
