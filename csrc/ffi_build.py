@@ -61,6 +61,7 @@ int reexec_exec(const reexec_exe *exe, const char *path,
 unsigned int reexec_snapshot_methods(void);
 int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
                     const char *tmpdir, reexec_exe *out, int *note);
+int reexec_check(int fd);
 """
 
 # Windows only (csrc/reexec_win.c): the hand-over that returns the child's exit code.
@@ -99,9 +100,9 @@ def sources(platform=sys.platform):
     scripts/portability-gate cross-compiles the same lists."""
     if platform == "win32":
         names = ["reexec_win.c", "win_text.c", "win_child.c", "win_cmdline.c",
-                 "reexec_snapshot.c"]
+                 "reexec_snapshot.c", "reexec_check.c"]
     else:
-        names = ["reexec_posix.c", "reexec_snapshot.c"]
+        names = ["reexec_posix.c", "reexec_snapshot.c", "reexec_check.c"]
     names += ["reexec_fds.c", "reexec_wait.c"]
     return [os.path.join("csrc", name) for name in names]
 

@@ -122,6 +122,11 @@ unsigned int reexec_snapshot_methods(void);
 int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
                     const char *tmpdir, reexec_exe *out, int *note);
 
+/* Would the kernel execute `fd`? execveat(AT_EMPTY_PATH|AT_EXECVE_CHECK), Linux 6.14+:
+ * 0, the errno exec would give (EACCES, ETXTBSY, ...), or ENOSYS where the kernel
+ * has no such check (older kernels, other systems). Nothing is executed. */
+int reexec_check(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,11 +8,21 @@ child's status.
 
 __version__ = "0.1.0"
 
+from os import environ as _os_environ
+
 from ._exe import ExeHandle, current_exe, open_exe
 from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
 from .cargo import CargoRun
 from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError, VerifyError
 from .listen import listen_fds, listen_sockets
+
+# A re-executed process whose exec through a descriptor left it named after the fd
+# number (kernels before 6.14) gets its name back: see _comm. Only in a re-exec (the
+# default guard or a snapshot's marker is set), so a plain import costs one lookup.
+if _os_environ.get("BITNET_REPAIR_PARENT") or _os_environ.get("REEXEC_NATIVE_ORIGINAL_EXE"):
+    from ._comm import restore as _restore_name
+
+    _restore_name()
 
 __all__ = [
     "ArgumentListTooLongError",

@@ -118,6 +118,20 @@ def _proc_self_fd() -> dict[str, Any]:
     return {"status": "works" if same else "fails", "detail": f"fd link reads {target}"}
 
 
+def _execve_check() -> dict[str, Any]:
+    """Does the kernel have AT_EXECVE_CHECK (6.14+), which the pre-exec check uses?"""
+    from ._exe import open_exe
+    from ._preflight import kernel_check
+
+    with open_exe(sys.executable) as handle:
+        err = kernel_check(handle.fd)
+    if err == errno.ENOSYS:
+        return {"status": "unsupported", "detail": "kernel before 6.14 (or execveat refused)"}
+    if err:
+        return {"status": "fails", "errno": errno.errorcode.get(err), "detail": os.strerror(err)}
+    return {"status": "works"}
+
+
 def _native() -> dict[str, Any]:
     try:
         from . import _native
@@ -216,6 +230,11 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["tiers"] = tiers
     report["snapshot"] = _snapshot_methods(probe, seam_error, wanted)
     report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
+    if probe and sys.platform.startswith("linux"):
+        from ._comm import probe as probe_comm  # the process name after an fd exec
+
+        report["features"]["comm"] = probe_comm()
+        report["features"]["AT_EXECVE_CHECK"] = _execve_check()
     try:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:

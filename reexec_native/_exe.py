@@ -245,6 +245,9 @@ class ExeHandle:
             path = os.fsencode(self.path)
         if not tiers:
             raise _no_tier_left(self.path, bool(self.snapshot))
+        from ._preflight import check, explain  # before exec, always (lazy: import cost)
+
+        check(self)
         flush_stdio()
         read_to = rewind_stdin()
         try:
@@ -253,7 +256,7 @@ class ExeHandle:
             restore_stdin(read_to)
         if status == 0 and run:
             return
-        raise self._failure(report)
+        raise explain(self, self._failure(report))
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:
         """A sealed copy of this program (``memfd``, or ``tmpfile``: an O_TMPFILE file in

@@ -111,4 +111,6 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
             try:
                 exec_handle(copy, argv, env, tiers, handover)
             except OSError as exc:
+                if getattr(exc, "tier", None) == "check":
+                    raise  # about the program, not the copy: every copy would say it
                 log("Snapshot %s could not run: %s", copy.snapshot, exc)

@@ -1,7 +1,13 @@
 """Snapshot mode: which sealed copies to try, where, and in what order.
 
-memfd first (sealed: nothing can write it), then an O_TMPFILE copy next to the
-program or in the temp directory, then the file itself, each refusal logged.
+Default order: an O_TMPFILE copy in the program's own directory, then a memfd, then
+an O_TMPFILE copy in the temp directory, then the file itself, each refusal logged.
+The same-directory copy comes first because it is the only one under which the
+program still finds itself: its /proc/self/exe names that directory (programs that
+locate their files from it, e.g. Nuitka standalone builds), and so does the loader's
+$ORIGIN (RPATH/RUNPATH ``$ORIGIN/lib``). Under a memfd both become ``/``. An ELF that
+loads libraries from $ORIGIN gets no copy outside its directory at all: it would die
+after the point of no return (loader error, exit 127); the file itself runs instead.
 A file being written (ETXTBSY) or changing during the copy (ESTALE) is not a
 refusal of the method but of the moment: that error is raised, and the fast
 path's retry loop tries again within its budget.
@@ -23,8 +29,8 @@ NOT_NOW = frozenset({errno.ETXTBSY, errno.ESTALE})
 
 
 def requested_methods(environ: Mapping[str, str] | None = None) -> list[str]:
-    """memfd, then tmpfile (those this build has), or those named in
-    $REEXEC_NATIVE_SNAPSHOT, a test seam like the tier seam."""
+    """memfd and tmpfile (those this build has), or those named in
+    $REEXEC_NATIVE_SNAPSHOT (a test seam like the tier seam), in its order."""
     environ = os.environ if environ is None else environ
     available = [name for name, bit in SNAPSHOT_METHODS.items() if lib.reexec_snapshot_methods() & bit]
     spec = environ.get(SNAPSHOT_ENV)
@@ -37,25 +43,57 @@ def requested_methods(environ: Mapping[str, str] | None = None) -> list[str]:
 def tmpfile_dirs(path: str) -> list[str]:
     """Where an O_TMPFILE copy may go: next to the program (a filesystem it already
     runs from, so not noexec), then the temp directory."""
+    if path == "/proc/self/exe":  # open_exe(None): the running image's directory
+        from ._exe import current_exe
+
+        path = current_exe()
     dirs = [os.path.dirname(os.path.abspath(path)), tempfile.gettempdir()]
     return list(dict.fromkeys(dirs))
 
 
 def plan(path: str, environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
-    """(method, tmpdir) pairs to try, in order."""
-    steps: list[tuple[str, str | None]] = []
-    for method in requested_methods(environ):
+    """(method, tmpdir) pairs to try, in order: by default tmpfile in the program's
+    directory, memfd, tmpfile in the temp directory; with the seam, its order."""
+    environ = os.environ if environ is None else environ
+    methods = requested_methods(environ)
+    dirs = tmpfile_dirs(path)
+    if environ.get(SNAPSHOT_ENV) is None and "tmpfile" in methods:
+        steps: list[tuple[str, str | None]] = [("tmpfile", dirs[0])]
+        steps += [("memfd", None)] if "memfd" in methods else []
+        return steps + [("tmpfile", d) for d in dirs[1:]]
+    steps = []
+    for method in methods:
         if method == "tmpfile":
-            steps += [(method, d) for d in tmpfile_dirs(path)]
+            steps += [(method, d) for d in dirs]
         else:
             steps.append((method, None))
     return steps
 
 
+def _same_directory(step: tuple[str, str | None], path: str) -> bool:
+    return step[0] == "tmpfile" and step[1] == tmpfile_dirs(path)[0]
+
+
+def _origin_paths(handle: ExeHandle) -> list[str]:
+    """The program's RPATH/RUNPATH entries that use $ORIGIN (none if unreadable)."""
+    from ._elf import inspect_fd
+
+    return inspect_fd(handle.fd, handle.path, handle.st_dev, handle.st_ino).origin_paths
+
+
 def snapshots(handle: ExeHandle) -> Iterator[ExeHandle]:
     """Sealed copies of `handle`'s program, one per method that works, in plan order;
     logs each refusal and, at the end, that the file itself is next."""
-    for method, tmpdir in plan(handle.path):
+    steps = plan(handle.path)
+    origin = _origin_paths(handle)
+    if origin:
+        kept = [step for step in steps if _same_directory(step, handle.path)]
+        log("Snapshot: %s loads libraries from %s: only a copy in its own directory keeps "
+            "them found; %s skipped", handle.path, ":".join(origin),
+            ", ".join(f"{m}{f' in {d}' if d else ''}" for m, d in steps if (m, d) not in kept) or "nothing")
+        steps = kept
+    log("Snapshot order: %s", ", ".join(f"{m}{f' in {d}' if d else ''}" for m, d in steps) or "none")
+    for method, tmpdir in steps:
         where = f" in {tmpdir}" if tmpdir else ""
         try:
             copy = handle.make_snapshot(method, tmpdir)

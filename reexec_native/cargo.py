@@ -2,7 +2,8 @@
 
 The parent waits for the child and then leaves exactly as the child did: its exit
 code, or death by the same signal. While it waits, SIGINT is ignored (the child owns
-the terminal and gets its own Ctrl-C) and SIGTERM/SIGHUP are forwarded.
+the terminal and gets its own Ctrl-C) and every other signal that would end or stop
+it is forwarded to the child (see _signals).
 On Windows the child is run through the C core's CreateProcessW shim
 (reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
 """
@@ -15,15 +16,13 @@ import json
 import os
 import shutil
 import signal
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
 from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
+from ._signals import SignalRelay as _SignalRelay  # build-exec imports it from here
 from ._stdio import restore_stdin, rewind_stdin
-
-_FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
@@ -196,49 +195,6 @@ def exit_with(code: int) -> NoReturn:
     if os.name == "nt" and code >= 1 << 31:
         code -= 1 << 32
     os._exit(code)
-
-
-class _SignalRelay:
-    """While the child runs: ignore SIGINT (the terminal sends it to the child too),
-    forward SIGTERM/SIGHUP. Handlers, not SIG_IGN, so the child starts with defaults.
-    A signal the caller already ignores (SIGHUP under nohup, SIGINT in a background
-    job) is left ignored: the child inherits that, as a plain exec would keep it.
-    A signal that arrives before the child exists is forwarded once it does."""
-
-    def __init__(self) -> None:
-        self._pid: int | None = None
-        self._reaped = False
-        self._pending: list[int] = []
-        self._saved: dict[int, object] = {}
-
-    def started(self, pid: int) -> None:
-        self._pid = pid
-        pending, self._pending = self._pending, []
-        for signum in pending:
-            self._forward(signum, None)
-
-    def reaped(self) -> None:
-        self._reaped = True  # from now on the pid may name another process
-
-    def __enter__(self) -> _SignalRelay:
-        if threading.current_thread() is not threading.main_thread():
-            log("Note: not the main thread; signals are not relayed to the fallback child")
-            return self
-        for signum, handler in ((signal.SIGINT, lambda *_: None), *((s, self._forward) for s in _FORWARDED)):
-            if signal.getsignal(signum) == signal.SIG_IGN:
-                continue
-            self._saved[signum] = signal.signal(signum, handler)
-        return self
-
-    def _forward(self, signum: int, _frame: object) -> None:
-        if self._pid is None:
-            self._pending.append(signum)
-        elif not self._reaped:
-            os.kill(self._pid, signum)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._saved.items():
-            signal.signal(signum, handler)
 
 
 # Python ignores these at start-up; a program started by exec gets them back at

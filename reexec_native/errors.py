@@ -139,6 +139,8 @@ def _recovery_steps(exec_error, fallback_error, rebuild_command: str | None) -> 
                          "is not mounted noexec.")
         elif exec_error.errno == _errno.ETXTBSY:
             steps.append(f"Wait for the process writing {target} to finish, then retry.")
+        elif exec_error.errno == _errno.ENOEXEC and getattr(exec_error, "diagnosis", None):
+            steps.append(f"{target} cannot be executed here: {exec_error.diagnosis}.")
         elif exec_error.errno == _errno.ENOEXEC:
             steps.append(f"{target} is not a complete executable (truncated or half-written): "
                          "rebuild it.")
@@ -154,4 +156,4 @@ def _interpreter_missing(exec_error: OSError) -> bool:
     from ._native import lib
 
     tier, _err, note = attempts[-1]
-    return tier == "path" and note == lib.REEXEC_NOTE_NEEDS_INTERPRETER
+    return tier in ("path", "check") and note == lib.REEXEC_NOTE_NEEDS_INTERPRETER

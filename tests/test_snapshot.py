@@ -158,7 +158,7 @@ def test_a_running_snapshot_leaves_its_file_writable(snapshot, variants, tmp_pat
     assert out == "variant=1 padding=1\n", err  # the running program is unaffected
     assert rewrite == ("ok" if snapshot else "errno 26")  # ETXTBSY without a snapshot
     if snapshot:
-        assert "[reexec] Snapshot: memfd copy" in err
+        assert f"[reexec] Snapshot: tmpfile copy in {tmp_path}" in err
 
 
 def test_current_exe_in_a_snapshot_is_the_original_and_re_exec_works(python_copy, tmp_path):
@@ -177,7 +177,8 @@ def test_current_exe_in_a_snapshot_is_the_original_and_re_exec_works(python_copy
     assert [line.split(" image=")[0] for line in lines] == [
         f"gen={n} exe={python_copy}" for n in (1, 2, 3)]
     assert lines[0].endswith(f"image={python_copy}")
-    assert all("image=/memfd:reexec-native:prog" in line for line in lines[1:])
+    # Copies in the program's own directory (unnamed O_TMPFILE files: "#N (deleted)").
+    assert all(f"image={python_copy.parent}/#" in line for line in lines[1:]), lines
 
 
 def test_script_runs_from_a_snapshot(tmp_path):
@@ -190,7 +191,7 @@ def test_script_runs_from_a_snapshot(tmp_path):
     """, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "script-ran args=a b\n"
-    assert "[reexec] Snapshot: memfd copy" in result.stderr
+    assert f"[reexec] Snapshot: tmpfile copy in {tmp_path}" in result.stderr
 
 
 def test_tmpfile_method_forced_by_the_seam(variants, tmp_path):
@@ -212,7 +213,8 @@ def _unshare_works(*flags: str) -> bool:
 
 @pytest.mark.skipif(not _unshare_works("-p", "-f", "--mount-proc"), reason="needs root and pid namespaces")
 def test_memfd_refused_by_the_kernel_falls_back_to_tmpfile(variants, tmp_path):
-    """vm.memfd_noexec=2 (per pid namespace) makes executable memfds impossible."""
+    """vm.memfd_noexec=2 (per pid namespace) makes executable memfds impossible
+    (the seam puts memfd first, as it is after a refused same-directory copy)."""
     target = tmp_path / "target"
     shutil.copy2(variants[0], target)
     code = textwrap.dedent(f"""
@@ -221,7 +223,8 @@ def test_memfd_refused_by_the_kernel_falls_back_to_tmpfile(variants, tmp_path):
     """)
     script = 'sysctl -qw vm.memfd_noexec=2 && exec "$0" -c "$1"'
     result = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script, PYTHON, code],
-                            capture_output=True, text=True, env=child_env(), cwd=tmp_path, timeout=60)
+                            capture_output=True, text=True, env=child_env(REEXEC_NATIVE_SNAPSHOT="memfd,tmpfile"),
+                            cwd=tmp_path, timeout=60)
     assert result.stdout == "variant=1 padding=1\n", result.stderr
     assert "[reexec] Snapshot memfd refused:" in result.stderr
     assert f"[reexec] Snapshot: tmpfile copy in {tmp_path}" in result.stderr
@@ -269,5 +272,85 @@ def test_snapshot_refuses_a_file_held_open_for_writing(variants, tmp_path):
         threading.Timer(0.2, os.close, [writer]).start()
         reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None, retry_budget=5)
     """, cwd=tmp_path)
-    assert result.stdout.splitlines() == ["refused 26 snapshot-memfd", "variant=1 padding=1"], result.stderr
-    assert "Retry 1 in 5 ms: ETXTBSY at tier snapshot-memfd" in result.stderr
+    assert result.stdout.splitlines() == ["refused 26 snapshot-tmpfile", "variant=1 padding=1"], result.stderr
+    assert "Retry 1 in 5 ms: ETXTBSY at tier snapshot-tmpfile" in result.stderr
+
+
+# ---- programs that locate themselves (issue 12 item 4) ---------------------------------
+
+SELF_LOCATING = r"""
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+/* Reads /proc/self/exe and opens data.txt beside it, as Nuitka standalone builds do. */
+int main(void)
+{
+    char exe[4096], path[4200], line[100];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0) return 2;
+    exe[n] = 0;
+    snprintf(path, sizeof path, "%s/data.txt", dirname(exe));
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "cannot find my data: %s\n", path); return 3; }
+    if (fgets(line, sizeof line, f)) printf("found %s", line);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def origin_prog(request, tmp_path) -> Path:
+    """app/prog, linked against app/lib/libval.so through RUNPATH (or RPATH) $ORIGIN/lib."""
+    app = tmp_path / "app"
+    (app / "lib").mkdir(parents=True)
+    (tmp_path / "val.c").write_text("int libval(void) { return 42; }\n")
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nint libval(void);\n'
+                                     'int main(void) { printf("libval=%d\\n", libval()); return 0; }\n')
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(app / "lib" / "libval.so"), str(tmp_path / "val.c")],
+                   check=True)
+    tags = "--enable-new-dtags" if request.param == "runpath" else "--disable-new-dtags"
+    subprocess.run(["gcc", "-o", str(app / "prog"), str(tmp_path / "main.c"), f"-L{app / 'lib'}", "-lval",
+                    "-Wl,-rpath,$ORIGIN/lib", f"-Wl,{tags}"], check=True)
+    return app / "prog"
+
+
+@pytest.mark.parametrize("origin_prog", ["runpath", "rpath"], indirect=True)
+def test_an_origin_binary_keeps_finding_its_libraries(origin_prog, tmp_path):
+    """Fails before the fix: the memfd copy's $ORIGIN is "/", the loader cannot find
+    libval.so and the new image exits 127 after the point of no return."""
+    result = run_python(f"""
+        from reexec_native import reexec
+        reexec(["prog"], executable={str(origin_prog)!r}, snapshot=True, fallback=None)
+    """, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "libval=42\n"), result.stderr
+    assert f"[reexec] Snapshot: {origin_prog} loads libraries from $ORIGIN/lib" in result.stderr
+    assert f"[reexec] Snapshot: tmpfile copy in {origin_prog.parent}" in result.stderr
+
+
+@pytest.mark.parametrize("origin_prog", ["runpath"], indirect=True)
+def test_an_origin_binary_never_runs_from_a_copy_elsewhere(origin_prog, tmp_path):
+    """Only memfd allowed (the seam): that copy is skipped, the file itself runs."""
+    result = run_python(f"""
+        from reexec_native import reexec
+        reexec(["prog"], executable={str(origin_prog)!r}, snapshot=True, fallback=None)
+    """, env=child_env(REEXEC_NATIVE_SNAPSHOT="memfd"), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "libval=42\n"), result.stderr
+    assert "memfd skipped" in result.stderr
+    assert "[reexec] Snapshot: no sealed copy could run, using the file itself" in result.stderr
+
+
+def test_a_self_locating_program_finds_its_files_from_a_snapshot(tmp_path):
+    """Fails before the fix (memfd first): /proc/self/exe is /memfd:..., so the
+    program looks for /data.txt and exits 3."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (tmp_path / "selfloc.c").write_text(SELF_LOCATING)
+    subprocess.run(["gcc", "-o", str(app / "selfloc"), str(tmp_path / "selfloc.c")], check=True)
+    (app / "data.txt").write_text("my-data\n")
+    result = run_python(f"""
+        from reexec_native import reexec
+        reexec(["selfloc"], executable={str(app / "selfloc")!r}, snapshot=True, fallback=None)
+    """, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "found my-data\n"), result.stderr
+    assert f"[reexec] Snapshot order: tmpfile in {app}, memfd, tmpfile in" in result.stderr

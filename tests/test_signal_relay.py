@@ -1,0 +1,117 @@
+"""The cargo fallback's waiting parent passes every signal that would end or stop it
+on to the child (issue 12 item 7), for real: a fake cargo (a shell script) traps the
+signal, prints what it got and exits 42; the signal is sent to the parent only; the
+parent must survive it and leave with the child's status. Before the fix only
+SIGTERM/SIGHUP were forwarded: the others killed the parent and orphaned the child
+(SIGCONT never reached it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import PYTHON, child_env
+from test_hardening_signals import FALLBACK, fake_cargo, start_parent, wait_for
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+NAMES = ["SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGALRM", "SIGTERM", "SIGHUP", "SIGCONT", "SIGVTALRM",
+         "SIGPROF", "SIGXCPU", "SIGPWR", "SIGIO"]
+if hasattr(signal, "SIGRTMIN"):
+    NAMES.append("SIGRTMIN+3")
+
+
+def _number(name: str) -> int:
+    if name.startswith("SIGRTMIN+"):
+        return signal.SIGRTMIN + int(name.split("+")[1])
+    return int(getattr(signal, name))
+
+
+def child_that_traps(tmp_path, traps: dict[int, str]):
+    """A fake cargo: `trap` per signal number, then a bounded wait (10 s, exit 9)."""
+    marker = tmp_path / "started"
+    lines = [f"trap '{action}' {num}" for num, action in traps.items()]
+    body = "\n".join(lines) + f"\ntouch {marker}\ni=0\nwhile [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\nexit 9"
+    return fake_cargo(tmp_path, body), marker
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_signal_sent_to_the_waiting_parent_reaches_the_child(name, tmp_path):
+    num = _number(name)
+    cargo, marker = child_that_traps(tmp_path, {num: f"echo child-got-{num}; exit 42"})
+    proc = start_parent(tmp_path, FALLBACK, cargo, stdout=subprocess.PIPE)
+    wait_for(marker)
+    os.kill(proc.pid, num)  # the parent only, as a supervisor or `kill PID` would
+    assert proc.wait(timeout=30) == 42, proc.stderr.read()
+    assert proc.stdout.read() == f"child-got-{num}\n"
+    assert "[reexec] Fallback child exited with code: 42" in proc.stderr.read()
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")
+@pytest.mark.parametrize("name", ["SIGTSTP", "SIGTTIN", "SIGTTOU"])
+def test_a_stop_signal_stops_the_child_and_the_parent_and_sigcont_resumes_both(name, tmp_path):
+    """Job control: the child gets the stop signal (here it traps it and says so), the
+    parent stops itself (state T) instead of waiting on as if nothing happened; the
+    SIGCONT that resumes the parent reaches the child, which exits 42."""
+    num = _number(name)
+    cargo, marker = child_that_traps(tmp_path, {num: f"echo child-got-{num}",
+                                                int(signal.SIGCONT): "echo child-got-CONT; exit 42"})
+    proc = start_parent(tmp_path, FALLBACK, cargo, stdout=subprocess.PIPE)
+    wait_for(marker)
+    os.kill(proc.pid, num)
+    deadline = time.monotonic() + 20
+    while _state(proc.pid) != "T":
+        assert time.monotonic() < deadline, "the parent did not stop"
+        time.sleep(0.02)
+    time.sleep(0.3)  # the child's trap runs between its sleeps (dash runs pending traps by number)
+    os.kill(proc.pid, signal.SIGCONT)
+    assert proc.wait(timeout=30) == 42, proc.stderr.read()
+    assert proc.stdout.read() == f"child-got-{num}\nchild-got-CONT\n"
+
+
+def test_sigwinch_is_left_alone(tmp_path):
+    """Default ignore: it cannot end the parent, and is not forwarded (a terminal's
+    resize reaches the child's process group itself)."""
+    winch = int(signal.SIGWINCH)
+    cargo, marker = child_that_traps(tmp_path, {winch: "echo child-got-WINCH; exit 42"})
+    proc = start_parent(tmp_path, FALLBACK, cargo, stdout=subprocess.PIPE)
+    wait_for(marker)
+    os.kill(proc.pid, winch)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert "child-got-WINCH" not in proc.stdout.read()
+
+
+def test_no_signal_reaches_a_reaped_child_pid(tmp_path):
+    """The relay sends through a pidfd: after the child was reaped, a late signal
+    (here: from the parent's own code, after the wait) goes nowhere, even if the PID
+    were reused; no error either."""
+    code = """
+        import os, signal, subprocess
+        from reexec_native._signals import SignalRelay
+        with SignalRelay() as relay:
+            child = subprocess.Popen(["true"])
+            relay.started(child.pid)
+            child.wait()
+            relay.reaped()
+            print("pidfd" if relay._pidfd is not None else "no-pidfd", flush=True)
+            relay._forward(signal.SIGUSR1, None)   # as if SIGUSR1 arrived just now
+        print("parent-alive", flush=True)
+    """
+    result = subprocess.run([PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env=child_env(), cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "parent-alive"
+    if sys.platform.startswith("linux"):
+        assert result.stdout.splitlines()[0] == "pidfd"
