@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import selectors
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -106,6 +105,8 @@ def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, by
 def _collect(pid: int, out_r: int, err_r: int, deadline: float) -> tuple[int | None, bytes, bytes, bool]:
     """Read both pipes and reap the child by `deadline` (then SIGKILL it)."""
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    import selectors  # only when a verify run happens (import cost of every reexec())
+
     sel = selectors.DefaultSelector()
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
