@@ -10,11 +10,53 @@ __version__ = "0.1.0"
 
 from os import environ as _os_environ
 
-from ._exe import ExeHandle, current_exe, open_exe
-from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
-from .cargo import CargoRun
-from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError, VerifyError
-from .listen import listen_fds, listen_sockets
+# Public name -> the module that defines it, loaded at first use (PEP 562), so that
+# `import reexec_native` costs little more than loading the package: a program that
+# imports it pays for logging, typing, the C extension, ... only once it uses them.
+_LAZY = {
+    "ExeHandle": "._exe",
+    "current_exe": "._exe",
+    "open_exe": "._exe",
+    "DEFAULT_GUARD": "._reexec",
+    "clear_guard": "._reexec",
+    "current_command": "._reexec",
+    "guard_active": "._reexec",
+    "reexec": "._reexec",
+    "start_dir": "._reexec",
+    "CargoRun": ".cargo",
+    "ArgumentListTooLongError": ".errors",
+    "CannotRerunError": ".errors",
+    "RecursionGuardError": ".errors",
+    "ReexecError": ".errors",
+    "VerifyError": ".errors",
+    "listen_fds": ".listen",
+    "listen_sockets": ".listen",
+}
+
+
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this package
+if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
+    from ._exe import ExeHandle, current_exe, open_exe
+    from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
+    from .cargo import CargoRun
+    from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError, VerifyError
+    from .listen import listen_fds, listen_sockets
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 # A re-executed process whose exec through a descriptor left it named after the fd
 # number (kernels before 6.14) gets its name back: see _comm. Only in a re-exec (the

@@ -1,44 +1,83 @@
 """The ``reexec_native`` logger: the spec's ``[reexec] ...`` lines, on stderr by default.
 
-The logger has its own handler, which writes to whatever ``sys.stderr`` is at the
-time of the call (so tests and callers that swap stderr see the lines), and does not
-propagate. Silence it with ``logging.getLogger("reexec_native").disabled = True``;
-route it by replacing its handlers.
+``logging`` is imported at the first line logged, not at ``import reexec_native``
+(it costs about a third of a plain interpreter start). The logger then gets one
+handler of ours, which writes ``[reexec] ...`` to whatever ``sys.stderr`` is at the
+time of the call, but only while the application has configured no handler the
+record would propagate to (the root logger's, typically): once it has, the records
+go to the application's handlers alone, formatted its way, never printed twice.
+Silence it with ``logging.getLogger("reexec_native").disabled = True`` (or
+``setLevel(logging.WARNING)``); both work before or after the first line.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
-logger = logging.getLogger("reexec_native")
+TYPE_CHECKING = False  # typing itself is not imported: it costs more than this module
+if TYPE_CHECKING:
+    import logging
+
+LOGGER_NAME = "reexec_native"
+PREFIX = "[reexec] "
+
+_logger: logging.Logger | None = None
+_handler: logging.Handler | None = None
+_quiet = False
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
-    """A StreamHandler bound to the current sys.stderr, not the one at import."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
+def _application_handles(logger: logging.Logger) -> bool:
+    """Whether a record of `logger` would reach a handler that is not ours."""
+    node: logging.Logger | None = logger
+    while node is not None:
+        if any(h is not _handler for h in node.handlers):
+            return True
+        if not node.propagate:
+            return False
+        node = node.parent
+    return False
 
 
-if not logger.handlers:
-    _handler = _CurrentStderrHandler()
-    _handler.setFormatter(logging.Formatter("[reexec] %(message)s"))
+def get_logger() -> logging.Logger:
+    """The ``reexec_native`` logger, with our default handler (imports logging)."""
+    global _logger, _handler
+    if _logger is not None:
+        return _logger
+    import logging
+
+    class DefaultStderrHandler(logging.Handler):
+        """Writes to the current sys.stderr, unless the application handles the record."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            stream = sys.stderr
+            if stream is None or _application_handles(logging.getLogger(record.name)):
+                return
+            try:
+                stream.write(self.format(record) + "\n")
+                stream.flush()
+            except Exception:  # logging's contract: a handler never raises
+                self.handleError(record)
+
+    logger = logging.getLogger(LOGGER_NAME)
+    _handler = DefaultStderrHandler()
+    _handler.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
     logger.addHandler(_handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    _logger = logger
+    return logger
+
+
+def set_quiet(quiet: bool) -> None:
+    """Drop every line without importing logging (the CLI's exec without -v)."""
+    global _quiet
+    _quiet = quiet
 
 
 def log(message: str, *args: object) -> None:
-    logger.info(message, *args)
+    if _quiet:
+        return
+    get_logger().info(message, *args)
 
 
 def flush_stdio() -> None:

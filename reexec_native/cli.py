@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import logging
 import math
 import os
 import shutil
@@ -185,12 +184,13 @@ def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
+    from ._log import set_quiet
     from ._reexec import reexec
 
     program: str = opts.program
     args: list[str] = list(opts.args)
     if not opts.verbose:
-        logging.getLogger("reexec_native").disabled = True
+        set_quiet(True)  # not logging's `disabled`: that would import logging for nothing
     try:
         requested_tiers()
     except ValueError as exc:
