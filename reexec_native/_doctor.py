@@ -133,11 +133,27 @@ def _execve_check() -> dict[str, Any]:
 
 
 def _native() -> dict[str, Any]:
+    """Whether the C extension loads; if not, where it was looked for and why it failed."""
+    from importlib import import_module
+
     try:
-        from . import _native
-    except ImportError as exc:
-        return {"loaded": False, "error": str(exc)}
-    return {"loaded": True, "file": getattr(_native, "__file__", None)}
+        native = import_module(f"{__package__}._native")  # not `from .`: its error names the package only
+    except Exception as exc:  # an ImportError usually; a broken extension's init may raise anything
+        from importlib.machinery import EXTENSION_SUFFIXES
+
+        package = os.path.dirname(os.path.abspath(__file__))
+        try:
+            present = sorted(name for name in os.listdir(package) if name.startswith("_native."))
+        except OSError:
+            present = []
+        return {
+            "loaded": False,
+            "module": f"{__package__}._native",
+            "looked_for": [os.path.join(package, "_native" + suffix) for suffix in EXTENSION_SUFFIXES],
+            "present": present,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+    return {"loaded": True, "file": getattr(native, "__file__", None)}
 
 
 def _cargo() -> dict[str, Any]:
@@ -186,8 +202,7 @@ def _system() -> dict[str, Any]:
 
 def diagnose(probe: bool = True) -> dict[str, Any]:
     """Everything ``doctor`` reports, as plain data (what ``--json`` prints)."""
-    from ._exe import TIERS, TIERS_ENV, current_exe, requested_tiers, supported_tiers
-    from ._reexec import DEFAULT_GUARD
+    from ._platforms import platform_exec
 
     report: dict[str, Any] = {
         "platform": {
@@ -198,9 +213,15 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         },
         "native": _native(),
     }
-    from ._platforms import platform_exec
     report["platform_exec"] = platform_exec()
     report["package"] = os.path.dirname(os.path.abspath(__file__))
+    if not report["native"]["loaded"]:  # nothing below can run without it: say so, exit 1
+        report["plan"] = {"fast_path": [], "fallback": None, "ok": False,
+                          "refuses": "ImportError: the C extension did not load (broken install)"}
+        return report
+    from ._exe import TIERS, TIERS_ENV, current_exe, requested_tiers, supported_tiers
+    from ._reexec import DEFAULT_GUARD
+
     seam = os.environ.get(TIERS_ENV)
     report[TIERS_ENV] = seam
     seam_error = None
@@ -304,6 +325,20 @@ def _line(label: str, value: str) -> str:
     return f"  {label:<22} {value}"
 
 
+def _broken_install(native: dict[str, Any]) -> list[str]:
+    """The report's end when the C extension did not load."""
+    return [
+        f"Broken install: the C extension {native['module']} did not load",
+        _line("looked for", native["looked_for"][0] if native["looked_for"] else "?"),
+        *(_line("", path) for path in native["looked_for"][1:]),
+        _line("present there", ", ".join(native["present"]) or "no _native.* file"),
+        _line("import error", native["error"]),
+        "",
+        "reexec() cannot exec anything here (import reexec_native works; its first exec fails).",
+        "Reinstall the package for this interpreter: python -m pip install --force-reinstall reexec-native",
+    ]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The human table."""
     p = report["platform"]
@@ -316,6 +351,8 @@ def format_report(report: dict[str, Any]) -> str:
                      else f"NOT loaded: {native['error']}"))
     out.append(_line("exec on this OS", "{exec}; {atomic}".format(**report["platform_exec"])))
     out.append("")
+    if not native["loaded"]:
+        return "\n".join([*out, *_broken_install(native)])
     from ._exe import TIERS_ENV
 
     seam = report.get(TIERS_ENV)

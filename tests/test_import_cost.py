@@ -1,0 +1,65 @@
+"""`import reexec_native` loads only the package: the heavy modules (logging, typing,
+json, shutil, threading, traceback, the C extension) load where they are used. The
+time it saves is measured by benchmarks/import_cost.py, never asserted here."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_python
+
+HEAVY = ("logging", "typing", "json", "shutil", "threading", "traceback", "subprocess", "argparse",
+         "_cffi_backend", "reexec_native._native")
+
+
+def loaded_after(code: str) -> set[str]:
+    result = run_python(code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))")
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_import_loads_no_heavy_module():
+    # json is imported by the check itself, after the import: what matters is the rest.
+    loaded = loaded_after("import reexec_native")
+    assert {m for m in loaded if m.startswith("reexec_native")} == {"reexec_native"}
+    assert not loaded & (set(HEAVY) - {"json"})
+
+
+def test_public_names_load_on_use():
+    result = run_python("""
+        import reexec_native
+        from reexec_native import reexec, CargoRun, ReexecError, open_exe, listen_fds, DEFAULT_GUARD
+        assert reexec_native.reexec is reexec and reexec.__module__ == "reexec_native._reexec"
+        assert issubclass(ReexecError, Exception) and isinstance(DEFAULT_GUARD, str)
+        assert set(reexec_native.__all__) <= set(dir(reexec_native))
+        for name in reexec_native.__all__:
+            getattr(reexec_native, name)
+        try:
+            reexec_native.no_such_name
+        except AttributeError as exc:
+            print("AttributeError", exc)
+        from reexec_native import *
+        print("ok", ExeHandle.__name__)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "AttributeError module 'reexec_native' has no attribute 'no_such_name'" in result.stdout
+    assert "ok ExeHandle" in result.stdout
+
+
+def test_cli_exec_without_verbose_imports_no_logging():
+    """`reexec-native exec` (no -v) drops the [reexec] lines without importing logging;
+    the program it becomes proves it ran, and the parent's modules are reported just
+    before the exec by an audit hook."""
+    result = run_python("""
+        import sys
+        def hook(event, args):
+            if event == "os.exec":
+                print("logging loaded:", "logging" in sys.modules, flush=True)
+        sys.addaudithook(hook)
+        from reexec_native.cli import main
+        sys.exit(main())
+    """, args=("exec", "--", "/bin/echo", "became-echo"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "became-echo"
+    assert "logging loaded: False" in result.stdout
+    assert "[reexec]" not in result.stderr
