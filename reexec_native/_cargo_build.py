@@ -87,7 +87,8 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
                    handover=None) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
-    from .cargo import _shown, _SignalRelay, die_by_signal, exit_with
+    from ._signals import SignalRelay as _SignalRelay
+    from .cargo import _shown, die_by_signal, exit_with
 
     log("Trying cargo build fallback...")
     cmd = build_command(run)

@@ -11,17 +11,12 @@ On Windows the child is run through the C core's CreateProcessW shim
 from __future__ import annotations
 
 import errno
-import faulthandler
-import json
 import os
-import shutil
-import signal
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
 from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
-from ._signals import SignalRelay as _SignalRelay  # build-exec imports it from here
 from ._stdio import restore_stdin, rewind_stdin
 
 
@@ -116,6 +111,8 @@ class CargoRun:
                 return program
             where = "cargo=" if self.cargo else "$CARGO"
             raise FileNotFoundError(errno.ENOENT, f"cargo not found at {program} (from {where})", program)
+        import shutil
+
         found = shutil.which(program)
         if found is None:
             raise FileNotFoundError(
@@ -155,6 +152,8 @@ def uses_shim(supported: int) -> bool:
 
 def format_command(cmd: Sequence[str | bytes]) -> str:
     """``cargo run -p xtask --features crossval-all -- ["a", "b c"]``, as the spec logs it."""
+    import json
+
     split = list(cmd).index("--")
     head = " ".join(_shown(part) for part in cmd[:split + 1])
     tail = json.dumps([_shown(part) for part in cmd[split + 1:]], ensure_ascii=False)
@@ -199,7 +198,7 @@ def exit_with(code: int) -> NoReturn:
 
 # Python ignores these at start-up; a program started by exec gets them back at
 # their defaults (the C core does it on the fast path), so the child does too.
-_PYTHON_IGNORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
+_PYTHON_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
 
 def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
@@ -208,9 +207,14 @@ def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
     signals back to default, the caller's inheritable descriptors), wait, and leave
     exactly as it left. With `fds` (an FdPlan), fork + exec instead: the descriptors
     are placed and LISTEN_PID is the child's own PID, both set in the child."""
+    import signal
+
+    from ._signals import SignalRelay
+
     flush_stdio()
-    reset = [s for s in _PYTHON_IGNORED if signal.getsignal(s) == signal.SIG_IGN]
-    with _SignalRelay() as relay:
+    ignored = (getattr(signal, name) for name in _PYTHON_IGNORED if hasattr(signal, name))
+    reset = [s for s in ignored if signal.getsignal(s) == signal.SIG_IGN]
+    with SignalRelay() as relay:
         read_to = rewind_stdin()  # the child reads on where Python's reading stopped
         try:
             if fds is not None:
@@ -238,6 +242,9 @@ def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
 def die_by_signal(signum: int) -> NoReturn:
     """Leave by the same signal the child died of, so our parent sees the same death;
     128+N only where the signal does not end the process."""
+    import faulthandler
+    import signal
+
     if faulthandler.is_enabled():
         faulthandler.disable()
     try:

@@ -6,14 +6,14 @@ through a descriptor, with retry, for shell scripts. See docs/cli.md.
 
 from __future__ import annotations
 
-import argparse
 import errno
-import json
-import math
 import os
-import shutil
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # typing, argparse, json, shutil: imported where used (see _quick_exec_options)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 PROG = "reexec-native"
 
@@ -43,6 +43,9 @@ CARGO_MODES = ("run", "build-exec")
 
 def _seconds(text: str) -> float:
     """--retry-budget's value: finite seconds >= 0."""
+    import argparse
+    import math
+
     try:
         value = float(text)
     except ValueError:
@@ -54,6 +57,8 @@ def _seconds(text: str) -> float:
 
 def _guard_name(text: str) -> str | None:
     """--guard's value: a variable name ('' for no guard)."""
+    import argparse
+
     if not text:
         return None
     if "=" in text:
@@ -62,12 +67,16 @@ def _guard_name(text: str) -> str | None:
 
 
 def _non_empty(text: str) -> str:
+    import argparse
+
     if not text:
         raise argparse.ArgumentTypeError("must not be empty")
     return text
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Replace the running process with a program atomically (exec of an "
@@ -160,6 +169,8 @@ def _doctor(opts: argparse.Namespace) -> int:
 
     report = diagnose(probe=not opts.no_probe)
     if opts.json:
+        import json
+
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(format_report(report))
@@ -178,6 +189,29 @@ def _describe(exc: BaseException | None, path: str) -> str:
     name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     tier = getattr(exc, "tier", "?")
     return f"{exc.filename or path}: {exc.strerror or exc} (tier {tier}, errno {name})"
+
+
+def _which(program: str) -> str | None:
+    """shutil.which(program) without importing shutil (it loads bz2, lzma, ...), on
+    POSIX, the same lookup as CPython 3.11's: $PATH (confstr CS_PATH if unset), in
+    order, the first entry we may execute that is not a directory."""
+    if os.name == "nt":
+        import shutil
+
+        return shutil.which(program)
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH")
+        except (AttributeError, ValueError):
+            path = os.defpath
+    if not path:
+        return None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory, program)
+        if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def _exec(opts: argparse.Namespace) -> int:
@@ -208,7 +242,7 @@ def _exec(opts: argparse.Namespace) -> int:
     if os.sep in program or (os.altsep and os.altsep in program):
         path = program
     else:
-        found = shutil.which(program)
+        found = _which(program)
         if found is None and fallback is None:
             _error(f"{program}: not found on PATH={os.environ.get('PATH', '')!r}")
             return EXIT_NOT_FOUND
@@ -237,8 +271,6 @@ def _exec(opts: argparse.Namespace) -> int:
 
 def _upgrade_options(opts: argparse.Namespace) -> dict:
     """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
-    import shlex
-
     kwargs: dict = {}
     if opts.listen_fd:
         kwargs["listen_fds"] = opts.listen_fd
@@ -249,6 +281,8 @@ def _upgrade_options(opts: argparse.Namespace) -> dict:
     if opts.pass_fd:
         kwargs["pass_fds"] = opts.pass_fd
     if opts.verify is not None:
+        import shlex
+
         kwargs["verify"] = shlex.split(opts.verify)
         kwargs["verify_timeout"] = opts.verify_timeout
     return kwargs
@@ -261,6 +295,37 @@ _EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--fe
                                  "--verify-timeout"})
 _EXEC_FLAGS = frozenset({"--help", "--verbose", "--no-fallback", "--cargo-fallback"})
 _EXEC_SHORT_FLAGS = frozenset("hv")
+
+
+# What argparse gives `exec` for an option left out (its defaults; a test keeps the two
+# in step), so the plain `exec [-v] [--no-fallback] -- PROGRAM ...` needs no argparse.
+_EXEC_DEFAULTS = {"retry_budget": 0.25, "guard": None, "no_fallback": False, "cargo_fallback": False,
+                  "cargo_mode": None, "package": "xtask", "features": "crossval-all", "manifest_path": None,
+                  "listen_fd": [], "fdname": None, "pass_fd": [], "verify": None, "verify_timeout": 5.0,
+                  "verbose": False}
+_QUICK_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--no-fallback": "no_fallback"}
+
+
+class _Options:
+    """argparse.Namespace's shape, without argparse (it costs a third of a start)."""
+
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+
+def _quick_exec_options(argv: list[str]) -> _Options | None:
+    """`exec`'s options when they are only flags argparse would accept as they are;
+    None for anything else (argparse then parses, and reports errors its way)."""
+    if argv[:1] != ["exec"] or "--" not in argv:
+        return None
+    split = argv.index("--")
+    flags, rest = argv[1:split], argv[split + 1:]
+    if len(rest) != 1 or rest[0].startswith("-") or not all(f in _QUICK_FLAGS for f in flags):
+        return None
+    values = {name: list(value) if isinstance(value, list) else value for name, value in _EXEC_DEFAULTS.items()}
+    for flag in flags:
+        values[_QUICK_FLAGS[flag]] = True
+    return _Options(command="exec", program=rest[0], args=[], **values)
 
 
 class _UsageError(Exception):
@@ -344,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not command_line and not wants_help:
             return _usage_error(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
         argv = ["exec", *options, "--", *command_line[:1]]
-    opts = _parser().parse_args(argv)
+    opts = _quick_exec_options(argv) or _parser().parse_args(argv)
     if command_line is not None:
         opts.args = command_line[1:]
     if opts.command == "doctor":
