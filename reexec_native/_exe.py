@@ -12,7 +12,9 @@ import os
 import stat
 import sys
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from ._log import flush_stdio
 from ._native import ffi, lib

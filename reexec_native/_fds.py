@@ -16,7 +16,7 @@ import errno
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 
 if TYPE_CHECKING:
     from ._exe import ExeHandle

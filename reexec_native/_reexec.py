@@ -6,7 +6,9 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import NoReturn, Optional
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from typing import NoReturn, Optional
 
 from . import _validate
 from ._exe import current_exe

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Optional
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from typing import Optional
 
 from ._log import log
 

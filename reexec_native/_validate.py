@@ -11,11 +11,9 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Union
 
 from .errors import ArgumentListTooLongError
 
-StrOrBytes = Union[str, bytes]
 
 # Linux: one argv/env string may be at most 32 pages (MAX_ARG_STRLEN, NUL included),
 # and all of them, with their pointers, at most a quarter of the stack limit, capped

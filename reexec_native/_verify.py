@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import signal
 import time
 from collections.abc import Mapping, Sequence
 
@@ -91,6 +90,8 @@ def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, by
     if timed_out:
         why = f"did not exit within {timeout:g} s (killed)"
     elif code is not None and code < 0:
+        import signal  # its enums cost more than the rest of this module: only on this path
+
         why = f"was killed by signal {-code} ({signal.Signals(-code).name})"
     else:
         why = f"exited with status {code}"
@@ -122,6 +123,8 @@ def _collect(pid: int, out_r: int, err_r: int, deadline: float) -> tuple[int | N
                     status, exited_at = raw, time.monotonic()
             now = time.monotonic()
             if status is None and now >= deadline:
+                import signal
+
                 os.kill(pid, signal.SIGKILL)
                 _, status = os.waitpid(pid, 0)
                 timed_out = True

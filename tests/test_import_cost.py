@@ -63,3 +63,17 @@ def test_cli_exec_without_verbose_imports_no_logging():
     assert result.stdout.splitlines()[-1] == "became-echo"
     assert "logging loaded: False" in result.stdout
     assert "[reexec]" not in result.stderr
+
+
+def test_quick_exec_options_match_argparse():
+    """The argparse-free parse of a plain `exec` gives what argparse gives."""
+    from reexec_native import cli
+
+    for flags in ([], ["-v"], ["--verbose", "--no-fallback"]):
+        argv = ["exec", *flags, "--", "prog"]
+        quick = cli._quick_exec_options(argv)
+        assert quick is not None
+        assert vars(quick) == vars(cli._parser().parse_args(argv)), flags
+    for argv in (["exec", "--retry-budget=1", "--", "prog"], ["exec", "-h", "--", "prog"], ["doctor"],
+                 ["exec", "--", "-prog"]):
+        assert cli._quick_exec_options(argv) is None, argv
