@@ -77,3 +77,19 @@ def test_quick_exec_options_match_argparse():
     for argv in (["exec", "--retry-budget=1", "--", "prog"], ["exec", "-h", "--", "prog"], ["doctor"],
                  ["exec", "--", "-prog"]):
         assert cli._quick_exec_options(argv) is None, argv
+
+
+def test_benchmark_runs(tmp_path):
+    """benchmarks/import_cost.py runs and writes its figures (no timing asserted)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "import_cost.py"
+    out = tmp_path / "import_cost.json"
+    result = subprocess.run([sys.executable, str(script), "--rounds", "2", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert set(figures["median_ms"]) == {"pass", "import", "os_execv", "cli_exec"}
+    assert set(figures["ratios"]) == {"import/pass", "cli_exec/os_execv"}
