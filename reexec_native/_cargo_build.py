@@ -14,14 +14,13 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import NoReturn
 
 from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    from typing import NoReturn
     from .cargo import CargoRun
 
 MESSAGE_FORMAT = "--message-format=json-render-diagnostics"

@@ -11,15 +11,16 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Mapping, Sequence
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import NoReturn
 
 from ._log import flush_stdio
 from ._native import ffi, lib
 from ._stdio import restore_stdin, rewind_stdin
 from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import NoReturn
 
 TIERS = {
     "execveat": lib.REEXEC_TIER_EXECVEAT,

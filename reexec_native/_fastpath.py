@@ -11,17 +11,16 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Mapping
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import Optional
 
 from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_exe, requested_tiers
 from ._log import log
 from ._native import lib
 from ._wait import NameWaiter
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Optional
     from ._handover import Handover
 
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})

@@ -16,8 +16,8 @@ import errno
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from ._exe import ExeHandle
 

@@ -5,15 +5,15 @@ path and build-exec call exec_handle(); the cargo run fallback calls spawn()."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import NoReturn
 
-from ._fds import FdPlan
 from ._log import log
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NoReturn
+
+    from ._fds import FdPlan
     from ._exe import ExeHandle
 
 
@@ -31,7 +31,12 @@ class Handover:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         from ._verify import verify_args
 
-        fds = FdPlan.from_args(listen_fds, listen_fdnames, pass_fds)
+        fds = None
+        no_pass_fds = pass_fds is None or (type(pass_fds) is tuple and not pass_fds)  # reexec()'s default ()
+        if listen_fds is not None or listen_fdnames is not None or not no_pass_fds:
+            from ._fds import FdPlan  # descriptor plans only when asked for (it imports contextlib)
+
+            fds = FdPlan.from_args(listen_fds, listen_fdnames, pass_fds)
         args, timeout = verify_args(verify, verify_timeout)
         if fds is None and args is None:
             return None

@@ -18,10 +18,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 
 from ._native import lib
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from ._exe import ExeHandle
 

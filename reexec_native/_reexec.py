@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import NoReturn, Optional
 
 from . import _validate
 from ._exe import current_exe
@@ -18,6 +13,11 @@ from ._log import log
 from ._stdio import note_captured_output
 from .cargo import CargoRun
 from .errors import RecursionGuardError, ReexecError, error_kind
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import NoReturn, Optional
 
 DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
 _DEFAULT_FALLBACK = object()
@@ -77,33 +77,43 @@ def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
     return bool(os.environ.pop(name, None))
 
 
-@contextlib.contextmanager
-def _working_dir(path: Optional[str]) -> Iterator[None]:
+class _working_dir:  # noqa: N801 - used as a context manager, like contextlib's
     """chdir to `path` (None: stay) for the block; back where we were if it raises.
-    A descriptor of the old directory brings us back even if it was renamed."""
-    if path is None:
-        yield
-        return
-    fchdir = getattr(os, "fchdir", None)
-    if fchdir is not None:
-        saved_fd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-        try:
-            os.chdir(path)
-            log("Working directory: %s", path)
+    A descriptor of the old directory brings us back even if it was renamed. (A class:
+    contextlib would be the dearest import of the exec path.)"""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self.path = path
+        self.saved_fd: Optional[int] = None
+        self.saved: Optional[str] = None
+
+    def __enter__(self) -> None:
+        if self.path is None:
+            return
+        if getattr(os, "fchdir", None) is not None:
+            saved_fd = os.open(".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
             try:
-                yield
+                os.chdir(self.path)
+            except BaseException:
+                os.close(saved_fd)
+                raise
+            self.saved_fd = saved_fd
+        else:
+            saved = os.getcwd()
+            os.chdir(self.path)
+            self.saved = saved
+        log("Working directory: %s", self.path)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.saved_fd is not None:
+            try:
+                os.fchdir(self.saved_fd)
             finally:
-                fchdir(saved_fd)
-        finally:
-            os.close(saved_fd)
-    else:
-        saved = os.getcwd()
-        os.chdir(path)
-        log("Working directory: %s", path)
-        try:
-            yield
-        finally:
-            os.chdir(saved)
+                os.close(self.saved_fd)
+                self.saved_fd = None
+        elif self.saved is not None:
+            os.chdir(self.saved)
+            self.saved = None
 
 
 def reexec(

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import stat
 import sys
+
+from ._log import log
+
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from typing import Optional
-
-from ._log import log
 
 # A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
 _PLAIN_OFFSET_LIMIT = 1 << 64

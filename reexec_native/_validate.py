@@ -10,7 +10,9 @@ import errno
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+# collections.abc's classes, from where it takes them: os imported that module at
+# start-up, while collections.abc would import all of collections first.
+from _collections_abc import Mapping, Sequence
 
 from .errors import ArgumentListTooLongError
 

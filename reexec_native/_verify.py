@@ -13,9 +13,10 @@ import errno
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+# collections.abc's classes, from where it takes them: os imported that module at
+# start-up, while collections.abc would import all of collections first.
+from _collections_abc import Mapping, Sequence
 
-from ._fds import LISTEN_VARS, FdPlan
 from ._log import flush_stdio, log
 from .errors import VerifyError
 
@@ -42,6 +43,7 @@ def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, by
     """Run `handle`'s program with `args`; return if it exits 0 within `timeout`, raise
     VerifyError otherwise (OSError ETXTBSY when it could not start because a writer
     holds the file: the retry loop waits for that)."""
+    from ._fds import LISTEN_VARS, FdPlan
     from ._native import ffi, lib
     from ._validate import env_entries
 

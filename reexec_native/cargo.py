@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Mapping, Sequence
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from typing import NoReturn
 
 from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
 from ._stdio import restore_stdin, rewind_stdin
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import NoReturn
 
 
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
