@@ -17,7 +17,7 @@ from typing import NoReturn
 from ._log import flush_stdio
 from ._native import ffi, lib
 from ._stdio import restore_stdin, rewind_stdin
-from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
+from ._validate import EnvArg, argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TIERS = {
     "execveat": lib.REEXEC_TIER_EXECVEAT,
@@ -215,7 +215,7 @@ class ExeHandle:
         copy = f" snapshot={self.snapshot}" if self.snapshot else ""
         return f"<ExeHandle {self.path!r}{copy} {state}>"
 
-    def exec(self, argv: Sequence[str | bytes], env: Mapping[str | bytes, str | bytes] | None = None) -> NoReturn:
+    def exec(self, argv: Sequence[str | bytes], env: EnvArg | None = None) -> NoReturn:
         """Replace this process with the opened program: argv[0] is the name it sees,
         env (default: os.environ) its whole environment. Returns only by raising the
         OSError of the last tier tried, with ``.tier`` and ``.attempts``."""

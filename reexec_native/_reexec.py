@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import NoReturn, Optional
+from typing import Any, NoReturn, Optional, Protocol
 
 from . import _validate
 from ._exe import current_exe
@@ -18,6 +18,15 @@ from .cargo import CargoRun
 from .errors import RecursionGuardError, ReexecError, error_kind
 
 DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
+
+
+class Fallback(Protocol):
+    """What reexec() hands over to when exec fails: CargoRun, or anything with this
+    .run (it should not return; reexec() raises ReexecError if it does). With
+    listen_fds/pass_fds/verify, run() is also passed ``handover=``."""
+
+    def run(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], /) -> object: ...
+
 _DEFAULT_FALLBACK = object()
 
 # The working directory when reexec_native was first imported: the best available
@@ -108,9 +117,9 @@ def reexec(
     argv: Optional[Sequence[str | bytes]] = None,
     *,
     executable: str | bytes | os.PathLike[str] | None = None,
-    env: Optional[Mapping[str | bytes, str | bytes]] = None,
+    env: Optional[_validate.EnvArg] = None,
     guard: Optional[str] = DEFAULT_GUARD,
-    fallback: Optional[CargoRun] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
+    fallback: Optional[Fallback] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
     retry_budget: float = 0.25,
     snapshot: bool = False,
     cwd: str | bytes | os.PathLike[str] | None = None,
@@ -188,7 +197,9 @@ def reexec(
             if handover is None:
                 fallback.run(argv_b, env_b)
             else:
-                fallback.run(argv_b, env_b, handover=handover)
+                # Beyond the Protocol: only a handover-aware fallback (CargoRun) gets here.
+                run_with_handover: Any = fallback.run
+                run_with_handover(argv_b, env_b, handover=handover)
         except OSError as fallback_error:
             raise ReexecError(exec_error=exec_error, fallback_error=fallback_error,
                               rebuild_command=rebuild) from fallback_error

@@ -13,6 +13,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Union
 
+# What callers may pass as an environment. Mapping is invariant in its key, so one
+# Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
+EnvArg = Mapping[str, str | bytes] | Mapping[bytes, str | bytes] | Mapping[str | bytes, str | bytes]
+
 from .errors import ArgumentListTooLongError
 
 StrOrBytes = Union[str, bytes]
