@@ -301,7 +301,7 @@ def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, s
         except ValueError:
             continue
         window = image.head[offset:offset + len(magic)]
-        if len(window) == len(magic) and all((b & m) == (g & m) for b, m, g in zip(window, mask, magic)):
+        if len(window) == len(magic) and all((b & m) == (g & m) for b, m, g in zip(window, mask, magic, strict=False)):
             return True, name
     return False, None
 

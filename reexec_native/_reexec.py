@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NoReturn, Optional, Protocol
+from typing import Any, NoReturn, Protocol
 
 from . import _validate
 from ._exe import current_exe
@@ -33,12 +33,12 @@ _DEFAULT_FALLBACK = object()
 # stand-in for "where this process started" (relative paths in sys.orig_argv, a
 # relative sys.executable). Import reexec_native early if your program chdir()s.
 try:
-    _START_DIR: Optional[str] = os.getcwd()
+    _START_DIR: str | None = os.getcwd()
 except OSError:  # the start directory was already removed
     _START_DIR = None
 
 
-def start_dir() -> Optional[str]:
+def start_dir() -> str | None:
     """The working directory when reexec_native was first imported (None if it was
     already gone then). Pass it as ``reexec(cwd=start_dir())`` so that relative paths
     in the command line (``python script.py``) resolve as they did at start-up."""
@@ -85,7 +85,7 @@ def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
 
 
 @contextlib.contextmanager
-def _working_dir(path: Optional[str]) -> Iterator[None]:
+def _working_dir(path: str | None) -> Iterator[None]:
     """chdir to `path` (None: stay) for the block; back where we were if it raises.
     A descriptor of the old directory brings us back even if it was renamed."""
     if path is None:
@@ -114,19 +114,19 @@ def _working_dir(path: Optional[str]) -> Iterator[None]:
 
 
 def reexec(
-    argv: Optional[Sequence[str | bytes]] = None,
+    argv: Sequence[str | bytes] | None = None,
     *,
     executable: str | bytes | os.PathLike[str] | None = None,
-    env: Optional[_validate.EnvArg] = None,
-    guard: Optional[str] = DEFAULT_GUARD,
-    fallback: Optional[Fallback] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
+    env: _validate.EnvArg | None = None,
+    guard: str | None = DEFAULT_GUARD,
+    fallback: Fallback | None = _DEFAULT_FALLBACK,  # type: ignore[assignment]
     retry_budget: float = 0.25,
     snapshot: bool = False,
     cwd: str | bytes | os.PathLike[str] | None = None,
-    listen_fds: Optional[Sequence[object]] = None,
-    listen_fdnames: Optional[Sequence[str]] = None,
+    listen_fds: Sequence[object] | None = None,
+    listen_fdnames: Sequence[str] | None = None,
     pass_fds: Sequence[object] = (),
-    verify: Optional[Sequence[str | bytes]] = None,
+    verify: Sequence[str | bytes] | None = None,
     verify_timeout: float = 5.0,
 ) -> NoReturn:
     """Replace this process with `executable` (default: the running program, as it
@@ -178,7 +178,7 @@ def reexec(
         check_rerun(env_b, cwd)
     note_captured_output()
     with _working_dir(cwd):
-        exec_error: Optional[OSError] = None
+        exec_error: OSError | None = None
         try:
             path = current_exe() if target is None else target
         except OSError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Optional
 
 from ._log import log
 
@@ -33,7 +32,7 @@ def _stdin_on_fd0():
     return None
 
 
-def rewind_stdin() -> Optional[int]:
+def rewind_stdin() -> int | None:
     """Move fd 0, a regular file, back to where Python's reading of it stopped; the
     offset to restore if the exec fails, or None when nothing was moved."""
     stream = _stdin_on_fd0()
@@ -60,7 +59,7 @@ def rewind_stdin() -> Optional[int]:
     return offset
 
 
-def restore_stdin(offset: Optional[int]) -> None:
+def restore_stdin(offset: int | None) -> None:
     """Undo rewind_stdin() after a failed exec: Python's buffer expects that offset."""
     if offset is not None:
         try:

@@ -11,15 +11,14 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Union
+
+from .errors import ArgumentListTooLongError
+
+StrOrBytes = str | bytes
 
 # What callers may pass as an environment. Mapping is invariant in its key, so one
 # Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
 EnvArg = Mapping[str, str | bytes] | Mapping[bytes, str | bytes] | Mapping[str | bytes, str | bytes]
-
-from .errors import ArgumentListTooLongError
-
-StrOrBytes = Union[str, bytes]
 
 # Linux: one argv/env string may be at most 32 pages (MAX_ARG_STRLEN, NUL included),
 # and all of them, with their pointers, at most a quarter of the stack limit, capped

@@ -183,9 +183,9 @@ def _describe(exc: BaseException | None, path: str) -> str:
 
 def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
+    from ._reexec import reexec
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
-    from ._reexec import reexec
 
     program: str = opts.program
     args: list[str] = list(opts.args)
