@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log
@@ -47,7 +47,7 @@ def package_name(package_id: str) -> str | None:
     return url.rstrip("/").rsplit("/", 1)[-1] or None
 
 
-def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str | None) -> str:
+def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, bin: str | None) -> str:
     """The executable of the package's bin target among cargo's compiler-artifact
     messages; FileNotFoundError when there is none, or no single one."""
     bins = []
@@ -67,7 +67,7 @@ def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str |
         named = [b for b in bins if b[1] == (bin or package)]
         bins = named if len(named) == 1 else bins
     if len(bins) == 1:
-        return bins[0][2]
+        return str(bins[0][2])
     wanted = f"bin {bin!r}" if bin else f"a binary of package {package!r}" if package else "a binary"
     if not bins:
         raise FileNotFoundError(f"cargo build reported no executable for {wanted} (is it a bin target?)")
@@ -87,7 +87,8 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
                    handover=None) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
-    from .cargo import _shown, _SignalRelay, die_by_signal, exit_with
+    from ._signals import SignalRelay as _SignalRelay
+    from .cargo import _shown, die_by_signal, exit_with
 
     log("Trying cargo build fallback...")
     cmd = build_command(run)

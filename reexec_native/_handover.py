@@ -59,8 +59,10 @@ def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes]
         verify_image(handle, argv[0], handover.verify, env, tiers, handover.verify_timeout)
     if handover is None or handover.fds is None:
         handle._exec(argv, env, tiers)
+        raise AssertionError("unreachable: _exec returns only with run=")
     from ._fds import placed
 
     log("Descriptors: %s", handover.fds.describe())
     with placed(handover.fds, handle) as target:
         target._exec(argv, env, tiers)
+    raise AssertionError("unreachable: _exec returns only with run=")

@@ -32,7 +32,7 @@ class PythonCommand(NamedTuple):
 
     kind: str
     target: str | None
-    flags: frozenset
+    flags: frozenset[str]
 
 
 def parse_command(orig_argv: Sequence[str]) -> PythonCommand:
@@ -160,7 +160,7 @@ def _check_script(script: str, new_cwd: str | None) -> None:
         f"new process would start in {where}; {_fix(repr(script), runs_it)}.")
 
 
-def _safe_path(flags: frozenset, env: Mapping[bytes, bytes]) -> bool:
+def _safe_path(flags: frozenset[str], env: Mapping[bytes, bytes]) -> bool:
     """True if the new interpreter will not put its working directory first on
     sys.path for -m (-I, -P, or PYTHONSAFEPATH unless -E ignores the environment)."""
     if "I" in flags or "P" in flags:
@@ -168,7 +168,7 @@ def _safe_path(flags: frozenset, env: Mapping[bytes, bytes]) -> bool:
     return bool(env.get(b"PYTHONSAFEPATH")) and "E" not in flags
 
 
-def _check_module(module: str, new_cwd: str | None, flags: frozenset, env: Mapping[bytes, bytes]) -> None:
+def _check_module(module: str, new_cwd: str | None, flags: frozenset[str], env: Mapping[bytes, bytes]) -> None:
     if _safe_path(flags, env):
         return  # the working directory is not on sys.path: it does not matter
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)

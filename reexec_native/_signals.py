@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 from ._log import log
 
@@ -73,7 +74,7 @@ class SignalRelay:
         if threading.current_thread() is not threading.main_thread():
             log("Note: not the main thread; signals are not relayed to the fallback child")
             return self
-        handlers = [(signal.SIGINT, lambda *_: None)]
+        handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, lambda *_: None)]
         handlers += [(s, self._forward) for s in FORWARDED]
         handlers += [(s, self._forward_and_stop) for s in JOB_CONTROL]
         for signum, handler in handlers:

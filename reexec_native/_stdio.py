@@ -15,11 +15,15 @@ import sys
 
 from ._log import log
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost)
+if TYPE_CHECKING:
+    from typing import TextIO
+
 # A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
 _PLAIN_OFFSET_LIMIT = 1 << 64
 
 
-def _stdin_on_fd0():
+def _stdin_on_fd0() -> TextIO | None:
     """sys.stdin (else sys.__stdin__) if it reads from fd 0, else None."""
     for stream in (sys.stdin, sys.__stdin__):
         if stream is None:

@@ -136,7 +136,7 @@ def arg_max() -> int | None:
         limit = sysconf("SC_ARG_MAX")
     except (ValueError, OSError):
         return None
-    if limit is None or limit <= 0:
+    if not isinstance(limit, int) or limit <= 0:
         return None
     if sys.platform.startswith("linux"):
         limit = min(limit, _LINUX_ARG_CAP)

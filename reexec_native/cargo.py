@@ -28,13 +28,14 @@ from ._stdio import restore_stdin, rewind_stdin
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
     if isinstance(items, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of str, not a single {type(items).__name__}")
-    result = tuple(items)
-    for item in result:
+    result: list[str] = []
+    for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{what} items must be str, not {type(item).__name__}")
         if "\0" in item:
             raise ValueError(f"{what} item contains a NUL byte: {item!r}")
-    return result
+        result.append(item)
+    return tuple(result)
 
 
 def _optional_str(value: object, what: str) -> str | None:
@@ -60,7 +61,7 @@ class CargoRun:
 
     def __init__(
         self,
-        package: str = "xtask",
+        package: str | None = "xtask",
         features: Sequence[str] = ("crossval-all",),
         bin: str | None = None,
         manifest_path: str | os.PathLike[str] | None = None,

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 PROG = "reexec-native"
 
@@ -235,11 +236,11 @@ def _exec(opts: argparse.Namespace) -> int:
     return EXIT_INTERNAL  # unreachable: reexec() never returns
 
 
-def _upgrade_options(opts: argparse.Namespace) -> dict:
+def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
     """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
     import shlex
 
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if opts.listen_fd:
         kwargs["listen_fds"] = opts.listen_fd
         if opts.fdname is not None:
