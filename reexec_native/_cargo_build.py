@@ -20,6 +20,7 @@ from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log
 
 if TYPE_CHECKING:
+    from ._handover import Handover
     from .cargo import CargoRun
 
 MESSAGE_FORMAT = "--message-format=json-render-diagnostics"
@@ -84,7 +85,7 @@ def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, 
 
 
 def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes],
-                   handover=None) -> NoReturn:
+                   handover: Handover | None = None) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
     from ._signals import SignalRelay as _SignalRelay

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._native import CData, IntArray
+    from ._native import FdPlan as CFdPlan
     from ._exe import ExeHandle
 
 LISTEN_FDS_START = 3
@@ -145,7 +147,7 @@ class FdPlan:
             parts.append("pass fds " + ", ".join(map(str, self.keep)))
         return "; ".join(parts) or "no descriptors above 2"
 
-    def c_plan(self, exempt: Sequence[int] = ()):
+    def c_plan(self, exempt: Sequence[int] = ()) -> tuple[CFdPlan, tuple[IntArray, ...]]:
         """The C plan for this moment's descriptor table (kept alive by the result)."""
         from ._native import ffi
 
@@ -205,7 +207,7 @@ def placed(plan: FdPlan, handle: ExeHandle) -> Iterator[ExeHandle]:
         if moved == handle.fd:
             yield handle
         else:
-            raw = ffi.new("reexec_exe *", handle._raw[0])
+            raw = ffi.new("reexec_exe *", handle._opened()[0])
             raw.fd = moved
             view = ExeHandle(raw, handle.path, snapshot=handle.snapshot)
             try:
@@ -227,7 +229,7 @@ def spawn(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan:
     c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
     entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
     env_keep = [ffi.new("char[]", e) for e in entries]
-    pid_digits = ffi.NULL
+    pid_digits: CData = ffi.NULL
     if plan.listen:
         pid_entry = ffi.new("char[]", b"LISTEN_PID=" + b"0" * 24)
         env_keep.append(pid_entry)

@@ -9,6 +9,7 @@ class CData:
 
 class CharArray(CData):
     """char[] / char *: a NUL-terminated buffer."""
+    def __add__(self, offset: int) -> CharArray: ...
 
 class CharPtrArray(CData):
     """char *[]: a NULL-terminated vector (argv, envp)."""

@@ -97,7 +97,7 @@ def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
 def path_bytes(path: object, what: str = "executable") -> bytes:
     """A path (str, bytes or os.PathLike) as non-empty bytes without NUL."""
     try:
-        raw = os.fspath(path)  # type: ignore[arg-type]
+        raw = os.fspath(path)  # type: ignore[call-overload]  # any object: TypeError below
     except TypeError:
         raise TypeError(f"{what} must be str, bytes or os.PathLike, not {type(path).__name__}") from None
     data = _encode(raw, what)

@@ -17,12 +17,16 @@ import os
 import shutil
 import signal
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ._exe import TIERS, audit_exec, open_exe, supported_tiers
 from ._log import flush_stdio, log
 from ._signals import SignalRelay as _SignalRelay  # build-exec imports it from here
 from ._stdio import restore_stdin, rewind_stdin
+
+if TYPE_CHECKING:
+    from ._handover import Handover
+    from ._native import CharPtrArray, CString, Exe, Report
 
 
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
@@ -126,7 +130,7 @@ class CargoRun:
             )
         return found
 
-    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover=None) -> NoReturn:
+    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
         """Run the command, wait, and leave this process exactly as the child left.
         mode="build-exec": build, then exec the binary (raises if that exec fails).
         `handover` (from reexec(listen_fds=..., verify=...)): descriptors for the
