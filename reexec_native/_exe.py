@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 from ._log import flush_stdio
 from ._native import ffi, lib
 from ._stdio import restore_stdin, rewind_stdin
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -219,8 +220,9 @@ class ExeHandle:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_raw", None) is not None:
-            lib.reexec_close(self._raw)
+        raw = getattr(self, "_raw", None)  # absent if __init__ did not finish
+        if raw is not None:
+            lib.reexec_close(raw)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd} dev={self.st_dev} ino={self.st_ino}"

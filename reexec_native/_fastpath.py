@@ -49,7 +49,8 @@ def exec_with_retry(
         return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter)
 
 
-def _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter) -> OSError:
+def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool,
+                     handover: Handover | None, waiter: NameWaiter) -> OSError:
     from ._handover import exec_handle
 
     tiers = requested_tiers()

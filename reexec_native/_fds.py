@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._exe import ExeHandle
     from ._native import CData, IntArray
     from ._native import FdPlan as CFdPlan
-    from ._exe import ExeHandle
 
 LISTEN_FDS_START = 3
 LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")

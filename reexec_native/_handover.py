@@ -25,7 +25,8 @@ class Handover:
         self.verify_timeout = verify_timeout
 
     @classmethod
-    def from_args(cls, listen_fds, listen_fdnames, pass_fds, verify, verify_timeout) -> Handover | None:
+    def from_args(cls, listen_fds: object, listen_fdnames: object, pass_fds: object, verify: object,
+                  verify_timeout: object) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         from ._verify import verify_args
 

@@ -11,21 +11,25 @@ from __future__ import annotations
 import logging
 import sys
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost)
+if TYPE_CHECKING:
+    from typing import TextIO
+
 logger = logging.getLogger("reexec_native")
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # StreamHandler[TextIO] is not subscriptable at run time on 3.10
     """A StreamHandler bound to the current sys.stderr, not the one at import."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self):
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: object) -> None:
         pass
 
 

@@ -25,6 +25,7 @@ from ._signals import SignalRelay as _SignalRelay  # build-exec imports it from 
 from ._stdio import restore_stdin, rewind_stdin
 
 if TYPE_CHECKING:
+    from ._fds import FdPlan
     from ._handover import Handover
     from ._native import CharPtrArray, CString, Exe, Report
 
@@ -182,10 +183,14 @@ def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
         run = getattr(lib, "reexec_win_run", None)
         if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
             handle._exec(argv, env, TIERS["createprocess"])
+            raise AssertionError("unreachable: _exec returns only with run=")
         exit_code = ffi.new("unsigned long *")
 
-        def run_and_wait(raw, path, c_argv, c_envp, _tiers, report):
-            return run(raw, path, c_argv, c_envp, report, exit_code)
+        win_run = run
+
+        def run_and_wait(raw: Exe, path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
+                         _tiers: int, report: Report) -> int:
+            return int(win_run(raw, path, c_argv, c_envp, report, exit_code))
 
         handle._exec(argv, env, TIERS["createprocess"], run=run_and_wait)
     code = int(exit_code[0])
@@ -208,7 +213,7 @@ _PYTHON_IGNORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ")
 
 
 def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
-                      fds=None) -> NoReturn:
+                      fds: FdPlan | None = None) -> NoReturn:
     """posix_spawn the child as exec would start it (empty signal mask, Python's ignored
     signals back to default, the caller's inheritable descriptors), wait, and leave
     exactly as it left. With `fds` (an FdPlan), fork + exec instead: the descriptors

@@ -140,8 +140,8 @@ def _recovery_steps(exec_error: OSError | None, fallback_error: BaseException | 
                          "is not mounted noexec.")
         elif exec_error.errno == _errno.ETXTBSY:
             steps.append(f"Wait for the process writing {target} to finish, then retry.")
-        elif exec_error.errno == _errno.ENOEXEC and getattr(exec_error, "diagnosis", None):
-            steps.append(f"{target} cannot be executed here: {getattr(exec_error, 'diagnosis')}.")
+        elif exec_error.errno == _errno.ENOEXEC and (diagnosis := getattr(exec_error, "diagnosis", None)):
+            steps.append(f"{target} cannot be executed here: {diagnosis}.")
         elif exec_error.errno == _errno.ENOEXEC:
             steps.append(f"{target} is not a complete executable (truncated or half-written): "
                          "rebuild it.")
