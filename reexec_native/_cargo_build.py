@@ -76,7 +76,7 @@ def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, 
     raise FileNotFoundError(f"cargo build reported several executables ({names}); pass bin= to choose one")
 
 
-def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, str]:
+def _popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
     """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
     are UTF-8 there, checked by _validate)."""
     if os.name == "nt":

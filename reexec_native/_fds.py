@@ -15,7 +15,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def inheritable_fds() -> list[int]:
 
 
 @contextlib.contextmanager
-def placed(plan: FdPlan, handle: ExeHandle) -> Iterator[ExeHandle]:
+def placed(plan: FdPlan, handle: ExeHandle) -> Generator[ExeHandle, None, None]:
     """Apply `plan` around an exec of `handle` (an ExeHandle): yields the handle to
     exec (a view on a moved descriptor when the handle's sat on a listen slot), and
     restores the table when the exec returns (it failed)."""

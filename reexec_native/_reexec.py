@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 
 from . import _validate
@@ -32,10 +32,14 @@ _DEFAULT_FALLBACK = object()
 # The working directory when reexec_native was first imported: the best available
 # stand-in for "where this process started" (relative paths in sys.orig_argv, a
 # relative sys.executable). Import reexec_native early if your program chdir()s.
-try:
-    _START_DIR: str | None = os.getcwd()
-except OSError:  # the start directory was already removed
-    _START_DIR = None
+def _cwd_or_none() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the start directory was already removed
+        return None
+
+
+_START_DIR = _cwd_or_none()
 
 
 def start_dir() -> str | None:
@@ -85,7 +89,7 @@ def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
 
 
 @contextlib.contextmanager
-def _working_dir(path: str | None) -> Iterator[None]:
+def _working_dir(path: str | None) -> Generator[None, None, None]:
     """chdir to `path` (None: stay) for the block; back where we were if it raises.
     A descriptor of the old directory brings us back even if it was renamed."""
     if path is None:

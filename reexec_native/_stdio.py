@@ -55,7 +55,7 @@ def rewind_stdin() -> int | None:
         log("stdin: cannot tell where Python's reading stopped (%s); the new process reads on "
             "from byte %d, after what Python read ahead", exc, offset)
         return None
-    if not isinstance(logical, int) or not 0 <= logical < _PLAIN_OFFSET_LIMIT or logical == offset:
+    if not isinstance(logical, int) or not 0 <= logical < _PLAIN_OFFSET_LIMIT or logical == offset:  # pyright: ignore[reportUnnecessaryIsInstance]
         return None
     os.lseek(0, logical, os.SEEK_SET)
     log("stdin: back to byte %d, where Python's reading stopped (it had read ahead to byte %d)",
