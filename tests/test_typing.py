@@ -17,6 +17,8 @@ CALLERS = "tests/typing/callers.py"
 
 
 def _tool(name: str) -> str:
+    if not (ROOT / "reexec_native").is_dir():
+        pytest.skip("no package source next to the tests (a wheel's test run)")
     path = shutil.which(name, path=os.path.dirname(sys.executable))
     if path is None:
         pytest.skip(f"{name} is not installed (the test extra installs it on Linux)")
@@ -30,7 +32,7 @@ def _run(*cmd: str) -> None:
 
 @pytest.mark.parametrize("target", ["reexec_native", CALLERS])
 def test_mypy_strict(target: str) -> None:
-    _run(_tool("mypy"), "--strict", "--no-incremental", target)
+    _run(_tool("mypy"), "--strict", "--cache-dir", "build/mypy-cache", target)
 
 
 @pytest.mark.parametrize("target", ["reexec_native", CALLERS])
@@ -39,4 +41,4 @@ def test_pyright_strict(target: str) -> None:
 
 
 def test_ruff() -> None:
-    _run(_tool("ruff"), "check", "reexec_native")
+    _run(_tool("ruff"), "check", "--no-cache", "reexec_native")
