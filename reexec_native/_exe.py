@@ -294,7 +294,7 @@ class ExeHandle:
         return ExeHandle(raw, self.path, snapshot=method)
 
     def _failure(self, report: Report) -> OSError:
-        attempts = []
+        attempts: list[tuple[str, int, int]] = []
         for i in range(report.count):
             a = report.attempts[i]
             attempts.append((tier_name(a.tier), int(a.err), int(a.note)))

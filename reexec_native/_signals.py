@@ -44,6 +44,10 @@ FORWARDED = _signals(_NAMES) + tuple(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 JOB_CONTROL = _signals(_JOB_CONTROL_NAMES)
 
 
+def _ignore(_signum: int, _frame: object) -> None:
+    """SIGINT while the child runs: the child (same process group) got it too."""
+
+
 class SignalRelay:
     """Context manager: install the relay for a child about to start; ``started(pid)``
     once it exists, ``reaped()`` once it was waited for; handlers restored on exit."""
@@ -74,7 +78,7 @@ class SignalRelay:
         if threading.current_thread() is not threading.main_thread():
             log("Note: not the main thread; signals are not relayed to the fallback child")
             return self
-        handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, lambda *_: None)]
+        handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, _ignore)]
         handlers += [(s, self._forward) for s in FORWARDED]
         handlers += [(s, self._forward_and_stop) for s in JOB_CONTROL]
         for signum, handler in handlers:
