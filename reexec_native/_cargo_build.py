@@ -20,7 +20,9 @@ from ._log import flush_stdio, log
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
+
+    from ._handover import Handover
     from .cargo import CargoRun
 
 MESSAGE_FORMAT = "--message-format=json-render-diagnostics"
@@ -48,7 +50,7 @@ def package_name(package_id: str) -> str | None:
     return url.rstrip("/").rsplit("/", 1)[-1] or None
 
 
-def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str | None) -> str:
+def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, bin: str | None) -> str:
     """The executable of the package's bin target among cargo's compiler-artifact
     messages; FileNotFoundError when there is none, or no single one."""
     bins = []
@@ -68,7 +70,7 @@ def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str |
         named = [b for b in bins if b[1] == (bin or package)]
         bins = named if len(named) == 1 else bins
     if len(bins) == 1:
-        return bins[0][2]
+        return str(bins[0][2])
     wanted = f"bin {bin!r}" if bin else f"a binary of package {package!r}" if package else "a binary"
     if not bins:
         raise FileNotFoundError(f"cargo build reported no executable for {wanted} (is it a bin target?)")
@@ -76,7 +78,7 @@ def pick_executable(messages: Sequence[Mapping], package: str | None, bin: str |
     raise FileNotFoundError(f"cargo build reported several executables ({names}); pass bin= to choose one")
 
 
-def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, str]:
+def _popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
     """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
     are UTF-8 there, checked by _validate)."""
     if os.name == "nt":
@@ -85,7 +87,7 @@ def _popen_env(env: Mapping[bytes, bytes]) -> Mapping[bytes, bytes] | dict[str, 
 
 
 def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes],
-                   handover=None) -> NoReturn:
+                   handover: Handover | None = None) -> NoReturn:
     """Build, then replace this process with the artifact (argv unchanged, argv[0]
     included). Returns only by raising the OSError that stopped the exec."""
     from ._signals import SignalRelay as _SignalRelay

@@ -66,7 +66,7 @@ class Image:
         self.script_line = script_line  # the whole #! line, for messages
         self.origin_paths: list[str] = []  # RPATH/RUNPATH entries with $ORIGIN
         self.truncated = truncated  # why the ELF image ends before its headers say it does
-        self.stamp = (0, 0, 0)  # (size, mtime_ns, ctime_ns) when it was read
+        self.stamp: tuple[int, int, int] = (0, 0, 0)  # (size, mtime_ns, ctime_ns) when it was read
         self.head = head  # the first BINPRM_BUF_SIZE bytes (binfmt_misc matches on them)
 
     def __repr__(self) -> str:
@@ -291,7 +291,11 @@ def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, s
             text = _read_text(os.path.join(root, name))
         except OSError:
             continue
-        entry = dict(line.partition(" ")[::2] for line in text.splitlines() if " " in line)
+        entry: dict[str, str] = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition(" ")
+            if sep:
+                entry[key] = value
         if text.splitlines()[:1] != ["enabled"] or "magic" not in entry:
             continue
         try:
@@ -301,7 +305,7 @@ def binfmt_handler(image: Image, root: str = BINFMT_DIR) -> tuple[bool | None, s
         except ValueError:
             continue
         window = image.head[offset:offset + len(magic)]
-        if len(window) == len(magic) and all((b & m) == (g & m) for b, m, g in zip(window, mask, magic)):
+        if len(window) == len(magic) and all((b & m) == (g & m) for b, m, g in zip(window, mask, magic, strict=False)):
             return True, name
     return False, None
 

@@ -15,7 +15,15 @@ import sys
 from ._log import flush_stdio
 from ._native import ffi, lib
 from ._stdio import restore_stdin, rewind_stdin
-from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._native import CharPtrArray, CString, Exe, Report
+
+    #: reexec_exec's signature, and what a caller puts in its place (_exec(run=)).
+    ExecFunction = Callable[[Exe, CString, CharPtrArray, CharPtrArray, int, Report], int]
+from ._validate import EnvArg, argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -166,31 +174,36 @@ class ExeHandle:
     What was opened is what ``exec()`` runs, even if the path is swapped meanwhile.
     """
 
-    def __init__(self, raw, path: str, snapshot: str | None = None) -> None:
-        self._raw = raw
+    def __init__(self, raw: Exe, path: str, snapshot: str | None = None) -> None:
+        self._raw: Exe | None = raw
         self.path = path
         #: None, or how the copy being executed was made ("memfd", "tmpfile").
         self.snapshot = snapshot
 
+    def _opened(self) -> Exe:
+        if self._raw is None:
+            raise ValueError(f"closed ExeHandle ({self.path!r})")
+        return self._raw
+
     @property
     def fd(self) -> int:
-        return int(self._raw.fd)
+        return int(self._opened().fd)
 
     @property
     def st_dev(self) -> int:
-        return int(self._raw.dev)
+        return int(self._opened().dev)
 
     @property
     def st_ino(self) -> int:
-        return int(self._raw.ino)
+        return int(self._opened().ino)
 
     @property
     def st_mode(self) -> int:
-        return int(self._raw.mode)
+        return int(self._opened().mode)
 
     @property
     def st_size(self) -> int:
-        return int(self._raw.size)
+        return int(self._opened().size)
 
     @property
     def closed(self) -> bool:
@@ -210,15 +223,16 @@ class ExeHandle:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_raw", None) is not None:
-            lib.reexec_close(self._raw)
+        raw = getattr(self, "_raw", None)  # absent if __init__ did not finish
+        if raw is not None:
+            lib.reexec_close(raw)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd} dev={self.st_dev} ino={self.st_ino}"
         copy = f" snapshot={self.snapshot}" if self.snapshot else ""
         return f"<ExeHandle {self.path!r}{copy} {state}>"
 
-    def exec(self, argv: Sequence[str | bytes], env: Mapping[str | bytes, str | bytes] | None = None) -> NoReturn:
+    def exec(self, argv: Sequence[str | bytes], env: EnvArg | None = None) -> NoReturn:
         """Replace this process with the opened program: argv[0] is the name it sees,
         env (default: os.environ) its whole environment. Returns only by raising the
         OSError of the last tier tried, with ``.tier`` and ``.attempts``."""
@@ -230,7 +244,7 @@ class ExeHandle:
         self._exec(argv_b, env_b, tiers)
         raise AssertionError("unreachable: _exec returns only with run=")
 
-    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int, run=None) -> None:
+    def _exec(self, argv_b: list[bytes], env_b: Mapping[bytes, bytes], tiers: int, run: ExecFunction | None = None) -> None:
         """lib.reexec_exec (or `run`, same arguments) on this handle; raises its failure.
         Returns only when `run` returned 0 (reexec_win_run: the child has exited)."""
         if self._raw is None:
@@ -243,7 +257,7 @@ class ExeHandle:
         if self.snapshot:
             # The copy has no path; its identity is the descriptor alone.
             tiers &= ~TIERS["path"]
-            path = ffi.NULL
+            path: CString = ffi.NULL
         else:
             path = os.fsencode(self.path)
         if not tiers:
@@ -272,7 +286,7 @@ class ExeHandle:
             raise ValueError(f"unknown snapshot method {method!r}; known: {', '.join(SNAPSHOT_METHODS)}")
         raw = _new_raw()
         note = ffi.new("int *")
-        c_tmpdir = ffi.NULL if tmpdir is None else path_bytes(tmpdir, "tmpdir")
+        c_tmpdir: CString = ffi.NULL if tmpdir is None else path_bytes(tmpdir, "tmpdir")
         err = lib.reexec_snapshot(self._raw, os.fsencode(self.path), SNAPSHOT_METHODS[method],
                                   c_tmpdir, raw, note)
         if err:
@@ -282,8 +296,8 @@ class ExeHandle:
             raise exc
         return ExeHandle(raw, self.path, snapshot=method)
 
-    def _failure(self, report) -> OSError:
-        attempts = []
+    def _failure(self, report: Report) -> OSError:
+        attempts: list[tuple[str, int, int]] = []
         for i in range(report.count):
             a = report.attempts[i]
             attempts.append((tier_name(a.tier), int(a.err), int(a.note)))
@@ -331,7 +345,7 @@ def _note_text(tier: str, note: int) -> str:
     return _NOTES[note]
 
 
-def _new_raw():
+def _new_raw() -> Exe:
     raw = ffi.new("reexec_exe *")
     raw.fd = -1
     return raw

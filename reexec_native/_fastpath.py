@@ -40,7 +40,7 @@ def _is_transient(exc: OSError) -> bool:
 
 def exec_with_retry(
     path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool = False,
-    handover: Optional[Handover] = None,
+    handover: Handover | None = None,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
     it); return the final error if it cannot. Between attempts it waits for the name
@@ -50,7 +50,8 @@ def exec_with_retry(
         return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter)
 
 
-def _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter) -> OSError:
+def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool,
+                     handover: Handover | None, waiter: NameWaiter) -> OSError:
     from ._handover import exec_handle
 
     tiers = requested_tiers()
@@ -100,7 +101,7 @@ def _without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
 
 
 def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
-                    handover: Optional[Handover] = None) -> None:
+                    handover: Handover | None = None) -> None:
     """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
     when none could run (each refusal logged), raises when the file is mid-write."""
     from ._handover import exec_handle

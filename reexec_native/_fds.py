@@ -15,11 +15,13 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from ._exe import ExeHandle
+    from ._native import CData, IntArray
+    from ._native import FdPlan as CFdPlan
 
 LISTEN_FDS_START = 3
 LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
@@ -145,7 +147,7 @@ class FdPlan:
             parts.append("pass fds " + ", ".join(map(str, self.keep)))
         return "; ".join(parts) or "no descriptors above 2"
 
-    def c_plan(self, exempt: Sequence[int] = ()):
+    def c_plan(self, exempt: Sequence[int] = ()) -> tuple[CFdPlan, tuple[IntArray, ...]]:
         """The C plan for this moment's descriptor table (kept alive by the result)."""
         from ._native import ffi
 
@@ -187,7 +189,7 @@ def inheritable_fds() -> list[int]:
 
 
 @contextlib.contextmanager
-def placed(plan: FdPlan, handle: ExeHandle) -> Iterator[ExeHandle]:
+def placed(plan: FdPlan, handle: ExeHandle) -> Generator[ExeHandle, None, None]:
     """Apply `plan` around an exec of `handle` (an ExeHandle): yields the handle to
     exec (a view on a moved descriptor when the handle's sat on a listen slot), and
     restores the table when the exec returns (it failed)."""
@@ -205,7 +207,7 @@ def placed(plan: FdPlan, handle: ExeHandle) -> Iterator[ExeHandle]:
         if moved == handle.fd:
             yield handle
         else:
-            raw = ffi.new("reexec_exe *", handle._raw[0])
+            raw = ffi.new("reexec_exe *", handle._opened()[0])
             raw.fd = moved
             view = ExeHandle(raw, handle.path, snapshot=handle.snapshot)
             try:
@@ -227,7 +229,7 @@ def spawn(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan:
     c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
     entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
     env_keep = [ffi.new("char[]", e) for e in entries]
-    pid_digits = ffi.NULL
+    pid_digits: CData = ffi.NULL
     if plan.listen:
         pid_entry = ffi.new("char[]", b"LISTEN_PID=" + b"0" * 24)
         env_keep.append(pid_entry)

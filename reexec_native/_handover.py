@@ -27,7 +27,8 @@ class Handover:
         self.verify_timeout = verify_timeout
 
     @classmethod
-    def from_args(cls, listen_fds, listen_fdnames, pass_fds, verify, verify_timeout) -> Handover | None:
+    def from_args(cls, listen_fds: object, listen_fdnames: object, pass_fds: object, verify: object,
+                  verify_timeout: object) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         from ._verify import verify_args
 
@@ -66,8 +67,10 @@ def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes]
         verify_image(handle, argv[0], handover.verify, env, tiers, handover.verify_timeout)
     if handover is None or handover.fds is None:
         handle._exec(argv, env, tiers)
+        raise AssertionError("unreachable: _exec returns only with run=")
     from ._fds import placed
 
     log("Descriptors: %s", handover.fds.describe())
     with placed(handover.fds, handle) as target:
         target._exec(argv, env, tiers)
+    raise AssertionError("unreachable: _exec returns only with run=")

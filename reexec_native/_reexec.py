@@ -17,21 +17,35 @@ from .errors import RecursionGuardError, ReexecError, error_kind
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import NoReturn, Optional
+    from typing import Any, NoReturn, Optional, Protocol
 
 DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
+
+if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run time
+    class Fallback(Protocol):
+        """What reexec() hands over to when exec fails: CargoRun, or anything with this
+        .run (it should not return; reexec() raises ReexecError if it does). With
+        listen_fds/pass_fds/verify, run() is also passed ``handover=``."""
+
+        def run(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], /) -> object: ...
+
+
 _DEFAULT_FALLBACK = object()
 
 # The working directory when reexec_native was first imported: the best available
 # stand-in for "where this process started" (relative paths in sys.orig_argv, a
 # relative sys.executable). Import reexec_native early if your program chdir()s.
-try:
-    _START_DIR: Optional[str] = os.getcwd()
-except OSError:  # the start directory was already removed
-    _START_DIR = None
+def _cwd_or_none() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the start directory was already removed
+        return None
 
 
-def start_dir() -> Optional[str]:
+_START_DIR = _cwd_or_none()
+
+
+def start_dir() -> str | None:
     """The working directory when reexec_native was first imported (None if it was
     already gone then). Pass it as ``reexec(cwd=start_dir())`` so that relative paths
     in the command line (``python script.py``) resolve as they did at start-up."""
@@ -117,19 +131,19 @@ class _working_dir:  # noqa: N801 - used as a context manager, like contextlib's
 
 
 def reexec(
-    argv: Optional[Sequence[str | bytes]] = None,
+    argv: Sequence[str | bytes] | None = None,
     *,
     executable: str | bytes | os.PathLike[str] | None = None,
-    env: Optional[Mapping[str | bytes, str | bytes]] = None,
-    guard: Optional[str] = DEFAULT_GUARD,
-    fallback: Optional[CargoRun] = _DEFAULT_FALLBACK,  # type: ignore[assignment]
+    env: _validate.EnvArg | None = None,
+    guard: str | None = DEFAULT_GUARD,
+    fallback: Fallback | None = _DEFAULT_FALLBACK,  # type: ignore[assignment]
     retry_budget: float = 0.25,
     snapshot: bool = False,
     cwd: str | bytes | os.PathLike[str] | None = None,
-    listen_fds: Optional[Sequence[object]] = None,
-    listen_fdnames: Optional[Sequence[str]] = None,
+    listen_fds: Sequence[object] | None = None,
+    listen_fdnames: Sequence[str] | None = None,
     pass_fds: Sequence[object] = (),
-    verify: Optional[Sequence[str | bytes]] = None,
+    verify: Sequence[str | bytes] | None = None,
     verify_timeout: float = 5.0,
 ) -> NoReturn:
     """Replace this process with `executable` (default: the running program, as it
@@ -181,7 +195,7 @@ def reexec(
         check_rerun(env_b, cwd)
     note_captured_output()
     with _working_dir(cwd):
-        exec_error: Optional[OSError] = None
+        exec_error: OSError | None = None
         try:
             path = current_exe() if target is None else target
         except OSError as exc:
@@ -200,7 +214,9 @@ def reexec(
             if handover is None:
                 fallback.run(argv_b, env_b)
             else:
-                fallback.run(argv_b, env_b, handover=handover)
+                # Beyond the Protocol: only a handover-aware fallback (CargoRun) gets here.
+                run_with_handover: Any = fallback.run
+                run_with_handover(argv_b, env_b, handover=handover)
         except OSError as fallback_error:
             raise ReexecError(exec_error=exec_error, fallback_error=fallback_error,
                               rebuild_command=rebuild) from fallback_error

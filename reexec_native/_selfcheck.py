@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from .errors import CannotRerunError
 
@@ -31,8 +31,8 @@ class PythonCommand(NamedTuple):
     flags the single-letter options (-I, -P, -E, ...)."""
 
     kind: str
-    target: Optional[str]
-    flags: frozenset
+    target: str | None
+    flags: frozenset[str]
 
 
 def parse_command(orig_argv: Sequence[str]) -> PythonCommand:
@@ -73,7 +73,7 @@ def parse_command(orig_argv: Sequence[str]) -> PythonCommand:
     return PythonCommand("stdin", None, frozenset(flags))
 
 
-def check_rerun(env: Mapping[bytes, bytes], cwd: Optional[str]) -> None:
+def check_rerun(env: Mapping[bytes, bytes], cwd: str | None) -> None:
     """Raise CannotRerunError if the running Python command cannot be re-run by a new
     process with environment `env` starting in `cwd` (None: the current directory)."""
     orig_argv = getattr(sys, "orig_argv", None)
@@ -110,7 +110,7 @@ def _check_not_stdin() -> None:
         "script to a file and run that file, or pass argv= to run something else.")
 
 
-def _new_working_dir(cwd: Optional[str]) -> Optional[str]:
+def _new_working_dir(cwd: str | None) -> str | None:
     """The directory the new process starts in, absolute (None: it was removed)."""
     try:
         return os.path.abspath(cwd) if cwd is not None else os.getcwd()
@@ -133,7 +133,7 @@ def _fix(script_or_module: str, found_from: Callable[[str], bool]) -> str:
             f"{script_or_module} is not found either), or argv= with an absolute path")
 
 
-def _check_script(script: str, new_cwd: Optional[str]) -> None:
+def _check_script(script: str, new_cwd: str | None) -> None:
     if os.path.isabs(script):
         return
     main = sys.modules.get("__main__")
@@ -160,7 +160,7 @@ def _check_script(script: str, new_cwd: Optional[str]) -> None:
         f"new process would start in {where}; {_fix(repr(script), runs_it)}.")
 
 
-def _safe_path(flags: frozenset, env: Mapping[bytes, bytes]) -> bool:
+def _safe_path(flags: frozenset[str], env: Mapping[bytes, bytes]) -> bool:
     """True if the new interpreter will not put its working directory first on
     sys.path for -m (-I, -P, or PYTHONSAFEPATH unless -E ignores the environment)."""
     if "I" in flags or "P" in flags:
@@ -168,7 +168,7 @@ def _safe_path(flags: frozenset, env: Mapping[bytes, bytes]) -> bool:
     return bool(env.get(b"PYTHONSAFEPATH")) and "E" not in flags
 
 
-def _check_module(module: str, new_cwd: Optional[str], flags: frozenset, env: Mapping[bytes, bytes]) -> None:
+def _check_module(module: str, new_cwd: str | None, flags: frozenset[str], env: Mapping[bytes, bytes]) -> None:
     if _safe_path(flags, env):
         return  # the working directory is not on sys.path: it does not matter
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 from ._log import log
 
@@ -41,6 +42,10 @@ def _signals(names: tuple[str, ...]) -> tuple[int, ...]:
 FORWARDED = _signals(_NAMES) + tuple(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)) \
     if hasattr(signal, "SIGRTMIN") else _signals(_NAMES)
 JOB_CONTROL = _signals(_JOB_CONTROL_NAMES)
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """SIGINT while the child runs: the child (same process group) got it too."""
 
 
 class SignalRelay:
@@ -73,7 +78,7 @@ class SignalRelay:
         if threading.current_thread() is not threading.main_thread():
             log("Note: not the main thread; signals are not relayed to the fallback child")
             return self
-        handlers = [(signal.SIGINT, lambda *_: None)]
+        handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, _ignore)]
         handlers += [(s, self._forward) for s in FORWARDED]
         handlers += [(s, self._forward_and_stop) for s in JOB_CONTROL]
         for signum, handler in handlers:

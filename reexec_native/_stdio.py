@@ -17,13 +17,13 @@ from ._log import log
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Optional, TextIO
 
 # A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
 _PLAIN_OFFSET_LIMIT = 1 << 64
 
 
-def _stdin_on_fd0():
+def _stdin_on_fd0() -> TextIO | None:
     """sys.stdin (else sys.__stdin__) if it reads from fd 0, else None."""
     for stream in (sys.stdin, sys.__stdin__):
         if stream is None:
@@ -36,7 +36,7 @@ def _stdin_on_fd0():
     return None
 
 
-def rewind_stdin() -> Optional[int]:
+def rewind_stdin() -> int | None:
     """Move fd 0, a regular file, back to where Python's reading of it stopped; the
     offset to restore if the exec fails, or None when nothing was moved."""
     stream = _stdin_on_fd0()
@@ -55,7 +55,7 @@ def rewind_stdin() -> Optional[int]:
         log("stdin: cannot tell where Python's reading stopped (%s); the new process reads on "
             "from byte %d, after what Python read ahead", exc, offset)
         return None
-    if not isinstance(logical, int) or not 0 <= logical < _PLAIN_OFFSET_LIMIT or logical == offset:
+    if not isinstance(logical, int) or not 0 <= logical < _PLAIN_OFFSET_LIMIT or logical == offset:  # pyright: ignore[reportUnnecessaryIsInstance]
         return None
     os.lseek(0, logical, os.SEEK_SET)
     log("stdin: back to byte %d, where Python's reading stopped (it had read ahead to byte %d)",
@@ -63,7 +63,7 @@ def rewind_stdin() -> Optional[int]:
     return offset
 
 
-def restore_stdin(offset: Optional[int]) -> None:
+def restore_stdin(offset: int | None) -> None:
     """Undo rewind_stdin() after a failed exec: Python's buffer expects that offset."""
     if offset is not None:
         try:

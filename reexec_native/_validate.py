@@ -16,6 +16,12 @@ from _collections_abc import Mapping, Sequence
 
 from .errors import ArgumentListTooLongError
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    # What callers may pass as an environment. Mapping is invariant in its key, so one
+    # Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
+    EnvArg = Mapping[str, str | bytes] | Mapping[bytes, str | bytes] | Mapping[str | bytes, str | bytes]
+
 
 # Linux: one argv/env string may be at most 32 pages (MAX_ARG_STRLEN, NUL included),
 # and all of them, with their pointers, at most a quarter of the stack limit, capped
@@ -94,7 +100,7 @@ def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
 def path_bytes(path: object, what: str = "executable") -> bytes:
     """A path (str, bytes or os.PathLike) as non-empty bytes without NUL."""
     try:
-        raw = os.fspath(path)  # type: ignore[arg-type]
+        raw = os.fspath(path)  # type: ignore[call-overload]  # any object: TypeError below
     except TypeError:
         raise TypeError(f"{what} must be str, bytes or os.PathLike, not {type(path).__name__}") from None
     data = _encode(raw, what)
@@ -133,7 +139,7 @@ def arg_max() -> int | None:
         limit = sysconf("SC_ARG_MAX")
     except (ValueError, OSError):
         return None
-    if limit is None or limit <= 0:
+    if not isinstance(limit, int) or limit <= 0:
         return None
     if sys.platform.startswith("linux"):
         limit = min(limit, _LINUX_ARG_CAP)

@@ -20,6 +20,10 @@ from _collections_abc import Mapping, Sequence
 from ._log import flush_stdio, log
 from .errors import VerifyError
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost)
+if TYPE_CHECKING:
+    from ._exe import ExeHandle
+
 _TAIL = 2000  # bytes of stderr kept for the error
 
 
@@ -38,7 +42,7 @@ def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, fl
     return [_encode(arg, f"verify[{i}]") for i, arg in enumerate(verify)], float(timeout)
 
 
-def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, bytes],
+def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mapping[bytes, bytes],
                  tiers: int, timeout: float) -> None:
     """Run `handle`'s program with `args`; return if it exits 0 within `timeout`, raise
     VerifyError otherwise (OSError ETXTBSY when it could not start because a writer
@@ -64,7 +68,7 @@ def verify_image(handle, argv0: bytes, args: list[bytes], env: Mapping[bytes, by
     started = time.monotonic()
     try:
         flush_stdio()
-        err = lib.reexec_spawn(handle._raw, path, c_argv, c_envp, tiers, c_plan, ffi.NULL,
+        err = lib.reexec_spawn(handle._opened(), path, c_argv, c_envp, tiers, c_plan, ffi.NULL,
                                ffi.new("int[3]", [null_fd, out_w, err_w]), pid)
     finally:
         for fd in (null_fd, out_w, err_w):

@@ -15,12 +15,13 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Mapping
 
 WAIT_ENV = "REEXEC_NATIVE_WAIT"
 _MODES = ("inotify", "poll")
 
 
-def wait_mode(environ=None) -> str:
+def wait_mode(environ: Mapping[str, str] | None = None) -> str:
     spec = (os.environ if environ is None else environ).get(WAIT_ENV, "inotify").strip().lower() or "inotify"
     if spec not in _MODES:
         raise ValueError(f"{WAIT_ENV}={spec!r}: unknown wait mode; known: {', '.join(_MODES)}")

@@ -22,17 +22,22 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import NoReturn
 
+    from ._fds import FdPlan
+    from ._handover import Handover
+    from ._native import CharPtrArray, CString, Exe, Report
+
 
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
     if isinstance(items, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of str, not a single {type(items).__name__}")
-    result = tuple(items)
-    for item in result:
+    result: list[str] = []
+    for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{what} items must be str, not {type(item).__name__}")
         if "\0" in item:
             raise ValueError(f"{what} item contains a NUL byte: {item!r}")
-    return result
+        result.append(item)
+    return tuple(result)
 
 
 def _optional_str(value: object, what: str) -> str | None:
@@ -58,7 +63,7 @@ class CargoRun:
 
     def __init__(
         self,
-        package: str = "xtask",
+        package: str | None = "xtask",
         features: Sequence[str] = ("crossval-all",),
         bin: str | None = None,
         manifest_path: str | os.PathLike[str] | None = None,
@@ -125,7 +130,7 @@ class CargoRun:
             )
         return found
 
-    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover=None) -> NoReturn:
+    def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
         """Run the command, wait, and leave this process exactly as the child left.
         mode="build-exec": build, then exec the binary (raises if that exec fails).
         `handover` (from reexec(listen_fds=..., verify=...)): descriptors for the
@@ -179,10 +184,14 @@ def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byt
         run = getattr(lib, "reexec_win_run", None)
         if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
             handle._exec(argv, env, TIERS["createprocess"])
+            raise AssertionError("unreachable: _exec returns only with run=")
         exit_code = ffi.new("unsigned long *")
 
-        def run_and_wait(raw, path, c_argv, c_envp, _tiers, report):
-            return run(raw, path, c_argv, c_envp, report, exit_code)
+        win_run = run
+
+        def run_and_wait(raw: Exe, path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
+                         _tiers: int, report: Report) -> int:
+            return int(win_run(raw, path, c_argv, c_envp, report, exit_code))
 
         handle._exec(argv, env, TIERS["createprocess"], run=run_and_wait)
     code = int(exit_code[0])
@@ -205,7 +214,7 @@ _PYTHON_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
 
 def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
-                      fds=None) -> NoReturn:
+                      fds: FdPlan | None = None) -> NoReturn:
     """posix_spawn the child as exec would start it (empty signal mask, Python's ignored
     signals back to default, the caller's inheritable descriptors), wait, and leave
     exactly as it left. With `fds` (an FdPlan), fork + exec instead: the descriptors

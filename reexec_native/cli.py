@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # typing, argparse, json, shutil: imported where used (se
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from typing import Any
 
 PROG = "reexec-native"
 
@@ -216,10 +217,10 @@ def _which(program: str) -> str | None:
 
 def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
+    from ._reexec import reexec
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
     from ._log import set_quiet
-    from ._reexec import reexec
 
     program: str = opts.program
     args: list[str] = list(opts.args)
@@ -269,7 +270,7 @@ def _exec(opts: argparse.Namespace) -> int:
     return EXIT_INTERNAL  # unreachable: reexec() never returns
 
 
-def _upgrade_options(opts: argparse.Namespace) -> dict:
+def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
     """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
     kwargs: dict = {}
     if opts.listen_fd:

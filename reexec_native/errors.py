@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Sequence
 
 # The spec logs Rust's io::ErrorKind names ("Error kind: NotFound"); keep them.
 _ERROR_KINDS = {
@@ -83,7 +84,7 @@ class VerifyError(ReexecError):
     never ran, see ``errno``, or it timed out, see ``timed_out``); ``stderr_tail``
     (the last bytes it wrote to stderr, decoded)."""
 
-    def __init__(self, message: str, *, path: str, args: list, returncode: int | None = None,
+    def __init__(self, message: str, *, path: str, args: Sequence[str | bytes], returncode: int | None = None,
                  timed_out: bool = False, errno: int | None = None, stderr_tail: str = "") -> None:
         super().__init__(message)
         self.path = path
@@ -107,7 +108,7 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
         lines.append(f"exec() error: {exec_error} (kind: {error_kind(exec_error)})")
     if fallback_error is not None:
         lines.append(f"cargo run error: {fallback_error}")
-    steps = _recovery_steps(exec_error, fallback_error, rebuild_command)
+    steps = _recovery_steps(exec_error if isinstance(exec_error, OSError) else None, fallback_error, rebuild_command)
     if steps:
         lines.append("")
         lines.append("To recover:")
@@ -115,7 +116,7 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
     return "\n".join(lines)
 
 
-def _recovery_steps(exec_error, fallback_error, rebuild_command: str | None) -> list[str]:
+def _recovery_steps(exec_error: OSError | None, fallback_error: BaseException | None, rebuild_command: str | None) -> list[str]:
     steps: list[str] = []
     cargo_missing = isinstance(fallback_error, FileNotFoundError)
     if cargo_missing:
@@ -139,8 +140,8 @@ def _recovery_steps(exec_error, fallback_error, rebuild_command: str | None) -> 
                          "is not mounted noexec.")
         elif exec_error.errno == _errno.ETXTBSY:
             steps.append(f"Wait for the process writing {target} to finish, then retry.")
-        elif exec_error.errno == _errno.ENOEXEC and getattr(exec_error, "diagnosis", None):
-            steps.append(f"{target} cannot be executed here: {exec_error.diagnosis}.")
+        elif exec_error.errno == _errno.ENOEXEC and (diagnosis := getattr(exec_error, "diagnosis", None)):
+            steps.append(f"{target} cannot be executed here: {diagnosis}.")
         elif exec_error.errno == _errno.ENOEXEC:
             steps.append(f"{target} is not a complete executable (truncated or half-written): "
                          "rebuild it.")

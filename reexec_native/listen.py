@@ -58,7 +58,7 @@ def _received() -> list[tuple[int, str]]:
     fds = list(range(LISTEN_FDS_START, LISTEN_FDS_START + count))
     for fd in fds:
         os.set_inheritable(fd, False)  # OSError EBADF names a descriptor that is not there
-    return list(zip(fds, names[:count]))
+    return list(zip(fds, names[:count], strict=False))
 
 
 def listen_sockets(unset_environment: bool = True) -> list[socket.socket]:
