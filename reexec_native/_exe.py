@@ -15,20 +15,18 @@ import sys
 from ._log import flush_stdio
 from ._native import ffi, lib
 from ._stdio import restore_stdin, rewind_stdin
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ._native import CharPtrArray, CString, Exe, Report
-
-    #: reexec_exec's signature, and what a caller puts in its place (_exec(run=)).
-    ExecFunction = Callable[[Exe, CString, CharPtrArray, CharPtrArray, int, Report], int]
-from ._validate import EnvArg, argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
+from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import NoReturn
+
+    from ._native import CharPtrArray, CString, Exe, Report
+    from ._validate import EnvArg
+
+    #: reexec_exec's signature, and what a caller puts in its place (_exec(run=)).
+    ExecFunction = Callable[[Exe, CString, CharPtrArray, CharPtrArray, int, Report], int]
 
 TIERS = {
     "execveat": lib.REEXEC_TIER_EXECVEAT,

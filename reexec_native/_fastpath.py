@@ -20,7 +20,7 @@ from ._wait import NameWaiter
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Optional
+
     from ._handover import Handover
 
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import NoReturn
 
-    from ._fds import FdPlan
     from ._exe import ExeHandle
+    from ._fds import FdPlan
 
 
 class Handover:

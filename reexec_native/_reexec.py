@@ -17,7 +17,7 @@ from .errors import RecursionGuardError, ReexecError, error_kind
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import Any, NoReturn, Optional, Protocol
+    from typing import Any, NoReturn, Protocol
 
 DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
 
@@ -96,10 +96,10 @@ class _working_dir:  # noqa: N801 - used as a context manager, like contextlib's
     A descriptor of the old directory brings us back even if it was renamed. (A class:
     contextlib would be the dearest import of the exec path.)"""
 
-    def __init__(self, path: Optional[str]) -> None:
+    def __init__(self, path: str | None) -> None:
         self.path = path
-        self.saved_fd: Optional[int] = None
-        self.saved: Optional[str] = None
+        self.saved_fd: int | None = None
+        self.saved: str | None = None
 
     def __enter__(self) -> None:
         if self.path is None:

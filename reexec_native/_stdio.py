@@ -17,7 +17,7 @@ from ._log import log
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import Optional, TextIO
+    from typing import TextIO
 
 # A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
 _PLAIN_OFFSET_LIMIT = 1 << 64

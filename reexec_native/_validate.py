@@ -10,6 +10,7 @@ import errno
 import math
 import os
 import sys
+
 # collections.abc's classes, from where it takes them: os imported that module at
 # start-up, while collections.abc would import all of collections first.
 from _collections_abc import Mapping, Sequence

@@ -217,10 +217,10 @@ def _which(program: str) -> str | None:
 
 def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
+    from ._log import set_quiet
     from ._reexec import reexec
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
-    from ._log import set_quiet
 
     program: str = opts.program
     args: list[str] = list(opts.args)
@@ -272,7 +272,7 @@ def _exec(opts: argparse.Namespace) -> int:
 
 def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
     """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if opts.listen_fd:
         kwargs["listen_fds"] = opts.listen_fd
         if opts.fdname is not None:
@@ -300,7 +300,7 @@ _EXEC_SHORT_FLAGS = frozenset("hv")
 
 # What argparse gives `exec` for an option left out (its defaults; a test keeps the two
 # in step), so the plain `exec [-v] [--no-fallback] -- PROGRAM ...` needs no argparse.
-_EXEC_DEFAULTS = {"retry_budget": 0.25, "guard": None, "no_fallback": False, "cargo_fallback": False,
+_EXEC_DEFAULTS: dict[str, object] = {"retry_budget": 0.25, "guard": None, "no_fallback": False, "cargo_fallback": False,
                   "cargo_mode": None, "package": "xtask", "features": "crossval-all", "manifest_path": None,
                   "listen_fd": [], "fdname": None, "pass_fd": [], "verify": None, "verify_timeout": 5.0,
                   "verbose": False}
@@ -410,7 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not command_line and not wants_help:
             return _usage_error(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
         argv = ["exec", *options, "--", *command_line[:1]]
-    opts = _quick_exec_options(argv) or _parser().parse_args(argv)
+    # _Options has argparse.Namespace's shape (its attributes are the parser's dests).
+    opts: Any = _quick_exec_options(argv) or _parser().parse_args(argv)
     if command_line is not None:
         opts.args = command_line[1:]
     if opts.command == "doctor":
