@@ -9,6 +9,19 @@ child's status.
 __version__ = "0.1.0"
 
 from os import environ as _os_environ
+from os import getcwd as _getcwd
+
+
+def _cwd_or_none() -> "str | None":
+    try:
+        return _getcwd()
+    except OSError:  # the start directory was already removed
+        return None
+
+
+# start_dir(): recorded at `import reexec_native`, not when _reexec first loads (PEP 562
+# below), so an os.chdir() between the import and the first use does not move it.
+_START_DIR = _cwd_or_none()
 
 # Public name -> the module that defines it, loaded at first use (PEP 562), so that
 # `import reexec_native` costs little more than loading the package: a program that

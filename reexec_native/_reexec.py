@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from . import _START_DIR as _package_start_dir
 from . import _validate
 from ._exe import current_exe
 from ._fastpath import exec_with_retry
@@ -32,17 +33,11 @@ if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run
 
 _DEFAULT_FALLBACK = object()
 
-# The working directory when reexec_native was first imported: the best available
+# The working directory when reexec_native was first imported (recorded by the
+# package's __init__, since this module loads only at first use): the best available
 # stand-in for "where this process started" (relative paths in sys.orig_argv, a
 # relative sys.executable). Import reexec_native early if your program chdir()s.
-def _cwd_or_none() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:  # the start directory was already removed
-        return None
-
-
-_START_DIR = _cwd_or_none()
+_START_DIR: str | None = _package_start_dir
 
 
 def start_dir() -> str | None:

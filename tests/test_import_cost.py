@@ -93,3 +93,16 @@ def test_benchmark_runs(tmp_path):
     figures = json.loads(out.read_text())
     assert set(figures["median_ms"]) == {"pass", "import", "os_execv", "cli_exec"}
     assert set(figures["ratios"]) == {"import/pass", "cli_exec/os_execv"}
+
+
+def test_start_dir_is_recorded_at_import_not_at_first_use(tmp_path):
+    """The public names load lazily, but start_dir() is the directory of the import."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, reexec_native; os.chdir(sys.argv[1]); "
+            "print(reexec_native.start_dir()); print(os.getcwd())")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd="/", capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["/", str(tmp_path)]
