@@ -6,7 +6,7 @@ process cannot be replaced, it hands over to ``cargo run`` and exits with the
 child's status.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from os import environ as _os_environ
 from os import getcwd as _getcwd
@@ -29,16 +29,19 @@ _START_DIR = _cwd_or_none()
 _LAZY = {
     "ExeHandle": "._exe",
     "current_exe": "._exe",
-    "open_exe": "._exe",
-    "DEFAULT_GUARD": "._reexec",
-    "clear_guard": "._reexec",
-    "current_command": "._reexec",
-    "guard_active": "._reexec",
+    "open_exe": "._open",
+    "DEFAULT_GUARD": "._command",
+    "clear_guard": "._command",
+    "current_command": "._command",
+    "guard_active": "._command",
+    "start_dir": "._command",
     "reexec": "._reexec",
-    "start_dir": "._reexec",
     "CargoRun": ".cargo",
     "ArgumentListTooLongError": ".errors",
+    "Attempt": ".errors",
     "CannotRerunError": ".errors",
+    "ExecError": ".errors",
+    "FallbackError": ".errors",
     "RecursionGuardError": ".errors",
     "ReexecError": ".errors",
     "VerifyError": ".errors",
@@ -49,10 +52,13 @@ _LAZY = {
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than this package
 if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
-    from ._exe import ExeHandle, current_exe, open_exe
-    from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
+    from ._command import DEFAULT_GUARD, clear_guard, current_command, guard_active, start_dir
+    from ._exe import ExeHandle, current_exe
+    from ._open import open_exe
+    from ._reexec import reexec
     from .cargo import CargoRun
-    from .errors import ArgumentListTooLongError, CannotRerunError, RecursionGuardError, ReexecError, VerifyError
+    from .errors import (ArgumentListTooLongError, Attempt, CannotRerunError, ExecError, FallbackError,
+                         RecursionGuardError, ReexecError, VerifyError)
     from .listen import listen_fds, listen_sockets
 
 
@@ -81,10 +87,13 @@ if _os_environ.get("BITNET_REPAIR_PARENT") or _os_environ.get("REEXEC_NATIVE_ORI
 
 __all__ = [
     "ArgumentListTooLongError",
+    "Attempt",
     "CannotRerunError",
     "CargoRun",
     "DEFAULT_GUARD",
     "ExeHandle",
+    "ExecError",
+    "FallbackError",
     "RecursionGuardError",
     "ReexecError",
     "VerifyError",

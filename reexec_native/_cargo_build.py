@@ -10,30 +10,26 @@ is the caller's. A failed build leaves this process with cargo's exit status.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 
+from ._child import die_by_signal, exit_with, run_reading_stdout
 from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log
+from .errors import ExecError, FallbackError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from ._handover import Handover
-    from .cargo import CargoRun
 
 MESSAGE_FORMAT = "--message-format=json-render-diagnostics"
 # The artifact was just written by cargo (link, then rename into place): a short
 # retry covers a slow filesystem, nothing more is expected to race us here.
 _EXEC_RETRY_BUDGET = 0.25
-
-
-def build_command(run: CargoRun) -> list[str]:
-    """``cargo build -p P --features F [--bin B] [--manifest-path M] [ARGS] --message-format=...``."""
-    return [*run.build_command(), MESSAGE_FORMAT]
 
 
 def package_name(package_id: str) -> str | None:
@@ -52,7 +48,8 @@ def package_name(package_id: str) -> str | None:
 
 def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, bin: str | None) -> str:
     """The executable of the package's bin target among cargo's compiler-artifact
-    messages; FileNotFoundError when there is none, or no single one."""
+    messages; FallbackError (stage "no-artifact", ENOENT) when there is none, or no
+    single one."""
     bins = []
     for msg in messages:
         target = msg.get("target") or {}
@@ -73,46 +70,37 @@ def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, 
         return str(bins[0][2])
     wanted = f"bin {bin!r}" if bin else f"a binary of package {package!r}" if package else "a binary"
     if not bins:
-        raise FileNotFoundError(f"cargo build reported no executable for {wanted} (is it a bin target?)")
-    names = ", ".join(sorted(str(b[1]) for b in bins))
-    raise FileNotFoundError(f"cargo build reported several executables ({names}); pass bin= to choose one")
+        why = f"cargo build reported no executable for {wanted} (is it a bin target?)"
+    else:
+        names = ", ".join(sorted(str(b[1]) for b in bins))
+        why = f"cargo build reported several executables ({names}); pass bin= to choose one"
+    raise FallbackError.of(errno.ENOENT, why, None, stage="no-artifact", mode="build-exec")
 
 
-def _popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
-    """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
-    are UTF-8 there, checked by _validate)."""
-    if os.name == "nt":
-        return {os.fsdecode(name): os.fsdecode(value) for name, value in env.items()}
-    return env
-
-
-def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, bytes],
-                   handover: Handover | None = None) -> NoReturn:
-    """Build, then replace this process with the artifact (argv unchanged, argv[0]
-    included). Returns only by raising the OSError that stopped the exec."""
-    from ._signals import SignalRelay as _SignalRelay
-    from .cargo import _shown, die_by_signal, exit_with
-
+def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: str | None,
+                   argv: Sequence[bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
+    """Run `cmd` (``cargo build ... --message-format=...``, with `program` the cargo
+    found), then replace this process with the artifact of `package`/`bin` (argv
+    unchanged, argv[0] included). A failed build leaves with cargo's status; returns
+    only by raising the FallbackError that stopped the exec."""
     log("Trying cargo build fallback...")
-    cmd = build_command(run)
-    log("Fallback command: %s", " ".join(_shown(part) for part in cmd))
-    program = run.resolve_cargo()
-    flush_stdio()
-    with _SignalRelay() as relay:
-        # stderr is inherited: cargo's progress and rendered diagnostics reach the user.
-        # The build gets no passed descriptors (close_fds) nor their LISTEN_* variables.
-        build_env = {k: v for k, v in env.items() if not k.startswith(b"LISTEN_")} if handover else env
-        child = subprocess.Popen([program, *cmd[1:]], env=_popen_env(build_env), stdout=subprocess.PIPE)
-        relay.started(child.pid)
-        assert child.stdout is not None
-        messages = []
-        for line in child.stdout:
-            try:
-                messages.append(json.loads(line))
-            except ValueError:
-                continue  # not a message (a build script writing to stdout)
-        code = child.wait()
-        relay.reaped()
+    shown = " ".join(os.fsencode(part).decode("utf-8", "backslashreplace") for part in cmd)
+    log("Fallback command: %s", shown)
+    messages: list[Any] = []
+
+    def keep_message(line: bytes) -> None:
+        try:
+            messages.append(json.loads(line))
+        except ValueError:
+            pass  # not a message (a build script writing to stdout)
+
+    # The build gets no passed descriptors (close_fds) nor their LISTEN_* variables.
+    build_env = {k: v for k, v in env.items() if not k.startswith(b"LISTEN_")} if handover else env
+    try:
+        code = run_reading_stdout([program, *cmd[1:]], build_env, keep_message)
+    except OSError as exc:
+        raise FallbackError.of(exc.errno or errno.EIO, exc.strerror or str(exc), program, stage="spawn",
+                               mode="build-exec", command=shown) from exc
     if code < 0:
         log("cargo build killed by signal %d", -code)
         flush_stdio()
@@ -121,8 +109,14 @@ def build_and_exec(run: CargoRun, argv: Sequence[bytes], env: Mapping[bytes, byt
         log("cargo build failed with exit code %d; exiting with it", code)
         flush_stdio()
         exit_with(code)
-    path = pick_executable(messages, run.package, run.bin)
+    try:
+        path = pick_executable(messages, package, bin)
+    except FallbackError as exc:
+        exc.command = shown
+        raise
     log("Built: %s", path)
     error = exec_with_retry(path, list(argv), env, _EXEC_RETRY_BUDGET, handover=handover)
     log("Exec of the built binary failed: %s", error)
-    raise error
+    raise FallbackError.of(error.errno or errno.EIO, error.strerror or str(error), error.filename or path,
+                           stage="artifact-exec", mode="build-exec", command=shown,
+                           exec_error=error if isinstance(error, ExecError) else None) from error

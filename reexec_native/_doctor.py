@@ -120,8 +120,8 @@ def _proc_self_fd() -> dict[str, Any]:
 
 def _execve_check() -> dict[str, Any]:
     """Does the kernel have AT_EXECVE_CHECK (6.14+), which the pre-exec check uses?"""
-    from ._exe import open_exe
-    from ._preflight import kernel_check
+    from ._binding import kernel_check
+    from ._open import open_exe
 
     with open_exe(sys.executable) as handle:
         err = kernel_check(handle.fd)
@@ -137,7 +137,7 @@ def _native() -> dict[str, Any]:
     from importlib import import_module
 
     try:
-        native = import_module(f"{__package__}._native")  # not `from .`: its error names the package only
+        binding = import_module(f"{__package__}._binding")  # the one importer of _native; its error names it
     except Exception as exc:  # an ImportError usually; a broken extension's init may raise anything
         from importlib.machinery import EXTENSION_SUFFIXES
 
@@ -153,7 +153,7 @@ def _native() -> dict[str, Any]:
             "present": present,
             "error": f"{type(exc).__name__}: {exc}",
         }
-    return {"loaded": True, "file": getattr(native, "__file__", None)}
+    return {"loaded": True, "file": binding.native_file()}
 
 
 def _cargo() -> dict[str, Any]:
@@ -219,8 +219,11 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         report["plan"] = {"fast_path": [], "fallback": None, "ok": False,
                           "refuses": "ImportError: the C extension did not load (broken install)"}
         return report
-    from ._exe import TIERS, TIERS_ENV, current_exe, requested_tiers, supported_tiers
-    from ._reexec import DEFAULT_GUARD
+    from ._binding import TIER_BITS as TIERS
+    from ._binding import supported_tiers
+    from ._command import DEFAULT_GUARD
+    from ._exe import current_exe
+    from ._seams import TIERS_ENV, requested_tiers
 
     seam = os.environ.get(TIERS_ENV)
     report[TIERS_ENV] = seam
@@ -270,9 +273,10 @@ def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: in
     """Each way snapshot=True can copy a program: unsupported (not Linux), disabled by
     the REEXEC_NATIVE_SNAPSHOT seam (or by a tier seam without a descriptor tier: a
     copy has no path), or probed: a copy of the probe program exec'd."""
-    from ._exe import SNAPSHOT_METHODS, TIERS, TIERS_ENV
-    from ._native import lib
-    from ._snapshot import SNAPSHOT_ENV, requested_methods
+    from ._binding import SNAPSHOT_BITS as SNAPSHOT_METHODS
+    from ._binding import TIER_BITS as TIERS
+    from ._binding import snapshot_methods
+    from ._seams import SNAPSHOT_ENV, TIERS_ENV, requested_methods
 
     seam = os.environ.get(SNAPSHOT_ENV)
     try:
@@ -287,7 +291,7 @@ def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: in
                       f"{TIERS_ENV}={os.environ.get(TIERS_ENV)} leaves both out")
     methods: dict[str, Any] = {}
     for name, bit in SNAPSHOT_METHODS.items():
-        if not lib.reexec_snapshot_methods() & bit:
+        if not snapshot_methods() & bit:
             methods[name] = {"status": "unsupported"}
         elif no_fd_tier is not None:
             methods[name] = {"status": "disabled", "detail": no_fd_tier}
@@ -353,7 +357,7 @@ def format_report(report: dict[str, Any]) -> str:
     out.append("")
     if not native["loaded"]:
         return "\n".join([*out, *_broken_install(native)])
-    from ._exe import TIERS_ENV
+    from ._seams import TIERS_ENV
 
     seam = report.get(TIERS_ENV)
     out.append(f"Exec tiers (in order; {TIERS_ENV}={seam if seam is not None else '<unset>'})")

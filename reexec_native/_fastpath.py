@@ -12,21 +12,21 @@ import errno
 import os
 import time
 
-from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_exe, requested_tiers
+from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_plain
+from ._handover import Handover, exec_handle
 from ._log import log
-from ._native import lib
+from ._seams import requested_tiers
+from ._snapshot import snapshots
 from ._wait import NameWaiter
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._handover import Handover
-
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.05
-_NEEDS_PATH_TIER = (lib.REEXEC_NOTE_NEEDS_INTERPRETER, lib.REEXEC_NOTE_NOT_ELF)
+_NEEDS_PATH_TIER = ("needs-interpreter", "not-elf")
 
 
 def _is_transient(exc: OSError) -> bool:
@@ -52,8 +52,6 @@ def exec_with_retry(
 
 def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool,
                      handover: Handover | None, waiter: NameWaiter) -> OSError:
-    from ._handover import exec_handle
-
     tiers = requested_tiers()
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
     # not an exec failure to retry or hand to the fallback.
@@ -64,10 +62,9 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
     log("Fast path: %s", path)
     while True:
         try:
-            handle = open_exe(path)
-        except OSError as exc:
+            handle = open_plain(path)
+        except OSError as exc:  # an ExecError, tier "open"
             error = exc
-            error.tier = "open"  # type: ignore[attr-defined]
             if retries == 0:
                 log("Binary exists: NO")
         else:
@@ -104,9 +101,6 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
                     handover: Handover | None = None) -> None:
     """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
     when none could run (each refusal logged), raises when the file is mid-write."""
-    from ._handover import exec_handle
-    from ._snapshot import snapshots
-
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
     for copy in snapshots(handle):
         with copy:

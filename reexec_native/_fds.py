@@ -17,13 +17,13 @@ import os
 import sys
 from collections.abc import Generator, Mapping, Sequence
 
+from ._binding import LISTEN_FDS_START, FdPlanC
+from .errors import ExecError
+
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from ._exe import ExeHandle
-    from ._native import CData, IntArray
-    from ._native import FdPlan as CFdPlan
 
-LISTEN_FDS_START = 3
 LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
 _NAME_MAX = 255  # systemd: FileDescriptorName= is at most 255 characters
 
@@ -147,21 +147,13 @@ class FdPlan:
             parts.append("pass fds " + ", ".join(map(str, self.keep)))
         return "; ".join(parts) or "no descriptors above 2"
 
-    def c_plan(self, exempt: Sequence[int] = ()) -> tuple[CFdPlan, tuple[IntArray, ...]]:
-        """The C plan for this moment's descriptor table (kept alive by the result)."""
-        from ._native import ffi
-
+    def c_plan(self, exempt: Sequence[int] = ()) -> FdPlanC:
+        """The C plan for this moment's descriptor table: the listen descriptors, the
+        pass_fds, and every other inheritable one (but `exempt`) to mark close-on-exec."""
         slots = range(LISTEN_FDS_START, LISTEN_FDS_START + len(self.listen))
         keep = set(self.keep) | set(slots) | set(exempt)
         others = [fd for fd in inheritable_fds() if fd not in keep]
-        listen = ffi.new("int[]", self.listen or [0])
-        inherit = ffi.new("int[]", self.keep or [0])
-        cloexec = ffi.new("int[]", others or [0])
-        scratch = ffi.new("int[]", 3 * len(self.listen) + len(self.keep) + len(others) + 1)
-        plan = ffi.new("reexec_fdplan *", {
-            "nlisten": len(self.listen), "listen": listen, "ninherit": len(self.keep),
-            "inherit": inherit, "ncloexec": len(others), "cloexec": cloexec, "scratch": scratch})
-        return plan, (listen, inherit, cloexec, scratch)
+        return FdPlanC(self.listen, self.keep, others)
 
 
 def inheritable_fds() -> list[int]:
@@ -190,57 +182,23 @@ def inheritable_fds() -> list[int]:
 
 @contextlib.contextmanager
 def placed(plan: FdPlan, handle: ExeHandle) -> Generator[ExeHandle, None, None]:
-    """Apply `plan` around an exec of `handle` (an ExeHandle): yields the handle to
-    exec (a view on a moved descriptor when the handle's sat on a listen slot), and
-    restores the table when the exec returns (it failed)."""
-    from ._exe import ExeHandle
-    from ._native import ffi, lib
-
-    c_plan, keepalive = plan.c_plan(exempt=(handle.fd,))
-    err = lib.reexec_fds_place(c_plan)
+    """Apply `plan` around an exec of `handle`: yields the handle to exec (a view on a
+    moved descriptor when the handle's sat on a listen slot), and restores the table
+    when the exec returns (it failed)."""
+    c_plan = plan.c_plan(exempt=(handle.fd,))
+    err = c_plan.place()
     if err:
-        exc = OSError(err, f"{os.strerror(err)} (placing descriptors: {plan.describe()})", handle.path)
-        exc.tier = "fds"  # type: ignore[attr-defined]
-        raise exc
+        raise ExecError.of(err, f"{os.strerror(err)} (placing descriptors: {plan.describe()})", handle.path,
+                           tier="fds")
     try:
-        moved = lib.reexec_fds_moved(c_plan, handle.fd)
+        moved = c_plan.moved(handle.fd)
         if moved == handle.fd:
             yield handle
         else:
-            raw = ffi.new("reexec_exe *", handle._opened()[0])
-            raw.fd = moved
-            view = ExeHandle(raw, handle.path, snapshot=handle.snapshot)
+            view = handle.moved_to(moved)
             try:
                 yield view
             finally:
-                view._raw = None  # the plan owns that descriptor
+                view.release()  # the plan owns that descriptor
     finally:
-        lib.reexec_fds_restore(c_plan)
-        del keepalive
-
-
-def spawn(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan) -> int:
-    """fork + exec `program` with the plan applied in the child and LISTEN_PID set
-    to the child's own PID there (posix_spawn cannot do either); returns its PID."""
-    from ._native import ffi, lib
-    from ._validate import env_entries
-
-    argv_keep = [ffi.new("char[]", bytes(a)) for a in argv]
-    c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
-    entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
-    env_keep = [ffi.new("char[]", e) for e in entries]
-    pid_digits: CData = ffi.NULL
-    if plan.listen:
-        pid_entry = ffi.new("char[]", b"LISTEN_PID=" + b"0" * 24)
-        env_keep.append(pid_entry)
-        pid_digits = pid_entry + len(b"LISTEN_PID=")
-    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
-    c_plan, keepalive = plan.c_plan()
-    pid = ffi.new("int *")
-    stdio = ffi.new("int[3]", [-1, -1, -1])
-    err = lib.reexec_spawn(ffi.NULL, os.fsencode(program), c_argv, c_envp, 0, c_plan,
-                           pid_digits, stdio, pid)
-    del keepalive
-    if err:
-        raise OSError(err, f"{os.strerror(err)} (starting the fallback with {plan.describe()})", program)
-    return int(pid[0])
+        c_plan.restore()

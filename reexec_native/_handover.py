@@ -1,12 +1,14 @@
 """What reexec() hands to the new program beyond argv and env: descriptors
 (listen_fds, pass_fds) and a verify run before the point of no return. The fast
-path and build-exec call exec_handle(); the cargo run fallback calls spawn()."""
+path and build-exec call exec_handle(); the cargo run fallback hands the descriptor
+plan to _child.spawn_and_wait()."""
 
 from __future__ import annotations
 
 import os
 
 from ._log import log
+from ._validate import verify_args
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -30,8 +32,6 @@ class Handover:
     def from_args(cls, listen_fds: object, listen_fdnames: object, pass_fds: object, verify: object,
                   verify_timeout: object) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
-        from ._verify import verify_args
-
         fds = None
         no_pass_fds = pass_fds is None or (type(pass_fds) is tuple and not pass_fds)  # reexec()'s default ()
         if listen_fds is not None or listen_fdnames is not None or not no_pass_fds:
@@ -43,17 +43,12 @@ class Handover:
             return None
         return cls(fds, args, timeout)
 
-    def prepare(self, env: dict[bytes, bytes], fallback: object) -> dict[bytes, bytes]:
+    def prepare(self, env: dict[bytes, bytes]) -> dict[bytes, bytes]:
         """The new program's environment with this handover's LISTEN_* variables
         (LISTEN_PID: this process's, which an exec keeps; the cargo run fallback's
-        child writes its own). A fallback that cannot take descriptors is refused."""
+        child writes its own)."""
         if self.fds is None:
             return env
-        from .cargo import CargoRun
-
-        if fallback is not None and not isinstance(fallback, CargoRun):
-            raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
-                            f"fallback ({type(fallback).__name__}) cannot be handed descriptors")
         return self.fds.listen_env(env, os.getpid())
 
 
@@ -68,7 +63,7 @@ def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes]
     if handover is None or handover.fds is None:
         handle._exec(argv, env, tiers)
         raise AssertionError("unreachable: _exec returns only with run=")
-    from ._fds import placed
+    from ._fds import placed  # descriptor plans only when asked for (it imports contextlib)
 
     log("Descriptors: %s", handover.fds.describe())
     with placed(handover.fds, handle) as target:

@@ -19,31 +19,23 @@ import errno
 import os
 import sys
 
-from ._native import lib
-
-TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
-if TYPE_CHECKING:
-    from ._exe import ExeHandle
+from ._binding import kernel_check
+from .errors import Attempt, ExecError
 
 ENABLED = sys.platform.startswith("linux")
 
 
-def kernel_check(fd: int) -> int:
-    """0, the errno exec would give, or ENOSYS (no AT_EXECVE_CHECK here)."""
-    return int(lib.reexec_check(fd))
-
-
-def check(handle: ExeHandle) -> None:
-    """Raise (tier "check") when exec of `handle` is known to fail or to leave a dead
-    process; return when it may run."""
-    if not ENABLED or handle.closed:
+def check(fd: int, path: str, dev: int, ino: int, sealed: bool = False) -> None:
+    """Raise an ExecError (tier "check") when exec of the open file `fd` (opened as
+    `path`, with identity `dev`/`ino`; `sealed`: a snapshot copy of it, which has no
+    path) is known to fail or to leave a dead process; return when it may run."""
+    if not ENABLED or fd < 0:
         return
-    if kernel_check(handle.fd) not in (0, errno.ENOSYS):
+    if kernel_check(fd) not in (0, errno.ENOSYS):
         return  # the tiers will give the kernel's answer, recoverably
     from . import _elf
 
-    image = _elf.inspect_fd(handle.fd, None if handle.snapshot else handle.path,
-                            handle.st_dev, handle.st_ino)
+    image = _elf.inspect_fd(fd, None if sealed else path, dev, ino)
     verdict = _elf.refusal(image)
     if verdict is None:
         return
@@ -52,32 +44,28 @@ def check(handle: ExeHandle) -> None:
         # Cut short, or caught mid-rewrite? A writer that still holds it makes the
         # tiers answer ETXTBSY (retried); a file that changed while it was read is
         # ESTALE (retried); only a file that stood still is truly truncated.
-        if kernel_check(handle.fd) == errno.ETXTBSY:
+        if kernel_check(fd) == errno.ETXTBSY:
             return
-        if _elf.stamp_of(handle.fd, handle.path, handle.st_dev, handle.st_ino) not in (None, image.stamp):
+        if _elf.stamp_of(fd, None if sealed else path, dev, ino) not in (None, image.stamp):
             err, why = errno.ESTALE, "the file changed while it was read"
-    exc = OSError(err, f"{os.strerror(err)} (refused before exec: {why})", handle.path)
-    # NEEDS_INTERPRETER: a missing interpreter is not a build tool's swap; never retried.
-    note = lib.REEXEC_NOTE_NEEDS_INTERPRETER if err == errno.ENOENT else lib.REEXEC_NOTE_NONE
-    exc.tier = "check"  # type: ignore[attr-defined]
-    exc.attempts = [("check", err, note)]  # type: ignore[attr-defined]
-    exc.diagnosis = why  # type: ignore[attr-defined]
-    raise exc
+    # needs-interpreter: a missing interpreter is not a build tool's swap; never retried.
+    note = "needs-interpreter" if err == errno.ENOENT else None
+    raise ExecError.of(err, f"{os.strerror(err)} (refused before exec: {why})", path,
+                       tier="check", attempts=[Attempt("check", err, note)], diagnosis=why)
 
 
-def explain(handle: ExeHandle, exc: OSError) -> OSError:
+def explain(fd: int, path: str, dev: int, ino: int, exc: ExecError, sealed: bool = False) -> ExecError:
     """The tiers' error, with what ENOEXEC meant for this file added to its text."""
-    if not ENABLED or exc.errno != errno.ENOEXEC or handle.closed:
+    if not ENABLED or exc.errno != errno.ENOEXEC or fd < 0:
         return exc
     from . import _elf
 
-    image = _elf.inspect_fd(handle.fd, None if handle.snapshot else handle.path,
-                            handle.st_dev, handle.st_ino)
+    image = _elf.inspect_fd(fd, None if sealed else path, dev, ino)
     if image.kind == "unreadable":
         return exc
     why = _elf.explain_enoexec(image)
     exc.strerror = f"{exc.strerror}: {why}"
-    exc.diagnosis = why  # type: ignore[attr-defined]
+    exc.diagnosis = why
     return exc
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import _START_DIR as _package_start_dir
 from . import _validate
+from ._command import DEFAULT_GUARD, current_command
 from ._exe import current_exe
 from ._fastpath import exec_with_retry
 from ._handover import Handover
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, NoReturn, Protocol
 
-DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
-
 if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run time
     class Fallback(Protocol):
         """What reexec() hands over to when exec fails: CargoRun, or anything with this
@@ -33,57 +31,9 @@ if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run
 
 _DEFAULT_FALLBACK = object()
 
-# The working directory when reexec_native was first imported (recorded by the
-# package's __init__, since this module loads only at first use): the best available
-# stand-in for "where this process started" (relative paths in sys.orig_argv, a
-# relative sys.executable). Import reexec_native early if your program chdir()s.
-_START_DIR: str | None = _package_start_dir
 
 
-def start_dir() -> str | None:
-    """The working directory when reexec_native was first imported (None if it was
-    already gone then). Pass it as ``reexec(cwd=start_dir())`` so that relative paths
-    in the command line (``python script.py``) resolve as they did at start-up."""
-    return _START_DIR
-
-
-def current_command() -> list[str]:
-    """The running Python command: ``[sys.executable, *sys.orig_argv[1:]]``.
-
-    argv[0] is sys.executable as it is (absolute, not realpath'd), because the new
-    interpreter derives sys.executable and sys.prefix (venvs) from argv[0]. A relative
-    sys.executable (only embedders set one) is taken relative to start_dir(), the
-    directory it was relative to, not to the current one.
-    """
-    executable = getattr(sys, "executable", None)
-    if not executable:
-        raise ReexecError(
-            "Cannot re-run the current command: sys.executable is empty (an embedded "
-            "interpreter?); pass argv= and executable= explicitly."
-        )
-    if not os.path.isabs(executable):
-        if _START_DIR is None:
-            raise ReexecError(
-                f"Cannot re-run the current command: sys.executable={executable!r} is relative "
-                "and the start directory is unknown; pass argv= and executable= explicitly."
-            )
-        executable = os.path.normpath(os.path.join(_START_DIR, executable))
-    return [executable, *sys.orig_argv[1:]]
-
-
-def guard_active(guard: str = DEFAULT_GUARD) -> bool:
-    """True in a process started by reexec() with this guard (so: don't re-exec again)."""
-    return bool(os.environ.get(guard))
-
-
-def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
-    """Remove the guard variable from os.environ, so the programs this process starts
-    do not inherit it; True if it was set (non-empty). Call it after guard_active()
-    has told you what you needed to know."""
-    name = _validate.guard_name(guard)
-    if name is None:
-        raise TypeError("guard must be a variable name, not None")
-    return bool(os.environ.pop(name, None))
+_DEFAULT_FALLBACK = object()
 
 
 class _working_dir:  # noqa: N801 - used as a context manager, like contextlib's
@@ -177,7 +127,10 @@ def reexec(
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
     handover = Handover.from_args(listen_fds, listen_fdnames, pass_fds, verify, verify_timeout)
     if handover is not None:
-        env_b = handover.prepare(env_b, fallback)
+        if handover.fds is not None and fallback is not None and not isinstance(fallback, CargoRun):
+            raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
+                            f"fallback ({type(fallback).__name__}) cannot be handed descriptors")
+        env_b = handover.prepare(env_b)
     _validate.check_exec_size(argv_b, env_b)
 
     if cwd is not None:
@@ -185,7 +138,7 @@ def reexec(
         if target is not None:
             target = os.path.abspath(target)  # relative to where we are, not to cwd
     if argv is None:  # re-running this Python command: can the new process find it?
-        from ._selfcheck import check_rerun
+        from ._selfcheck import check_rerun  # only for argv=None (import cost)
 
         check_rerun(env_b, cwd)
     note_captured_output()

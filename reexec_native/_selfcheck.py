@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+from ._command import start_dir
 from .errors import CannotRerunError
 
 # Interpreter options that take a value (attached, -Wdefault, or the next word).
@@ -124,8 +125,6 @@ def _same_path(a: str, b: str) -> bool:
 
 def _fix(script_or_module: str, found_from: Callable[[str], bool]) -> str:
     """The fix to name: cwd=start_dir() where that finds it, else argv=."""
-    from ._reexec import start_dir
-
     start = start_dir()
     if start is not None and found_from(start):
         return f"pass cwd=start_dir() ({start!r}) to start it where the command was started"

@@ -17,36 +17,25 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
 
-from ._exe import SNAPSHOT_METHODS, ExeHandle, seam_names
+from ._exe import ExeHandle, current_exe
 from ._log import log
-from ._native import lib
+from ._seams import requested_methods, snapshot_seam_set
 
-SNAPSHOT_ENV = "REEXEC_NATIVE_SNAPSHOT"
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
 NOT_NOW = frozenset({errno.ETXTBSY, errno.ESTALE})
-
-
-def requested_methods(environ: Mapping[str, str] | None = None) -> list[str]:
-    """memfd and tmpfile (those this build has), or those named in
-    $REEXEC_NATIVE_SNAPSHOT (a test seam like the tier seam), in its order."""
-    environ = os.environ if environ is None else environ
-    available = [name for name, bit in SNAPSHOT_METHODS.items() if lib.reexec_snapshot_methods() & bit]
-    spec = environ.get(SNAPSHOT_ENV)
-    if spec is None:
-        return available
-    names = seam_names(SNAPSHOT_ENV, spec, SNAPSHOT_METHODS, "method", skip_blank=True)
-    return [name for name in names if name in available]
 
 
 def tmpfile_dirs(path: str) -> list[str]:
     """Where an O_TMPFILE copy may go: next to the program (a filesystem it already
     runs from, so not noexec), then the temp directory."""
     if path == "/proc/self/exe":  # open_exe(None): the running image's directory
-        from ._exe import current_exe
-
         path = current_exe()
+    import tempfile  # only in snapshot mode (import cost of every reexec())
+
     dirs = [os.path.dirname(os.path.abspath(path)), tempfile.gettempdir()]
     return list(dict.fromkeys(dirs))
 
@@ -54,10 +43,9 @@ def tmpfile_dirs(path: str) -> list[str]:
 def plan(path: str, environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
     """(method, tmpdir) pairs to try, in order: by default tmpfile in the program's
     directory, memfd, tmpfile in the temp directory; with the seam, its order."""
-    environ = os.environ if environ is None else environ
     methods = requested_methods(environ)
     dirs = tmpfile_dirs(path)
-    if environ.get(SNAPSHOT_ENV) is None and "tmpfile" in methods:
+    if not snapshot_seam_set(environ) and "tmpfile" in methods:
         steps: list[tuple[str, str | None]] = [("tmpfile", dirs[0])]
         steps += [("memfd", None)] if "memfd" in methods else []
         return steps + [("tmpfile", d) for d in dirs[1:]]

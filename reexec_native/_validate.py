@@ -216,3 +216,16 @@ def _check_windows_command_line(argv: Sequence[bytes]) -> None:
         raise ArgumentListTooLongError(
             errno.E2BIG, f"argv ({len(argv)} items) makes a command line of {units} UTF-16 units; "
             f"CreateProcessW accepts at most {WINDOWS_COMMAND_LINE_MAX - 1}")
+
+
+def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, float]:
+    """Checked verify= / verify_timeout= (before anything runs)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"verify_timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"verify_timeout must be finite and > 0, not {timeout!r}")
+    if verify is None:
+        return None, float(timeout)
+    if isinstance(verify, (str, bytes)) or not isinstance(verify, Sequence):
+        raise TypeError(f"verify must be a list of arguments (e.g. ['--version']), not {type(verify).__name__}")
+    return [_encode(arg, f"verify[{i}]") for i, arg in enumerate(verify)], float(timeout)

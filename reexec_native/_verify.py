@@ -10,37 +10,22 @@ stdout and stderr captured). Past the timeout it is killed (SIGKILL).
 from __future__ import annotations
 
 import errno
-import math
 import os
 import time
 
-# collections.abc's classes, from where it takes them: os imported that module at
-# start-up, while collections.abc would import all of collections first.
-from _collections_abc import Mapping, Sequence
-
+from . import _binding
+from ._fds import LISTEN_VARS, FdPlan
 from ._log import flush_stdio, log
-from .errors import VerifyError
+from ._validate import env_entries
+from .errors import ExecError, VerifyError
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._exe import ExeHandle
 
 _TAIL = 2000  # bytes of stderr kept for the error
-
-
-def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, float]:
-    """Checked verify= / verify_timeout= (before anything runs)."""
-    from ._validate import _encode
-
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"verify_timeout must be a number of seconds, not {type(timeout).__name__}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"verify_timeout must be finite and > 0, not {timeout!r}")
-    if verify is None:
-        return None, float(timeout)
-    if isinstance(verify, (str, bytes)) or not isinstance(verify, Sequence):
-        raise TypeError(f"verify must be a list of arguments (e.g. ['--version']), not {type(verify).__name__}")
-    return [_encode(arg, f"verify[{i}]") for i, arg in enumerate(verify)], float(timeout)
 
 
 def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mapping[bytes, bytes],
@@ -48,45 +33,34 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
     """Run `handle`'s program with `args`; return if it exits 0 within `timeout`, raise
     VerifyError otherwise (OSError ETXTBSY when it could not start because a writer
     holds the file: the retry loop waits for that)."""
-    from ._fds import LISTEN_VARS, FdPlan
-    from ._native import ffi, lib
-    from ._validate import env_entries
-
     shown = " ".join(os.fsdecode(a) for a in args)
     log("Verify: %s %s (timeout %.1f s)", handle.path, shown, timeout)
-    argv_keep = [ffi.new("char[]", a) for a in (argv0, *args)]
-    c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
-    env_keep = [ffi.new("char[]", e) for e in env_entries({k: v for k, v in env.items() if k not in LISTEN_VARS})]
-    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
-    c_plan, keepalive = FdPlan([], None, []).c_plan(exempt=(handle.fd,))
-    path = ffi.NULL if handle.snapshot else os.fsencode(handle.path)
+    entries = env_entries({k: v for k, v in env.items() if k not in LISTEN_VARS})
+    c_plan = FdPlan([], None, []).c_plan(exempt=(handle.fd,))
+    path = None if handle.snapshot else os.fsencode(handle.path)
     if handle.snapshot:
-        tiers &= ~lib.REEXEC_TIER_PATH
+        tiers &= ~_binding.TIER_BITS["path"]
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    pid = ffi.new("int *")
     started = time.monotonic()
     try:
         flush_stdio()
-        err = lib.reexec_spawn(handle._opened(), path, c_argv, c_envp, tiers, c_plan, ffi.NULL,
-                               ffi.new("int[3]", [null_fd, out_w, err_w]), pid)
+        err, pid = _binding.spawn(handle._opened(), path, [argv0, *args], entries, tiers, c_plan,
+                                  (null_fd, out_w, err_w))
     finally:
         for fd in (null_fd, out_w, err_w):
             os.close(fd)
-        del keepalive
     if err:
         os.close(out_r)
         os.close(err_r)
         if err == errno.ETXTBSY:
-            exc = OSError(err, f"{os.strerror(err)} (verify run)", handle.path)
-            exc.tier = "verify"  # type: ignore[attr-defined]
-            raise exc
+            raise ExecError.of(err, f"{os.strerror(err)} (verify run)", handle.path, tier="verify")
         log("Verify: failed: could not start: %s", os.strerror(err))
         raise VerifyError(f"Verify run of {handle.path} {shown} could not start: "
                           f"{os.strerror(err)} ({errno.errorcode.get(err, err)}); not executing it",
                           path=handle.path, args=list(args), errno=err)
-    status, stdout, stderr, timed_out = _collect(int(pid[0]), out_r, err_r, started + timeout)
+    status, stdout, stderr, timed_out = _collect(pid, out_r, err_r, started + timeout)
     elapsed_ms = (time.monotonic() - started) * 1000
     code = None if status is None else os.waitstatus_to_exitcode(status)
     if code == 0 and not timed_out:

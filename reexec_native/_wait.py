@@ -15,17 +15,9 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Mapping
 
-WAIT_ENV = "REEXEC_NATIVE_WAIT"
-_MODES = ("inotify", "poll")
-
-
-def wait_mode(environ: Mapping[str, str] | None = None) -> str:
-    spec = (os.environ if environ is None else environ).get(WAIT_ENV, "inotify").strip().lower() or "inotify"
-    if spec not in _MODES:
-        raise ValueError(f"{WAIT_ENV}={spec!r}: unknown wait mode; known: {', '.join(_MODES)}")
-    return spec
+from . import _binding
+from ._seams import wait_mode
 
 
 class NameWaiter:
@@ -51,22 +43,17 @@ class NameWaiter:
         """Start watching (before the re-check that follows). Best effort."""
         if self._fd >= 0 or self.mode == "poll":
             return
-        from ._native import ffi, lib
-
-        out = ffi.new("int *")
-        err = lib.reexec_watch_open(os.fsencode(self.directory or "."), out)
+        err, fd = _binding.watch_open(os.fsencode(self.directory or "."))
         if err:
             self._failed = err  # ENOSYS, ENOENT (no directory yet), EMFILE, ENOSPC...
         else:
-            self._fd = int(out[0])
+            self._fd = fd
             self._failed = None
             # Exec closes our (close-on-exec) inotify descriptor before the new program
             # runs; if that is the last reference, the kernel first waits for an SRCU
             # grace period (1-16 ms here). A holder process keeps a reference and pays
             # for it instead, after our exec (csrc/reexec_wait.c). Best effort.
-            release = ffi.new("int *")
-            if lib.reexec_watch_hold(self._fd, release) == 0:
-                self._release = int(release[0])
+            self._release = _binding.watch_hold(self._fd)
 
     def wait(self, delay: float) -> bool:
         """Up to `delay` seconds; True when an event about the name ended it early."""
@@ -75,12 +62,10 @@ class NameWaiter:
         if self._fd < 0:
             time.sleep(delay)
             return False
-        from ._native import lib
-
         deadline = time.monotonic() + delay
         while True:
             left_ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
-            err = lib.reexec_watch_wait(self._fd, os.fsencode(self.name), left_ms)
+            err = _binding.watch_wait(self._fd, os.fsencode(self.name), left_ms)
             if err == 0:
                 return True
             if err == errno.ETIMEDOUT:

@@ -6,6 +6,8 @@ the terminal and gets its own Ctrl-C) and every other signal that would end or s
 it is forwarded to the child (see _signals).
 On Windows the child is run through the C core's CreateProcessW shim
 (reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
+CargoRun holds the configuration and the command lines; starting and waiting for
+the child is _child's, building and executing the artifact _cargo_build's.
 """
 
 from __future__ import annotations
@@ -13,18 +15,15 @@ from __future__ import annotations
 import errno
 import os
 
-from ._exe import TIERS, audit_exec, open_exe, supported_tiers
-from ._log import flush_stdio, log
-from ._stdio import restore_stdin, rewind_stdin
+from ._log import log
+from .errors import ExecError, FallbackError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import NoReturn
 
-    from ._fds import FdPlan
     from ._handover import Handover
-    from ._native import CharPtrArray, CString, Exe, Report
 
 
 def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
@@ -112,50 +111,52 @@ class CargoRun:
         return args
 
     def resolve_cargo(self) -> str:
-        """Full path of cargo, or FileNotFoundError saying where it looked."""
+        """Full path of cargo, or a FallbackError (stage "cargo-not-found", also a
+        FileNotFoundError) saying where it looked."""
         program = self.cargo_program()
         if os.sep in program or (os.altsep and os.altsep in program):
             if os.path.isfile(program) and os.access(program, os.X_OK):
                 return program
             where = "cargo=" if self.cargo else "$CARGO"
-            raise FileNotFoundError(errno.ENOENT, f"cargo not found at {program} (from {where})", program)
-        import shutil
+            why = f"cargo not found at {program} (from {where})"
+        else:
+            import shutil
 
-        found = shutil.which(program)
-        if found is None:
-            raise FileNotFoundError(
-                errno.ENOENT,
-                f"{program!r} not found on PATH={os.environ.get('PATH', '')!r} and $CARGO is not set",
-                program,
-            )
-        return found
+            found = shutil.which(program)
+            if found is not None:
+                return found
+            why = f"{program!r} not found on PATH={os.environ.get('PATH', '')!r} and $CARGO is not set"
+        raise FallbackError.of(errno.ENOENT, why, program, stage="cargo-not-found", mode=self.mode)
 
     def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
         """Run the command, wait, and leave this process exactly as the child left.
         mode="build-exec": build, then exec the binary (raises if that exec fails).
         `handover` (from reexec(listen_fds=..., verify=...)): descriptors for the
         program (cargo passes them on: it execs the program in its own process), and
-        for build-exec a verify run of the built binary."""
+        for build-exec a verify run of the built binary. Raises a FallbackError (with
+        its stage) when the hand-over cannot happen."""
         if self.mode == "build-exec":
-            from ._cargo_build import build_and_exec
+            from ._cargo_build import MESSAGE_FORMAT, build_and_exec
 
-            build_and_exec(self, [os.fsencode(part) for part in argv], env, handover)
+            build_and_exec(self.resolve_cargo(), [*self.build_command(), MESSAGE_FORMAT], self.package, self.bin,
+                           [os.fsencode(part) for part in argv], env, handover)
+        from ._child import run_through_shim, spawn_and_wait, uses_shim
+
         log("Trying cargo run fallback...")
         cmd = self.command(argv)
-        log("Fallback command: %s", format_command(cmd))
+        shown = format_command(cmd)
+        log("Fallback command: %s", shown)
         program = self.resolve_cargo()
         if handover is not None and handover.verify is not None:
             log("Verify: skipped for cargo run (cargo builds and runs the program itself)")
-        if handover is not None and handover.fds is not None:
-            _spawn_and_mirror(program, cmd, env, handover.fds)
-        run_child = _run_through_shim if uses_shim(supported_tiers()) else _spawn_and_mirror
-        run_child(program, cmd, env)
-
-
-def uses_shim(supported: int) -> bool:
-    """Where the only tier is CreateProcessW (Windows), the fallback child runs through
-    the C shim too: Python's own exit cannot carry every 32-bit exit code."""
-    return bool(supported & TIERS["createprocess"])
+        try:
+            if handover is not None and handover.fds is not None:
+                spawn_and_wait(program, cmd, env, handover.fds)
+            if uses_shim():
+                run_through_shim(program, cmd, env)
+            spawn_and_wait(program, cmd, env)
+        except OSError as exc:
+            raise _spawn_failed(exc, program, self.mode, shown) from exc
 
 
 def format_command(cmd: Sequence[str | bytes]) -> str:
@@ -173,96 +174,29 @@ def _shown(part: str | bytes) -> str:
     return os.fsencode(part).decode("utf-8", "backslashreplace")
 
 
-def _run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
-    """Run cargo as a child of the C shim (job, console handler, std handles), log its
-    exit code, and exit with it: all 32 bits (os._exit's C int is the same bits)."""
-    from ._native import ffi, lib
-
-    argv = [os.fsencode(part) for part in cmd]
-    audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
-    with open_exe(program) as handle:
-        run = getattr(lib, "reexec_win_run", None)
-        if run is None:  # not a Windows build: the plain hand-over (it refuses off Windows)
-            handle._exec(argv, env, TIERS["createprocess"])
-            raise AssertionError("unreachable: _exec returns only with run=")
-        exit_code = ffi.new("unsigned long *")
-
-        win_run = run
-
-        def run_and_wait(raw: Exe, path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
-                         _tiers: int, report: Report) -> int:
-            return int(win_run(raw, path, c_argv, c_envp, report, exit_code))
-
-        handle._exec(argv, env, TIERS["createprocess"], run=run_and_wait)
-    code = int(exit_code[0])
-    log("Fallback child exited with code: %d", code)
-    flush_stdio()
-    exit_with(code)
+def _spawn_failed(exc: OSError, program: str, mode: str, command: str) -> FallbackError:
+    """The FallbackError (stage "spawn") for a child that could not be started; the
+    hand-over's ExecError (Windows) is kept as ``.exec_error``, its Win32 code too."""
+    error = FallbackError.of(exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename or program,
+                             stage="spawn", mode=mode, command=command,
+                             exec_error=exc if isinstance(exc, ExecError) else None)
+    winerror = getattr(exc, "winerror", None)
+    if winerror is not None:
+        error.winerror = winerror
+    return error
 
 
-def exit_with(code: int) -> NoReturn:
-    """os._exit(code); on Windows any 32-bit exit code (0xC0000005...): os._exit takes
-    a C int, whose bits Windows reads as the DWORD exit code."""
-    if os.name == "nt" and code >= 1 << 31:
-        code -= 1 << 32
-    os._exit(code)
+_MOVED = {"uses_shim", "exit_with", "die_by_signal"}
 
 
-# Python ignores these at start-up; a program started by exec gets them back at
-# their defaults (the C core does it on the fast path), so the child does too.
-_PYTHON_IGNORED = ("SIGPIPE", "SIGXFSZ")
+def __getattr__(name: str) -> object:
+    """0.1's process helpers, now in reexec_native._child (deprecated here)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
 
+    warnings.warn(f"reexec_native.cargo.{name} is private and will be removed in 0.3", DeprecationWarning,
+                  stacklevel=2)
+    from . import _child
 
-def _spawn_and_mirror(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
-                      fds: FdPlan | None = None) -> NoReturn:
-    """posix_spawn the child as exec would start it (empty signal mask, Python's ignored
-    signals back to default, the caller's inheritable descriptors), wait, and leave
-    exactly as it left. With `fds` (an FdPlan), fork + exec instead: the descriptors
-    are placed and LISTEN_PID is the child's own PID, both set in the child."""
-    import signal
-
-    from ._signals import SignalRelay
-
-    flush_stdio()
-    ignored = (getattr(signal, name) for name in _PYTHON_IGNORED if hasattr(signal, name))
-    reset = [s for s in ignored if signal.getsignal(s) == signal.SIG_IGN]
-    with SignalRelay() as relay:
-        read_to = rewind_stdin()  # the child reads on where Python's reading stopped
-        try:
-            if fds is not None:
-                from ._fds import spawn
-
-                pid = spawn(program, [os.fsencode(program), *map(os.fsencode, cmd[1:])], env, fds)
-            else:
-                pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
-        except BaseException:
-            restore_stdin(read_to)
-            raise
-        relay.started(pid)
-        _, status = os.waitpid(pid, 0)
-        relay.reaped()
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:
-        log("Fallback child killed by signal %d (%s)", -code, signal.Signals(-code).name)
-        flush_stdio()
-        die_by_signal(-code)
-    log("Fallback child exited with code: %d", code)
-    flush_stdio()
-    os._exit(code)
-
-
-def die_by_signal(signum: int) -> NoReturn:
-    """Leave by the same signal the child died of, so our parent sees the same death;
-    128+N only where the signal does not end the process."""
-    import faulthandler
-    import signal
-
-    if faulthandler.is_enabled():
-        faulthandler.disable()
-    try:
-        signal.signal(signum, signal.SIG_DFL)
-    except (OSError, ValueError):
-        pass  # SIGKILL/SIGSTOP: their disposition cannot be set (nor needs to be)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
-    os.kill(os.getpid(), signum)
-    os._exit(128 + signum)
+    return getattr(_child, name)

@@ -216,7 +216,7 @@ def _which(program: str) -> str | None:
 
 
 def _exec(opts: argparse.Namespace) -> int:
-    from ._exe import requested_tiers
+    from ._seams import requested_tiers
     from ._log import set_quiet
     from ._reexec import reexec
     from .cargo import CargoRun

@@ -1,15 +1,53 @@
-"""Exceptions raised by reexec_native.
+"""Exceptions raised by reexec_native, and the records they carry.
 
-Every failure names the tier, the path and the errno: OSErrors from the fast path
-carry ``.tier`` and ``.attempts``; a ReexecError carries both causes when both the
-fast path and the fallback failed.
+Every one is an ``OSError`` with errno, strerror and filename as ``os.execv`` gives
+them, so ``except OSError`` (what a user of os.execv writes) catches them all:
+
+- ``ExecError``: exec (or opening, checking, copying the program) failed. ``.tier``
+  says where, from the closed set ``TIERS``; ``.attempts`` is a tuple of ``Attempt``
+  records (tier, errno, note), the note from the closed set ``NOTES`` or None. It is
+  also the built-in subclass its errno maps to (``FileNotFoundError`` for ENOENT,
+  ``PermissionError`` for EACCES, ...), as ``os.execv``'s errors are.
+- ``FallbackError``: the fallback could not hand over; ``.stage`` from ``STAGES``.
+- ``ReexecError``: reexec() could neither exec nor hand over. Its errno and filename
+  are the fast path's; ``.exec_error`` and ``.fallback_error`` hold both causes and
+  the message numbered recovery steps, chosen by the fallback's stage and mode.
+  Its subclasses ``RecursionGuardError``, ``CannotRerunError`` and ``VerifyError`` are
+  refusals before anything ran (errno None, except a verify child that could not start).
 """
 
 from __future__ import annotations
 
 import errno as _errno
 import os
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: Where an ExecError happened: ``open`` (opening the program, or finding the running
+#: one), ``check`` (refused before exec: it would fail, or die, after the point of no
+#: return), ``execveat``/``fexecve``/``path``/``createprocess`` (the C core's exec tiers),
+#: ``snapshot`` (making a sealed copy), ``fds`` (placing listen_fds/pass_fds),
+#: ``verify`` (the verify child could not start: a writer holds the file), ``none``
+#: (no tier could be tried: the seam or the platform left none).
+TIERS = ("open", "check", "execveat", "fexecve", "path", "createprocess", "snapshot", "fds", "verify", "none")
+
+#: Why an attempt did not run the program, beyond its errno (``Attempt.note``):
+#: ``not-elf`` (fexecve skipped: not a verified ELF image), ``identity-changed`` (the
+#: path no longer names the opened file), ``needs-interpreter`` (a #! script or binfmt
+#: image, or one whose interpreter is missing), ``unsupported`` (the tier does not exist
+#: on this platform), ``win32`` (the errno field is a Win32 error code),
+#: ``open-for-writing`` (a writer holds the file), ``changed-during-copy``.
+NOTES = ("not-elf", "identity-changed", "needs-interpreter", "unsupported", "win32", "open-for-writing",
+         "changed-during-copy")
+
+#: Where a FallbackError happened: ``cargo-not-found``, ``spawn`` (cargo, or the
+#: fallback's child, could not be started), ``no-artifact`` (cargo build succeeded but
+#: reported no single executable), ``artifact-exec`` (the built program could not be
+#: executed; ``.exec_error`` says why). A build that fails is not raised: this process
+#: exits with cargo's status, as ``cargo run`` would.
+STAGES = ("cargo-not-found", "spawn", "no-artifact", "artifact-exec")
 
 # The spec logs Rust's io::ErrorKind names ("Error kind: NotFound"); keep them.
 _ERROR_KINDS = {
@@ -37,12 +75,136 @@ def error_kind(exc: BaseException | None) -> str:
     return f"{_ERROR_KINDS.get(exc.errno, 'Uncategorized')} ({symbol})"
 
 
-class ReexecError(RuntimeError):
+class Attempt(tuple[str, int, "str | None"]):
+    """One try of one tier: ``tier`` (from TIERS), ``errno`` (a Win32 error code when
+    ``note`` is ``"win32"``), ``note`` (from NOTES, or None). A tuple, so
+    ``tier, err, note = attempt`` works."""
+
+    __slots__ = ()
+
+    def __new__(cls, tier: str, errno: int, note: str | None = None) -> Attempt:
+        return tuple.__new__(cls, (tier, errno, note))
+
+    @property
+    def tier(self) -> str:
+        return self[0]
+
+    @property
+    def errno(self) -> int:
+        return self[1]
+
+    @property
+    def note(self) -> str | None:
+        return self[2]
+
+    def __reduce__(self) -> tuple[type[Attempt], tuple[str, int, str | None]]:
+        return (Attempt, (self[0], self[1], self[2]))
+
+    def __repr__(self) -> str:
+        return f"Attempt(tier={self.tier!r}, errno={self.errno!r}, note={self.note!r})"
+
+
+# The built-in OSError subclass each errno maps to (as OSError(errno, ...) picks it).
+_BUILTIN_SUBCLASSES: tuple[type[OSError], ...] = (
+    BlockingIOError, ChildProcessError, BrokenPipeError, ConnectionAbortedError, ConnectionRefusedError,
+    ConnectionResetError, FileExistsError, FileNotFoundError, InterruptedError, IsADirectoryError,
+    NotADirectoryError, PermissionError, ProcessLookupError, TimeoutError,
+)
+
+
+class _ErrnoClasses:
+    """`base` and one class per built-in subclass, (base, FileNotFoundError) and so on,
+    made once at import (module-level names, so the instances pickle)."""
+
+    def __init__(self, base: type[OSError], namespace: dict[str, object]) -> None:
+        self.base = base
+        self.by_builtin: dict[type[OSError], type[OSError]] = {}
+        for builtin in _BUILTIN_SUBCLASSES:
+            name = f"{base.__name__}_{builtin.__name__}"
+            cls = type(name, (base, builtin), {"__module__": __name__, "__doc__": f"{base.__name__} that is a {builtin.__name__}."})
+            namespace[name] = cls
+            self.by_builtin[builtin] = cls
+
+    def for_errno(self, err: int | None) -> type[OSError]:
+        if err is None:
+            return self.base
+        return self.by_builtin.get(type(OSError(err, "")), self.base)
+
+
+class ExecError(OSError):
+    """The program could not be opened, checked, copied or executed. ``.tier`` (one of
+    TIERS), ``.attempts`` (Attempt records, in order), ``.diagnosis`` (what an ENOEXEC
+    or a pre-exec refusal meant for this file, or None). Make one with ``ExecError.of``
+    to get the built-in subclass of its errno too."""
+
+    tier: str
+    attempts: tuple[Attempt, ...]
+    diagnosis: str | None
+
+    def __init__(self, *args: object, tier: str = "none", attempts: Sequence[Attempt] = (),
+                 diagnosis: str | None = None) -> None:
+        super().__init__(*args)
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+        self.tier = tier
+        self.attempts = tuple(attempts)
+        self.diagnosis = diagnosis
+
+    @classmethod
+    def of(cls, err: int | None, strerror: str, filename: str | None, *, tier: str,
+           attempts: Sequence[Attempt] = (), diagnosis: str | None = None, winerror: int | None = None) -> ExecError:
+        """An ExecError that is also the built-in subclass its errno maps to. With
+        `winerror` (Windows) and no `err`, the errno is Python's for that Win32 code;
+        with both, `err` is kept and ``.winerror`` set."""
+        if err is None and winerror is not None:
+            err = OSError(None, "", None, winerror).errno  # Python's own Win32 -> errno table
+            args: tuple[object, ...] = (None, strerror, filename, winerror)
+        else:
+            args = (err, strerror) if filename is None else (err, strerror, filename)
+        exc = _EXEC_CLASSES.for_errno(err)(*args, tier=tier, attempts=attempts, diagnosis=diagnosis)
+        assert isinstance(exc, ExecError)
+        if winerror is not None and getattr(exc, "winerror", None) != winerror:
+            exc.winerror = winerror
+        return exc
+
+
+_EXEC_CLASSES = _ErrnoClasses(ExecError, globals())
+
+
+class FallbackError(OSError):
+    """The fallback could not hand over. ``.stage`` (one of STAGES), ``.mode`` (the
+    CargoRun mode: "run" or "build-exec"), ``.command`` (what it ran or would run, as
+    text), ``.exec_error`` (stage "artifact-exec": the built program's ExecError)."""
+
+    stage: str
+    mode: str | None
+    command: str | None
+    exec_error: ExecError | None
+
+    @classmethod
+    def of(cls, err: int, strerror: str, filename: str | None, *, stage: str, mode: str | None = None,
+           command: str | None = None, exec_error: ExecError | None = None) -> FallbackError:
+        """A FallbackError that is also the built-in subclass `err` maps to."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+        kind = _FALLBACK_CLASSES.for_errno(err)
+        exc = kind(err, strerror, filename) if filename is not None else kind(err, strerror)
+        assert isinstance(exc, FallbackError)
+        exc.stage, exc.mode, exc.command, exc.exec_error = stage, mode, command, exec_error
+        return exc
+
+
+_FALLBACK_CLASSES = _ErrnoClasses(FallbackError, globals())
+
+
+class ReexecError(OSError, RuntimeError):
     """The process could not be replaced, nor handed over to the fallback.
 
-    ``exec_error`` is the fast path's OSError (with ``.tier`` and ``.filename``),
-    ``fallback_error`` the fallback's; either may be None. ``rebuild_command``, when
-    known (the cargo fallback's build), goes into the recovery steps.
+    An OSError whose errno, strerror and filename are the fast path's (None when it
+    was not tried). ``exec_error`` is that ExecError, ``fallback_error`` the fallback's
+    (a FallbackError from CargoRun); either may be None. ``rebuild_command``, when
+    known (the cargo fallback's build), goes into the recovery steps. Still a
+    RuntimeError in 0.2, for ``except RuntimeError`` written against 0.1 (deprecated).
     """
 
     def __init__(
@@ -51,13 +213,37 @@ class ReexecError(RuntimeError):
         *,
         exec_error: BaseException | None = None,
         fallback_error: BaseException | None = None,
-        backend: str = "unknown",
         rebuild_command: str | None = None,
+        **deprecated: object,
     ) -> None:
+        if "backend" in deprecated:
+            _warn_deprecated("ReexecError(backend=...) is ignored and will be removed in 0.3")
+            deprecated.pop("backend")
+        if deprecated:
+            raise TypeError(f"ReexecError() got unexpected keyword arguments: {', '.join(deprecated)}")
         self.exec_error = exec_error
         self.fallback_error = fallback_error
-        self.backend = backend
-        super().__init__(message or _describe(exec_error, fallback_error, rebuild_command))
+        self.message = message or _describe(exec_error, fallback_error, rebuild_command)
+        if isinstance(exec_error, OSError) and exec_error.errno is not None:
+            super().__init__(exec_error.errno, exec_error.strerror, exec_error.filename)
+        else:
+            super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def backend(self) -> str:
+        """Deprecated (0.1 never set it): "unknown". Use ``fallback_error.stage``/``.mode``."""
+        _warn_deprecated("ReexecError.backend is always 'unknown' and will be removed in 0.3; "
+                         "see fallback_error.stage and .mode")
+        return "unknown"
+
+
+def _warn_deprecated(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 class ArgumentListTooLongError(OSError, ValueError):
@@ -67,7 +253,8 @@ class ArgumentListTooLongError(OSError, ValueError):
 
 
 class RecursionGuardError(ReexecError):
-    """The guard variable is already set: this process is itself a re-exec."""
+    """The guard variable is already set: this process is itself a re-exec. Nothing
+    ran (errno None); a ReexecError like every refusal of reexec()."""
 
 
 class CannotRerunError(ReexecError):
@@ -80,19 +267,28 @@ class CannotRerunError(ReexecError):
 class VerifyError(ReexecError):
     """``reexec(verify=...)``: the opened program, run as a child with the verify
     arguments, did not exit 0 in time, so it was not executed; this process carries
-    on. ``path``, ``args``; ``returncode`` (negative: killed by that signal; None: it
-    never ran, see ``errno``, or it timed out, see ``timed_out``); ``stderr_tail``
-    (the last bytes it wrote to stderr, decoded)."""
+    on. ``path`` (also ``filename``), ``args_run``; ``returncode`` (negative: killed by
+    that signal; None: it never ran, see ``errno``, or it timed out, see ``timed_out``);
+    ``stderr_tail`` (the last bytes it wrote to stderr, decoded)."""
 
     def __init__(self, message: str, *, path: str, args: Sequence[str | bytes], returncode: int | None = None,
                  timed_out: bool = False, errno: int | None = None, stderr_tail: str = "") -> None:
         super().__init__(message)
+        self.errno = errno
+        self.strerror = os.strerror(errno) if errno is not None else None
+        self.filename = path
         self.path = path
         self.args_run = args
         self.returncode = returncode
         self.timed_out = timed_out
-        self.errno = errno
         self.stderr_tail = stderr_tail
+
+
+def _fallback_label(fallback_error: BaseException) -> str:
+    mode = getattr(fallback_error, "mode", None)
+    if not isinstance(fallback_error, FallbackError):
+        return "the fallback"
+    return "cargo build fallback" if mode == "build-exec" else "cargo run"
 
 
 def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
@@ -100,15 +296,15 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
     if fallback_error is None:
         head = "Re-exec failed: exec() failed and no fallback was tried."
     elif exec_error is None:
-        head = "Re-exec failed: the fast path was not available and cargo run failed."
+        head = f"Re-exec failed: the fast path was not available and {_fallback_label(fallback_error)} failed."
     else:
-        head = "Re-exec failed: exec() and cargo run both failed."
+        head = f"Re-exec failed: exec() and {_fallback_label(fallback_error)} both failed."
     lines = [head]
     if exec_error is not None:
         lines.append(f"exec() error: {exec_error} (kind: {error_kind(exec_error)})")
     if fallback_error is not None:
-        lines.append(f"cargo run error: {fallback_error}")
-    steps = _recovery_steps(exec_error if isinstance(exec_error, OSError) else None, fallback_error, rebuild_command)
+        lines.append(f"{_fallback_label(fallback_error)} error: {fallback_error}")
+    steps = _fallback_steps(fallback_error) + _exec_steps(exec_error, rebuild_command)
     if steps:
         lines.append("")
         lines.append("To recover:")
@@ -116,45 +312,58 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
     return "\n".join(lines)
 
 
-def _recovery_steps(exec_error: OSError | None, fallback_error: BaseException | None, rebuild_command: str | None) -> list[str]:
+def _fallback_steps(fallback_error: BaseException | None) -> list[str]:
+    """What to do about the fallback's failure: by its stage and mode, never its class."""
+    if fallback_error is None:
+        return []
+    if not isinstance(fallback_error, FallbackError):
+        return [f"Check that the fallback command can start: {fallback_error}."]
+    if fallback_error.stage == "cargo-not-found":
+        return ["Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
+                f"(PATH={os.environ.get('PATH', '')!r}).",
+                "Or set CARGO to the full path of the cargo binary (or pass CargoRun(cargo=...))."]
+    if fallback_error.stage == "spawn":
+        return [f"{fallback_error.filename} could not be started ({fallback_error.strerror}): check that "
+                "it is an executable cargo, or set CARGO to one."]
+    if fallback_error.stage == "no-artifact":
+        run = f"`{fallback_error.command}`" if fallback_error.command else "cargo build"
+        return [f"{run} succeeded but {fallback_error.strerror}: check that the package has a bin "
+                "target, or pass CargoRun(bin=...) to choose one.",
+                "Or use CargoRun(mode=\"run\"), which lets cargo pick and run the program."]
+    # artifact-exec: the fresh build exists but cannot be executed.
+    steps = _exec_steps(fallback_error.exec_error, None)
+    return steps + ["Or use CargoRun(mode=\"run\"), which runs the program as cargo's child."]
+
+
+def _exec_steps(exec_error: BaseException | None, rebuild_command: str | None) -> list[str]:
+    """What to do about an exec failure, by its errno, tier and note."""
+    if not isinstance(exec_error, OSError) or not exec_error.filename:
+        return []
+    target = exec_error.filename
     steps: list[str] = []
-    cargo_missing = isinstance(fallback_error, FileNotFoundError)
-    if cargo_missing:
-        steps.append(
-            "Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
-            f"(PATH={os.environ.get('PATH', '')!r})."
-        )
-        steps.append("Or set CARGO to the full path of the cargo binary.")
-    elif fallback_error is not None:
-        steps.append(f"Check that the fallback command can start: {fallback_error}.")
-    if isinstance(exec_error, OSError) and exec_error.filename:
-        target = exec_error.filename
-        if _interpreter_missing(exec_error):
-            steps.append(f"{target} exists, but the interpreter it names (its #! line, or the "
-                         "ELF loader) is missing: install it or fix the #! line.")
-        elif exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
-            how = f": `{rebuild_command}`" if rebuild_command else ""
-            steps.append(f"Rebuild the program so that {target} exists again{how}.")
-        elif exec_error.errno == _errno.EACCES:
-            steps.append(f"Make {target} executable (chmod +x) and check its filesystem "
-                         "is not mounted noexec.")
-        elif exec_error.errno == _errno.ETXTBSY:
-            steps.append(f"Wait for the process writing {target} to finish, then retry.")
-        elif exec_error.errno == _errno.ENOEXEC and (diagnosis := getattr(exec_error, "diagnosis", None)):
-            steps.append(f"{target} cannot be executed here: {diagnosis}.")
-        elif exec_error.errno == _errno.ENOEXEC:
-            steps.append(f"{target} is not a complete executable (truncated or half-written): "
-                         "rebuild it.")
-        steps.append(f"Run it by hand: {target} ARGS...")
+    diagnosis = getattr(exec_error, "diagnosis", None)
+    if _interpreter_missing(exec_error):
+        steps.append(f"{target} exists, but the interpreter it names (its #! line, or the "
+                     "ELF loader) is missing: install it or fix the #! line.")
+    elif exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
+        how = f": `{rebuild_command}`" if rebuild_command else ""
+        steps.append(f"Rebuild the program so that {target} exists again{how}.")
+    elif exec_error.errno == _errno.EACCES:
+        steps.append(f"Make {target} executable (chmod +x) and check its filesystem is not mounted noexec.")
+    elif exec_error.errno == _errno.ETXTBSY:
+        steps.append(f"Wait for the process writing {target} to finish, then retry.")
+    elif exec_error.errno == _errno.ENOEXEC and diagnosis:
+        steps.append(f"{target} cannot be executed here: {diagnosis}.")
+    elif exec_error.errno == _errno.ENOEXEC:
+        steps.append(f"{target} is not a complete executable (truncated or half-written): rebuild it.")
+    steps.append(f"Run it by hand: {target} ARGS...")
     return steps
 
 
 def _interpreter_missing(exec_error: OSError) -> bool:
-    """The path tier's ENOENT with the file still there (the C core's note)."""
+    """The path tier's (or the pre-exec check's) ENOENT with the file still there."""
     attempts = getattr(exec_error, "attempts", None)
     if exec_error.errno != _errno.ENOENT or not attempts:
         return False
-    from ._native import lib
-
     tier, _err, note = attempts[-1]
-    return tier in ("path", "check") and note == lib.REEXEC_NOTE_NEEDS_INTERPRETER
+    return tier in ("path", "check") and note == "needs-interpreter"

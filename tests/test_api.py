@@ -11,9 +11,12 @@ import sys
 import pytest
 
 import reexec_native
-from reexec_native import CargoRun, ReexecError, open_exe, reexec
-from reexec_native._exe import TIERS, requested_tiers, supported_tiers
+from reexec_native import Attempt, CargoRun, ExecError, FallbackError, ReexecError, open_exe, reexec
+from reexec_native._binding import TIER_BITS as TIERS
+from reexec_native._binding import supported_tiers
+from reexec_native._seams import requested_tiers
 from reexec_native.cargo import format_command
+from reexec_native.errors import TIERS as TIER_NAMES
 
 
 @pytest.mark.parametrize("argv, exc", [
@@ -110,7 +113,8 @@ def test_fallback_command_is_logged_like_the_spec():
 
 def test_reexec_error_message_has_both_causes_and_fitting_steps():
     exec_error = FileNotFoundError(errno.ENOENT, "No such file or directory", "/w/target/debug/xtask")
-    fallback_error = FileNotFoundError(errno.ENOENT, "'cargo' not found on PATH", "cargo")
+    fallback_error = FallbackError.of(errno.ENOENT, "'cargo' not found on PATH", "cargo", stage="cargo-not-found",
+                                      mode="run")
     message = str(ReexecError(exec_error=exec_error, fallback_error=fallback_error,
                               rebuild_command=" ".join(CargoRun(cargo="cargo").build_command())))
     assert message.splitlines()[:3] == [
@@ -123,6 +127,52 @@ def test_reexec_error_message_has_both_causes_and_fitting_steps():
     busy = str(ReexecError(exec_error=OSError(errno.ETXTBSY, "Text file busy", "/x")))
     assert busy.startswith("Re-exec failed: exec() failed and no fallback was tried.")
     assert "Wait for the process writing /x to finish" in busy
+
+
+def test_recovery_steps_follow_the_fallback_stage_and_mode_not_the_class():
+    """A cargo that builds but reports no binary (a FileNotFoundError too) is not told
+    to install Rust; build-exec is named as such; a custom fallback's error is quoted."""
+    exec_error = FileNotFoundError(errno.ENOENT, "No such file or directory", "/w/target/debug/xtask")
+    no_artifact = FallbackError.of(errno.ENOENT, "cargo build reported no executable for bin 'x'", None,
+                                   stage="no-artifact", mode="build-exec", command="cargo build -p xtask")
+    assert isinstance(no_artifact, FileNotFoundError) and no_artifact.stage == "no-artifact"
+    message = str(ReexecError(exec_error=exec_error, fallback_error=no_artifact))
+    assert message.splitlines()[0] == "Re-exec failed: exec() and cargo build fallback both failed."
+    assert "cargo build fallback error: [Errno 2] cargo build reported no executable" in message
+    assert "Install Rust" not in message
+    assert "1. `cargo build -p xtask` succeeded but cargo build reported no executable" in message
+    custom = str(ReexecError(exec_error=exec_error, fallback_error=FileNotFoundError(errno.ENOENT, "gone", "tool")))
+    assert "exec() and the fallback both failed" in custom and "Install Rust" not in custom
+    assert "1. Check that the fallback command can start: [Errno 2] gone: 'tool'." in custom
+
+
+def test_reexec_error_is_an_oserror_with_the_fast_path_errno():
+    exec_error = ExecError.of(errno.ENOENT, "No such file or directory (opening for exec)", "/w/x", tier="open",
+                              attempts=[Attempt("open", errno.ENOENT)])
+    err = ReexecError(exec_error=exec_error)
+    assert isinstance(err, OSError) and isinstance(err, RuntimeError)  # RuntimeError: 0.1's, deprecated
+    assert (err.errno, err.filename) == (errno.ENOENT, "/w/x")
+    assert str(err).startswith("Re-exec failed:")
+    with pytest.warns(DeprecationWarning, match="backend"):
+        assert err.backend == "unknown"
+    with pytest.warns(DeprecationWarning, match="backend"):
+        ReexecError("x", backend="cargo")
+    assert ReexecError("refused").errno is None
+
+
+def test_exec_error_is_the_builtin_subclass_of_its_errno_and_names_a_known_tier():
+    missing = ExecError.of(errno.ENOENT, "gone", "/x", tier="path", attempts=[Attempt("path", 2, "needs-interpreter")])
+    assert isinstance(missing, FileNotFoundError) and isinstance(missing, ExecError)
+    assert missing.attempts[0].note == "needs-interpreter" and missing.attempts[0] == ("path", 2, "needs-interpreter")
+    assert type(ExecError.of(errno.E2BIG, "long", "/x", tier="execveat")) is ExecError
+    assert isinstance(ExecError.of(errno.EACCES, "no", "/x", tier="check"), PermissionError)
+    with pytest.raises(ValueError, match="unknown tier 'snapshot-memfd'"):
+        ExecError(errno.EIO, "x", tier="snapshot-memfd")
+    import pickle
+
+    again = pickle.loads(pickle.dumps(missing))
+    assert type(again) is type(missing) and again.filename == "/x"
+    assert set(TIER_NAMES) >= {"open", "check", "execveat", "fexecve", "path", "createprocess", "snapshot", "none"}
 
 
 def test_tier_seam_parses_and_rejects_unknown_names():

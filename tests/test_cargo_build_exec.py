@@ -14,7 +14,7 @@ from conftest import FIXTURE_WS, child_env, parse_xtask
 from test_fast_path import TRICKY_ARGS
 
 from reexec_native import CargoRun
-from reexec_native._cargo_build import build_command, package_name, pick_executable
+from reexec_native._cargo_build import MESSAGE_FORMAT, package_name, pick_executable
 
 pytestmark = pytest.mark.cargo
 
@@ -135,9 +135,9 @@ def test_build_command_and_run_command_unchanged():
                                                 "--", "a", "b"]
     be = CargoRun(mode="build-exec", bin="xtask", manifest_path="ws/Cargo.toml", cargo="/c/cargo",
                   features=("a", "b"), cargo_args=("--release",))
-    assert build_command(be) == ["/c/cargo", "build", "-p", "xtask", "--features", "a,b", "--bin", "xtask",
-                                 "--manifest-path", "ws/Cargo.toml", "--release",
-                                 "--message-format=json-render-diagnostics"]
+    assert [*be.build_command(), MESSAGE_FORMAT] == [
+        "/c/cargo", "build", "-p", "xtask", "--features", "a,b", "--bin", "xtask",
+        "--manifest-path", "ws/Cargo.toml", "--release", "--message-format=json-render-diagnostics"]
     assert "mode='build-exec'" in repr(be)
     with pytest.raises(ValueError, match="mode must be one of"):
         CargoRun(mode="exec")

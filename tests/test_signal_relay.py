@@ -99,7 +99,7 @@ def test_no_signal_reaches_a_reaped_child_pid(tmp_path):
     were reused; no error either."""
     code = """
         import os, signal, subprocess
-        from reexec_native._signals import SignalRelay
+        from reexec_native._child import SignalRelay
         with SignalRelay() as relay:
             child = subprocess.Popen(["true"])
             relay.started(child.pid)

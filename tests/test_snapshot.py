@@ -272,8 +272,8 @@ def test_snapshot_refuses_a_file_held_open_for_writing(variants, tmp_path):
         threading.Timer(0.2, os.close, [writer]).start()
         reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None, retry_budget=5)
     """, cwd=tmp_path)
-    assert result.stdout.splitlines() == ["refused 26 snapshot-tmpfile", "variant=1 padding=1"], result.stderr
-    assert "Retry 1 in 5 ms: ETXTBSY at tier snapshot-tmpfile" in result.stderr
+    assert result.stdout.splitlines() == ["refused 26 snapshot", "variant=1 padding=1"], result.stderr
+    assert "Retry 1 in 5 ms: ETXTBSY at tier snapshot" in result.stderr
 
 
 # ---- programs that locate themselves (issue 12 item 4) ---------------------------------

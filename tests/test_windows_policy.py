@@ -9,10 +9,10 @@ import errno
 
 import pytest
 
-from reexec_native import CargoRun, open_exe
-from reexec_native._exe import TIERS
-from reexec_native._native import ffi, lib
-from reexec_native.cargo import _run_through_shim, uses_shim
+from reexec_native import Attempt, CargoRun, ExecError
+from reexec_native._binding import TIER_BITS as TIERS
+from reexec_native._binding import exec_failure, supported_tiers
+from reexec_native._child import run_through_shim, uses_shim
 
 
 def test_fallback_runs_through_the_shim_only_where_createprocess_is_the_tier():
@@ -27,24 +27,22 @@ def test_shim_gets_the_spec_command_line_with_argv1_unchanged():
 
 
 def test_createprocess_failure_names_path_tier_and_win32_code():
-    report = ffi.new("reexec_report *")
-    report.count = 1
-    report.attempts[0].tier = lib.REEXEC_TIER_CREATEPROCESS
-    report.attempts[0].err = 193  # ERROR_BAD_EXE_FORMAT, e.g. a refused .bat target
-    report.attempts[0].note = lib.REEXEC_NOTE_WIN32
-    with open_exe("/bin/true") as handle:
-        exc = handle._failure(report)
-    assert isinstance(exc, OSError)
+    # ERROR_BAD_EXE_FORMAT (193), e.g. a refused .bat target, as the C core reports it
+    exc = exec_failure("/bin/true", [Attempt("createprocess", 193, "win32")])
+    assert isinstance(exc, ExecError) and isinstance(exc, OSError)
     assert exc.tier == "createprocess"
-    assert exc.attempts == [("createprocess", 193, lib.REEXEC_NOTE_WIN32)]
+    assert exc.attempts == (("createprocess", 193, "win32"),)
+    assert exc.attempts[0].note == "win32" and exc.winerror == 193
     assert "starting the program failed, Win32 error 193 (tier createprocess)" in str(exc)
     assert exc.filename == "/bin/true"
 
 
-@pytest.mark.skipif(lib.reexec_supported_tiers() & lib.REEXEC_TIER_CREATEPROCESS, reason="off Windows only")
+@pytest.mark.skipif(bool(supported_tiers() & TIERS["createprocess"]), reason="off Windows only")
 def test_shim_tier_off_windows_is_a_clear_unsupported_error():
     with pytest.raises(OSError) as info:
-        _run_through_shim("/bin/true", ["cargo", "run", "--"], {})
+        run_through_shim("/bin/true", ["cargo", "run", "--"], {})
     assert info.value.errno == errno.ENOSYS
-    assert info.value.attempts[-1][0] == "tiers 0x8" or info.value.tier == "createprocess"
+    assert isinstance(info.value, ExecError)
+    assert info.value.attempts[-1] == ("createprocess", errno.ENOSYS, "unsupported")
+    assert info.value.tier == "createprocess"
     assert "tier not available on this platform" in str(info.value)

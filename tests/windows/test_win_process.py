@@ -106,7 +106,7 @@ def test_estale_is_retried_by_reexec():
         import os, sys
         import reexec_native._fastpath as fp
         from reexec_native import reexec
-        real_open = fp.open_exe
+        real_open = fp.open_plain
         calls = []
         def open_then_swap(path):
             handle = real_open(path)
@@ -114,7 +114,7 @@ def test_estale_is_retried_by_reexec():
                 handle._raw.size += 1  # as if the path now named another file
             calls.append(path)
             return handle
-        fp.open_exe = open_then_swap
+        fp.open_plain = open_then_swap
         reexec([sys.executable, "-c", "print('ran')"], executable=sys.executable, fallback=None)
         """)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,314 @@
+"""The one door to the C core: the only module that imports ``_native``.
+
+Each function makes one C call (or one short sequence) on Python values: it builds
+the C arrays, calls, and turns what the C core reported into Python values, or
+into the exceptions of ``errors`` (errno, strerror, path; ``tier`` and named
+``attempts`` for exec failures). What to try, in what order, and what to log is
+decided by the callers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from . import _native
+from .errors import Attempt, ExecError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ._native import CData, CharPtrArray, CString, Report
+    from ._native import Exe as RawExe
+    from ._native import FdPlan as RawFdPlan
+
+    #: reexec_exec's signature, and what a caller puts in its place (exec_raw(run=)).
+    ExecFunction = Callable[[RawExe, CString, CharPtrArray, CharPtrArray, int, Report], int]
+
+ffi, lib = _native.ffi, _native.lib
+
+
+def native_file() -> str | None:
+    """Where the C extension was loaded from (reexec-native doctor shows it)."""
+    return getattr(_native, "__file__", None)
+
+
+#: The C core's exec tiers (errors.TIERS names them all) as the bits of its masks.
+TIER_BITS = {
+    "execveat": lib.REEXEC_TIER_EXECVEAT,
+    "fexecve": lib.REEXEC_TIER_FEXECVE,
+    "path": lib.REEXEC_TIER_PATH,
+    "createprocess": lib.REEXEC_TIER_CREATEPROCESS,
+}
+_TIER_BY_BIT = {bit: name for name, bit in TIER_BITS.items()}
+SNAPSHOT_BITS = {"memfd": lib.REEXEC_SNAPSHOT_MEMFD, "tmpfile": lib.REEXEC_SNAPSHOT_TMPFILE}
+LISTEN_FDS_START = int(lib.REEXEC_LISTEN_FDS_START)
+
+# REEXEC_NOTE_* as errors.NOTES names them (REEXEC_NOTE_NONE is None).
+NOTE_NAMES = {
+    lib.REEXEC_NOTE_NOT_ELF: "not-elf",
+    lib.REEXEC_NOTE_IDENTITY_CHANGED: "identity-changed",
+    lib.REEXEC_NOTE_NEEDS_INTERPRETER: "needs-interpreter",
+    lib.REEXEC_NOTE_UNSUPPORTED: "unsupported",
+    lib.REEXEC_NOTE_WIN32: "win32",
+    lib.REEXEC_NOTE_OPEN_FOR_WRITING: "open-for-writing",
+    lib.REEXEC_NOTE_CHANGED_DURING_COPY: "changed-during-copy",
+}
+_NOTE_TEXT = {
+    "not-elf": "not a verified ELF image, skipped",
+    "identity-changed": "path no longer names the opened file",
+    "needs-interpreter": "a #! script or binfmt_misc image",
+    "unsupported": "tier not available on this platform",
+    "open-for-writing": "a writer holds the file open",
+    "changed-during-copy": "the file changed during the copy",
+}
+
+ERROR_BAD_EXE_FORMAT, ERROR_FILE_INVALID, ERROR_FILENAME_EXCED_RANGE = 193, 1006, 206
+# Python maps 1006 to EINVAL and 206 to ENOENT: the identity check's 1006 is the ESTALE
+# of the POSIX path tier (retried: reopen), 206 a command line too long (E2BIG).
+_WIN32_ERRNO = {ERROR_FILE_INVALID: errno.ESTALE, ERROR_FILENAME_EXCED_RANGE: errno.E2BIG}
+
+
+def supported_tiers() -> int:
+    """Mask of the exec tiers this build can try."""
+    return int(lib.reexec_supported_tiers())
+
+
+def snapshot_methods() -> int:
+    """Mask of the snapshot methods this build has (SNAPSHOT_BITS)."""
+    return int(lib.reexec_snapshot_methods())
+
+
+def has_win_run() -> bool:
+    """True in a Windows build: reexec_win_run (the hand-over that returns) exists."""
+    return getattr(lib, "reexec_win_run", None) is not None
+
+
+def tier_name(mask: int) -> str:
+    """The name of one tier bit; "none" for anything else (the C core reports the
+    requested mask when no tier in it exists in this build)."""
+    return _TIER_BY_BIT.get(mask, "none")
+
+
+# --- opening --------------------------------------------------------------------------
+
+def new_exe() -> RawExe:
+    raw = ffi.new("reexec_exe *")
+    raw.fd = -1
+    return raw
+
+
+def open_path(path: bytes) -> RawExe:
+    """reexec_open: the program at `path`, opened for exec; ExecError (tier "open")."""
+    raw = new_exe()
+    err = lib.reexec_open(path, raw)
+    if err:
+        raise open_error(err, os.fsdecode(path))
+    return raw
+
+
+def open_self() -> RawExe | None:
+    """reexec_open_self: the running image (Linux: /proc/self/exe); None where the
+    platform has no such handle (ENOSYS)."""
+    raw = new_exe()
+    err = lib.reexec_open_self(raw)
+    if err == errno.ENOSYS:
+        return None
+    if err:
+        raise open_error(err, "/proc/self/exe")
+    return raw
+
+
+def open_error(err: int, path: str, why: str = "opening for exec") -> ExecError:
+    return ExecError.of(err, f"{os.strerror(err)} ({why})", path, tier="open", attempts=[Attempt("open", err)])
+
+
+def close(raw: RawExe) -> int:
+    """reexec_close: 0 or errno; safe to call twice."""
+    return int(lib.reexec_close(raw))
+
+
+def view(raw: RawExe, fd: int) -> RawExe:
+    """A copy of `raw` naming descriptor `fd` (the same file, moved): not to be closed."""
+    moved = ffi.new("reexec_exe *", raw[0])
+    moved.fd = fd
+    return moved
+
+
+def current_exe() -> str:
+    """reexec_current_exe: the running program's real path (Linux keeps " (deleted)")."""
+    size = 4096
+    while True:
+        buf = ffi.new("char[]", size)
+        err = lib.reexec_current_exe(buf, size)
+        if err != errno.ERANGE:
+            break
+        size *= 4
+    if err:
+        raise open_error(err, "", "reading the running program's path")
+    return os.fsdecode(ffi.string(buf))
+
+
+# --- exec -----------------------------------------------------------------------------
+
+def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes], tiers: int,
+             run: ExecFunction | None = None) -> tuple[int, list[Attempt]]:
+    """reexec_exec (or `run`, same arguments) with C vectors of `argv` and `env_entries`
+    (``NAME=value``); returns only when it did: (status, the attempts in order)."""
+    keep = [ffi.new("char[]", item) for item in argv]
+    c_argv = ffi.new("char *[]", keep + [ffi.NULL])
+    env_keep = [ffi.new("char[]", item) for item in env_entries]
+    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    report = ffi.new("reexec_report *")
+    c_path: CString = ffi.NULL if path is None else path
+    status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
+    attempts = []
+    for i in range(report.count):
+        a = report.attempts[i]
+        attempts.append(Attempt(tier_name(a.tier), int(a.err), NOTE_NAMES.get(int(a.note))))
+    return int(status), attempts
+
+
+def win_run(raw: RawExe, path: bytes, argv: Sequence[bytes], env_entries: Sequence[bytes]) -> tuple[int | None, list[Attempt]]:
+    """reexec_win_run (Windows): (the child's 32-bit exit code, []) once it exited, or
+    (None, attempts) when it could not start."""
+    exit_code = ffi.new("unsigned long *")
+    win_run_c = lib.reexec_win_run
+
+    def run_and_wait(exe: RawExe, c_path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
+                     _tiers: int, report: Report) -> int:
+        return int(win_run_c(exe, c_path, c_argv, c_envp, report, exit_code))
+
+    status, attempts = exec_raw(raw, path, argv, env_entries, TIER_BITS["createprocess"], run=run_and_wait)
+    return (int(exit_code[0]), []) if status == 0 else (None, attempts)
+
+
+def exec_failure(path: str, attempts: Sequence[Attempt]) -> ExecError:
+    """The ExecError for what reexec_exec tried: the last attempt's errno and tier,
+    every attempt in the message and in ``.attempts``."""
+    tier, err, note = attempts[-1]
+    if note == "win32":
+        return ExecError.of(_WIN32_ERRNO.get(err), f"{_win32_message(err, path)} (tier {tier})", path,
+                            tier=tier, attempts=attempts, winerror=err)
+    details = "; ".join(
+        f"{name}: {errno.errorcode.get(e, e)}" + (f" ({_note_text(name, n)})" if n in _NOTE_TEXT else "")
+        for name, e, n in attempts
+    )
+    return ExecError.of(err, f"{os.strerror(err)} (tier {tier}; tried {details})", path,
+                        tier=tier, attempts=attempts)
+
+
+def _note_text(tier: str, note: str | None) -> str:
+    if tier == "path" and note == "needs-interpreter":
+        return "the file is there: its interpreter (#! line or ELF loader) is missing"
+    return _NOTE_TEXT[note or ""]
+
+
+def _win32_message(err: int, path: str) -> str:
+    """What a Win32 error of the hand-over means. The C core refuses some launches
+    before CreateProcessW is called (docs/windows.md): those are not worded as its failure."""
+    if err == ERROR_BAD_EXE_FORMAT and _is_batch(path):
+        return (f"refused before CreateProcessW, Win32 error {err}: a .bat/.cmd file runs "
+                "through cmd.exe, which re-parses the arguments by its own rules (BatBadBut)")
+    if err == ERROR_FILE_INVALID:
+        return (f"refused before CreateProcessW, Win32 error {err}: the path no longer names "
+                "the opened file")
+    if err == ERROR_FILENAME_EXCED_RANGE:
+        return f"Win32 error {err}: the command line is too long"
+    return f"starting the program failed, Win32 error {err}"
+
+
+def _is_batch(path: str) -> bool:
+    """csrc's Windows command-line test: Windows strips trailing dots and spaces."""
+    return path.rstrip(". ").lower().endswith((".bat", ".cmd"))
+
+
+# --- snapshot, pre-exec check ---------------------------------------------------------
+
+def snapshot(raw: RawExe, path: bytes, method: str, tmpdir: bytes | None) -> RawExe:
+    """reexec_snapshot: a sealed copy made by `method`; ExecError (tier "snapshot"),
+    ETXTBSY while a writer holds the file, ESTALE when it changed during the copy."""
+    out = new_exe()
+    note = ffi.new("int *")
+    c_tmpdir: CString = ffi.NULL if tmpdir is None else tmpdir
+    err = lib.reexec_snapshot(raw, path, SNAPSHOT_BITS[method], c_tmpdir, out, note)
+    if err:
+        name = NOTE_NAMES.get(note[0])
+        why = f"; {_NOTE_TEXT[name]}" if name in _NOTE_TEXT else ""
+        raise ExecError.of(err, f"{os.strerror(err)} (snapshot {method}{why})", os.fsdecode(path),
+                           tier="snapshot", attempts=[Attempt("snapshot", err, name)])
+    return out
+
+
+def kernel_check(fd: int) -> int:
+    """reexec_check: 0, the errno exec would give, or ENOSYS (no AT_EXECVE_CHECK here)."""
+    return int(lib.reexec_check(fd))
+
+
+# --- descriptors, children ------------------------------------------------------------
+
+class FdPlanC:
+    """A reexec_fdplan and the arrays it points into (kept alive with it)."""
+
+    def __init__(self, listen: Sequence[int], inherit: Sequence[int], cloexec: Sequence[int]) -> None:
+        self._arrays = (ffi.new("int[]", list(listen) or [0]), ffi.new("int[]", list(inherit) or [0]),
+                        ffi.new("int[]", list(cloexec) or [0]),
+                        ffi.new("int[]", 3 * len(listen) + len(inherit) + len(cloexec) + 1))
+        self.raw: RawFdPlan = ffi.new("reexec_fdplan *", {
+            "nlisten": len(listen), "listen": self._arrays[0], "ninherit": len(inherit),
+            "inherit": self._arrays[1], "ncloexec": len(cloexec), "cloexec": self._arrays[2],
+            "scratch": self._arrays[3]})
+
+    def place(self) -> int:
+        """reexec_fds_place: 0 or errno (the table is as it was on failure)."""
+        return int(lib.reexec_fds_place(self.raw))
+
+    def restore(self) -> None:
+        lib.reexec_fds_restore(self.raw)
+
+    def moved(self, fd: int) -> int:
+        """Where `fd` is now (a listen slot displaced it), or `fd`."""
+        return int(lib.reexec_fds_moved(self.raw, fd))
+
+
+def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
+          tiers: int, plan: FdPlanC, stdio: tuple[int, int, int] = (-1, -1, -1),
+          listen_pid: bool = False) -> tuple[int, int]:
+    """reexec_spawn: fork, apply `plan` in the child, exec `raw` by `tiers` (or, with no
+    `raw`, the program at `path`), with `stdio` as its 0-2 (-1: inherited); with
+    `listen_pid`, LISTEN_PID is the child's own PID. Returns (0, pid) or (errno, -1)."""
+    argv_keep = [ffi.new("char[]", bytes(a)) for a in argv]
+    c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
+    env_keep = [ffi.new("char[]", e) for e in env_entries]
+    pid_digits: CData = ffi.NULL
+    if listen_pid:
+        pid_entry = ffi.new("char[]", b"LISTEN_PID=" + b"0" * 24)
+        env_keep.append(pid_entry)
+        pid_digits = pid_entry + len(b"LISTEN_PID=")
+    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    pid = ffi.new("int *")
+    c_path: CString = ffi.NULL if path is None else path
+    err = lib.reexec_spawn(ffi.NULL if raw is None else raw, c_path, c_argv, c_envp, tiers, plan.raw,
+                           pid_digits, ffi.new("int[3]", list(stdio)), pid)
+    return (0, int(pid[0])) if err == 0 else (int(err), -1)
+
+
+# --- inotify wait ---------------------------------------------------------------------
+
+def watch_open(directory: bytes) -> tuple[int, int]:
+    """reexec_watch_open: (0, fd) or (errno, -1)."""
+    out = ffi.new("int *")
+    err = int(lib.reexec_watch_open(directory, out))
+    return (0, int(out[0])) if err == 0 else (err, -1)
+
+
+def watch_hold(fd: int) -> int:
+    """reexec_watch_hold: the release pipe's descriptor, or -1 (best effort)."""
+    release = ffi.new("int *")
+    return int(release[0]) if lib.reexec_watch_hold(fd, release) == 0 else -1
+
+
+def watch_wait(fd: int, name: bytes, timeout_ms: int) -> int:
+    """reexec_watch_wait: 0 (an event about `name`), ETIMEDOUT, EINTR, or another errno."""
+    return int(lib.reexec_watch_wait(fd, name, timeout_ms))

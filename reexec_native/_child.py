@@ -1,0 +1,259 @@
+"""The fallback's children: start one as exec would, wait, and leave exactly as it left.
+
+``spawn_and_wait`` (cargo run: posix_spawn, or fork + exec with a descriptor plan),
+``run_through_shim`` (Windows: the C core's CreateProcessW hand-over, which gives
+back all 32 bits of the exit code), ``run_reading_stdout`` (cargo build, its JSON
+messages read), and ``leave_like`` (the child's exit code, or death by its signal).
+
+The waiting parent's signal relay: while the child runs, every catchable signal whose default would end or stop the
+parent is caught and passed on to the child, so the parent neither dies and orphans
+the child nor stops without it (PyInstaller's bootloader forwards all signals too):
+  forwarded   SIGTERM SIGHUP SIGQUIT SIGUSR1 SIGUSR2 SIGALRM SIGVTALRM SIGPROF SIGXCPU
+              SIGPWR SIGIO SIGSTKFLT, the real-time signals, and SIGCONT;
+  job control SIGTSTP SIGTTIN SIGTTOU: forwarded, then the parent stops itself
+              (SIGSTOP), as a shell's job would; the SIGCONT that resumes it
+              (`fg`, `kill -CONT`) is forwarded too;
+  not touched SIGINT (ignored: Ctrl-C reaches the terminal's whole foreground group,
+              the child included), SIGWINCH and SIGURG (default: ignore, so they cannot
+              end the parent; a terminal's resize reaches the child's group itself),
+              SIGCHLD, faults (SEGV BUS FPE ILL TRAP SYS ABRT: ours, not the child's),
+              SIGKILL and SIGSTOP (cannot be caught), and any signal the caller
+              ignores (SIGHUP under nohup, Python's SIGPIPE/SIGXFSZ): the child inherits
+              that, as a plain exec would keep it.
+A signal that arrives before the child exists is forwarded once it does. Signals go
+through a pidfd (Linux 5.3+: os.pidfd_open + signal.pidfd_send_signal), which can
+never reach another process once the child was reaped; elsewhere os.kill, only until
+the child is reaped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from . import _binding
+from ._exe import audit_exec, open_plain
+from ._log import flush_stdio, log
+from ._stdio import restore_stdin, rewind_stdin
+from ._validate import env_entries
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from ._fds import FdPlan
+
+_NAMES = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+          "SIGXCPU", "SIGPWR", "SIGIO", "SIGSTKFLT", "SIGCONT")
+_JOB_CONTROL_NAMES = ("SIGTSTP", "SIGTTIN", "SIGTTOU")
+
+
+def _signals(names: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(getattr(signal, n) for n in names if hasattr(signal, n)))
+
+
+FORWARDED = _signals(_NAMES) + tuple(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)) \
+    if hasattr(signal, "SIGRTMIN") else _signals(_NAMES)
+JOB_CONTROL = _signals(_JOB_CONTROL_NAMES)
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """SIGINT while the child runs: the child (same process group) got it too."""
+
+
+class SignalRelay:
+    """Context manager: install the relay for a child about to start; ``started(pid)``
+    once it exists, ``reaped()`` once it was waited for; handlers restored on exit."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._pidfd: int | None = None
+        self._reaped = False
+        self._pending: list[int] = []
+        self._saved: dict[int, object] = {}
+
+    def started(self, pid: int) -> None:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None and hasattr(signal, "pidfd_send_signal"):
+            try:
+                self._pidfd = pidfd_open(pid)  # not reaped yet: names this very child
+            except OSError:
+                self._pidfd = None  # kernel < 5.3 or seccomp: os.kill until reaped
+        self._pid = pid
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            self._send(signum)
+
+    def reaped(self) -> None:
+        self._reaped = True  # from now on the pid may name another process
+
+    def __enter__(self) -> SignalRelay:
+        if threading.current_thread() is not threading.main_thread():
+            log("Note: not the main thread; signals are not relayed to the fallback child")
+            return self
+        handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, _ignore)]
+        handlers += [(s, self._forward) for s in FORWARDED]
+        handlers += [(s, self._forward_and_stop) for s in JOB_CONTROL]
+        for signum, handler in handlers:
+            try:
+                if signal.getsignal(signum) == signal.SIG_IGN:
+                    continue
+                self._saved[signum] = signal.signal(signum, handler)
+            except (OSError, ValueError):
+                continue  # a signal this platform will not let Python catch
+        return self
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if self._pid is None:
+            self._pending.append(signum)
+        else:
+            self._send(signum)
+
+    def _forward_and_stop(self, signum: int, frame: object) -> None:
+        self._forward(signum, frame)
+        os.kill(os.getpid(), signal.SIGSTOP)  # stop with the child; SIGCONT resumes both
+
+    def _send(self, signum: int) -> None:
+        try:
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signum)
+            elif not self._reaped and self._pid is not None:
+                os.kill(self._pid, signum)
+        except ProcessLookupError:
+            pass  # the child is gone (a zombie or reaped): nothing to tell it
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def uses_shim(supported: int | None = None) -> bool:
+    """Where the tier is CreateProcessW (Windows), the fallback child runs through the
+    C shim too: Python's own exit cannot carry every 32-bit exit code. `supported`:
+    a tier mask (default: this build's)."""
+    supported = _binding.supported_tiers() if supported is None else supported
+    return bool(supported & _binding.TIER_BITS["createprocess"])
+
+
+# Python ignores these at start-up; a program started by exec gets them back at
+# their defaults (the C core does it on the fast path), so the child does too.
+_PYTHON_IGNORED = ("SIGPIPE", "SIGXFSZ")
+
+
+def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
+                   fds: FdPlan | None = None) -> NoReturn:
+    """Start `program` with argv `cmd` as exec would start it (empty signal mask,
+    Python's ignored signals back to default, the caller's inheritable descriptors),
+    wait, and leave exactly as it left. posix_spawn; with `fds` (an FdPlan), fork +
+    exec instead: the descriptors are placed and LISTEN_PID is the child's own PID,
+    both set in the child."""
+    flush_stdio()
+    ignored = (getattr(signal, name) for name in _PYTHON_IGNORED if hasattr(signal, name))
+    reset = [s for s in ignored if signal.getsignal(s) == signal.SIG_IGN]
+    with SignalRelay() as relay:
+        read_to = rewind_stdin()  # the child reads on where Python's reading stopped
+        try:
+            if fds is not None:
+                pid = _spawn_with_plan(program, [os.fsencode(program), *map(os.fsencode, cmd[1:])], env, fds)
+            else:
+                pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+        except BaseException:
+            restore_stdin(read_to)
+            raise
+        relay.started(pid)
+        _, status = os.waitpid(pid, 0)
+        relay.reaped()
+    leave_like(os.waitstatus_to_exitcode(status), "Fallback child")
+
+
+def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan) -> int:
+    """fork + exec `program` with `plan` applied in the child and LISTEN_PID set to the
+    child's own PID there (posix_spawn can do neither); returns its PID."""
+    entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
+    err, pid = _binding.spawn(None, os.fsencode(program), argv, entries, 0, plan.c_plan(),
+                              listen_pid=bool(plan.listen))
+    if err:
+        raise OSError(err, f"{os.strerror(err)} (starting the fallback with {plan.describe()})", program)
+    return pid
+
+
+def run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
+    """Run `program` as a child of the C shim (job, console handler, std handles), log
+    its exit code, and exit with it: all 32 bits (os._exit's C int is the same bits).
+    Raises the ExecError of the hand-over when the child could not start."""
+    argv = [os.fsencode(part) for part in cmd]
+    audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
+    with open_plain(program) as handle:
+        if not _binding.has_win_run():  # not a Windows build: the plain hand-over (it refuses off Windows)
+            handle._exec(argv, env, _binding.TIER_BITS["createprocess"])
+            raise AssertionError("unreachable: _exec returns only with run=")
+        code, attempts = _binding.win_run(handle._opened(), os.fsencode(handle.path), argv, env_entries(env))
+        if code is None:
+            raise _binding.exec_failure(handle.path, attempts)
+    leave_like(code, "Fallback child")
+
+
+def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line: Callable[[bytes], None]) -> int:
+    """Run `argv` with stdout piped (stderr inherited: the user sees it), each line
+    given to `on_line`, signals relayed; returns its exit code (negative: the signal)."""
+    import subprocess
+
+    flush_stdio()
+    with SignalRelay() as relay:
+        child = subprocess.Popen(list(argv), env=_popen_env(env), stdout=subprocess.PIPE)
+        relay.started(child.pid)
+        assert child.stdout is not None
+        for line in child.stdout:
+            on_line(line)
+        code = child.wait()
+        relay.reaped()
+    return code
+
+
+def _popen_env(env: Mapping[bytes, bytes]) -> dict[str, str] | Mapping[bytes, bytes]:
+    """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
+    are UTF-8 there, checked by _validate)."""
+    if os.name == "nt":
+        return {os.fsdecode(name): os.fsdecode(value) for name, value in env.items()}
+    return env
+
+
+def leave_like(code: int, who: str) -> NoReturn:
+    """Leave as the child left: its exit code (logged), or death by the same signal
+    (`code` negative, as os.waitstatus_to_exitcode gives it)."""
+    if code < 0:
+        log("%s killed by signal %d (%s)", who, -code, signal.Signals(-code).name)
+        flush_stdio()
+        die_by_signal(-code)
+    log("%s exited with code: %d", who, code)
+    flush_stdio()
+    exit_with(code)
+
+
+def exit_with(code: int) -> NoReturn:
+    """os._exit(code); on Windows any 32-bit exit code (0xC0000005...): os._exit takes
+    a C int, whose bits Windows reads as the DWORD exit code."""
+    if os.name == "nt" and code >= 1 << 31:
+        code -= 1 << 32
+    os._exit(code)
+
+
+def die_by_signal(signum: int) -> NoReturn:
+    """Leave by the same signal the child died of, so our parent sees the same death;
+    128+N only where the signal does not end the process."""
+    import faulthandler
+
+    if faulthandler.is_enabled():
+        faulthandler.disable()
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass  # SIGKILL/SIGSTOP: their disposition cannot be set (nor needs to be)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)
