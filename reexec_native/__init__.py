@@ -9,19 +9,10 @@ child's status.
 __version__ = "0.2.0"
 
 from os import environ as _os_environ
-from os import getcwd as _getcwd
 
-
-def _cwd_or_none() -> "str | None":
-    try:
-        return _getcwd()
-    except OSError:  # the start directory was already removed
-        return None
-
-
-# start_dir(): recorded at `import reexec_native`, not when _reexec first loads (PEP 562
-# below), so an os.chdir() between the import and the first use does not move it.
-_START_DIR = _cwd_or_none()
+# start_dir(): recorded at `import reexec_native`, not when _command first loads (PEP
+# 562 below), so an os.chdir() between the import and the first use does not move it.
+from . import _startdir as _startdir
 
 # Public name -> the module that defines it, loaded at first use (PEP 562), so that
 # `import reexec_native` costs little more than loading the package: a program that
@@ -57,8 +48,16 @@ if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
     from ._open import open_exe
     from ._reexec import reexec
     from .cargo import CargoRun
-    from .errors import (ArgumentListTooLongError, Attempt, CannotRerunError, ExecError, FallbackError,
-                         RecursionGuardError, ReexecError, VerifyError)
+    from .errors import (
+        ArgumentListTooLongError,
+        Attempt,
+        CannotRerunError,
+        ExecError,
+        FallbackError,
+        RecursionGuardError,
+        ReexecError,
+        VerifyError,
+    )
     from .listen import listen_fds, listen_sockets
 
 

@@ -12,26 +12,27 @@ from __future__ import annotations
 import errno
 import os
 
-from . import _native
+from ._native import ffi, lib  # (not `from . import _native`: its ImportError names the module)
 from .errors import Attempt, ExecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharPtrArray, CString, Report
-    from ._native import Exe as RawExe
-    from ._native import FdPlan as RawFdPlan
+    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report
+
+    RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
+    RawFdPlan = FdPlan
 
     #: reexec_exec's signature, and what a caller puts in its place (exec_raw(run=)).
     ExecFunction = Callable[[RawExe, CString, CharPtrArray, CharPtrArray, int, Report], int]
 
-ffi, lib = _native.ffi, _native.lib
-
 
 def native_file() -> str | None:
     """Where the C extension was loaded from (reexec-native doctor shows it)."""
-    return getattr(_native, "__file__", None)
+    import sys
+
+    return getattr(sys.modules.get(f"{__package__}._native"), "__file__", None)
 
 
 #: The C core's exec tiers (errors.TIERS names them all) as the bits of its masks.
@@ -163,25 +164,27 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if path is None else path
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
-    attempts = []
+    attempts: list[Attempt] = []
     for i in range(report.count):
         a = report.attempts[i]
         attempts.append(Attempt(tier_name(a.tier), int(a.err), NOTE_NAMES.get(int(a.note))))
     return int(status), attempts
 
 
-def win_run(raw: RawExe, path: bytes, argv: Sequence[bytes], env_entries: Sequence[bytes]) -> tuple[int | None, list[Attempt]]:
-    """reexec_win_run (Windows): (the child's 32-bit exit code, []) once it exited, or
-    (None, attempts) when it could not start."""
-    exit_code = ffi.new("unsigned long *")
-    win_run_c = lib.reexec_win_run
+class WinRun:
+    """reexec_win_run (Windows) in reexec_exec's place (ExeHandle._exec(run=)): the
+    hand-over that returns 0 once the child exited, its 32-bit code in ``exit_code``."""
 
-    def run_and_wait(exe: RawExe, c_path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
-                     _tiers: int, report: Report) -> int:
-        return int(win_run_c(exe, c_path, c_argv, c_envp, report, exit_code))
+    def __init__(self) -> None:
+        self._exit_code = ffi.new("unsigned long *")
 
-    status, attempts = exec_raw(raw, path, argv, env_entries, TIER_BITS["createprocess"], run=run_and_wait)
-    return (int(exit_code[0]), []) if status == 0 else (None, attempts)
+    def __call__(self, raw: RawExe, path: CString, c_argv: CharPtrArray, c_envp: CharPtrArray,
+                 _tiers: int, report: Report) -> int:
+        return int(lib.reexec_win_run(raw, path, c_argv, c_envp, report, self._exit_code))
+
+    @property
+    def exit_code(self) -> int:
+        return int(self._exit_code[0])
 
 
 def exec_failure(path: str, attempts: Sequence[Attempt]) -> ExecError:

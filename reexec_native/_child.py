@@ -41,7 +41,7 @@ from ._validate import env_entries
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from ._fds import FdPlan
 
@@ -188,14 +188,14 @@ def run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byte
     Raises the ExecError of the hand-over when the child could not start."""
     argv = [os.fsencode(part) for part in cmd]
     audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
+    # Off Windows there is no reexec_win_run: the plain hand-over, which refuses there.
+    run = _binding.WinRun() if _binding.has_win_run() else None
     with open_plain(program) as handle:
-        if not _binding.has_win_run():  # not a Windows build: the plain hand-over (it refuses off Windows)
-            handle._exec(argv, env, _binding.TIER_BITS["createprocess"])
-            raise AssertionError("unreachable: _exec returns only with run=")
-        code, attempts = _binding.win_run(handle._opened(), os.fsencode(handle.path), argv, env_entries(env))
-        if code is None:
-            raise _binding.exec_failure(handle.path, attempts)
-    leave_like(code, "Fallback child")
+        # package-internal: the exec of already checked bytes, with the shim's hand-over
+        handle._exec(argv, env, _binding.TIER_BITS["createprocess"], run=run)  # pyright: ignore[reportPrivateUsage]
+    if run is None:
+        raise AssertionError("unreachable: _exec returns only with run=")
+    leave_like(run.exit_code, "Fallback child")
 
 
 def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line: Callable[[bytes], None]) -> int:
@@ -215,7 +215,7 @@ def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line:
     return code
 
 
-def _popen_env(env: Mapping[bytes, bytes]) -> dict[str, str] | Mapping[bytes, bytes]:
+def _popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
     """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
     are UTF-8 there, checked by _validate)."""
     if os.name == "nt":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import _START_DIR as _package_start_dir
+from ._startdir import START_DIR as _recorded_start_dir
 from ._validate import guard_name
 from .errors import ReexecError
 
@@ -16,7 +16,7 @@ DEFAULT_GUARD = "BITNET_REPAIR_PARENT"
 # package's __init__, since this module loads only at first use): the best available
 # stand-in for "where this process started" (relative paths in sys.orig_argv, a
 # relative sys.executable). Import reexec_native early if your program chdir()s.
-_START_DIR: str | None = _package_start_dir
+_START_DIR: str | None = _recorded_start_dir
 
 
 def start_dir() -> str | None:

@@ -18,6 +18,7 @@ from ._log import log
 from ._seams import requested_tiers
 from ._snapshot import snapshots
 from ._wait import NameWaiter
+from .errors import ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -56,10 +57,10 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
     # not an exec failure to retry or hand to the fallback.
     audit_exec(path, argv, _without(env, ORIGINAL_EXE_ENV))
+    log("Fast path: %s", path)  # first: the first line logged imports logging, not on the budget's clock
     deadline = time.monotonic() + budget
     delay = _FIRST_DELAY
     retries = 0
-    log("Fast path: %s", path)
     while True:
         try:
             handle = open_plain(path)
@@ -76,6 +77,8 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
                     if snapshot:
                         _exec_snapshots(handle, argv, env, tiers, handover)
                     exec_handle(handle, argv, _without(env, ORIGINAL_EXE_ENV), tiers, handover)
+                except ReexecError:
+                    raise  # VerifyError: a refusal (this process carries on), not an exec failure
                 except OSError as exc:
                     error = exc
         if not _is_transient(error) or time.monotonic() + delay > deadline:
@@ -106,6 +109,8 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
         with copy:
             try:
                 exec_handle(copy, argv, env, tiers, handover)
+            except ReexecError:
+                raise  # VerifyError
             except OSError as exc:
                 if getattr(exc, "tier", None) == "check":
                     raise  # about the program, not the copy: every copy would say it

@@ -60,12 +60,13 @@ def exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes]
         from ._verify import verify_image
 
         verify_image(handle, argv[0], handover.verify, env, tiers, handover.verify_timeout)
+    # package-internal: ExeHandle._exec is exec() on already checked bytes and tiers
     if handover is None or handover.fds is None:
-        handle._exec(argv, env, tiers)
+        handle._exec(argv, env, tiers)  # pyright: ignore[reportPrivateUsage]
         raise AssertionError("unreachable: _exec returns only with run=")
     from ._fds import placed  # descriptor plans only when asked for (it imports contextlib)
 
     log("Descriptors: %s", handover.fds.describe())
     with placed(handover.fds, handle) as target:
-        target._exec(argv, env, tiers)
+        target._exec(argv, env, tiers)  # pyright: ignore[reportPrivateUsage]
     raise AssertionError("unreachable: _exec returns only with run=")

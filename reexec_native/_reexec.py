@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from . import _validate
 from ._command import DEFAULT_GUARD, current_command
@@ -27,10 +26,6 @@ if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run
         listen_fds/pass_fds/verify, run() is also passed ``handover=``."""
 
         def run(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], /) -> object: ...
-
-
-_DEFAULT_FALLBACK = object()
-
 
 
 _DEFAULT_FALLBACK = object()
@@ -165,6 +160,8 @@ def reexec(
                 # Beyond the Protocol: only a handover-aware fallback (CargoRun) gets here.
                 run_with_handover: Any = fallback.run
                 run_with_handover(argv_b, env_b, handover=handover)
+        except ReexecError:
+            raise  # VerifyError of build-exec's artifact: a refusal, not the fallback failing
         except OSError as fallback_error:
             raise ReexecError(exec_error=exec_error, fallback_error=fallback_error,
                               rebuild_command=rebuild) from fallback_error

@@ -46,7 +46,8 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
     started = time.monotonic()
     try:
         flush_stdio()
-        err, pid = _binding.spawn(handle._opened(), path, [argv0, *args], entries, tiers, c_plan,
+        raw = handle._opened()  # pyright: ignore[reportPrivateUsage]  # package-internal: the C handle
+        err, pid = _binding.spawn(raw, path, [argv0, *args], entries, tiers, c_plan,
                                   (null_fd, out_w, err_w))
     finally:
         for fd in (null_fd, out_w, err_w):

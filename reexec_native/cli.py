@@ -216,9 +216,9 @@ def _which(program: str) -> str | None:
 
 
 def _exec(opts: argparse.Namespace) -> int:
-    from ._seams import requested_tiers
     from ._log import set_quiet
     from ._reexec import reexec
+    from ._seams import requested_tiers
     from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
 

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import sys
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import TypeVar
+
+    _E = TypeVar("_E", bound=OSError)
 
 #: Where an ExecError happened: ``open`` (opening the program, or finding the running
 #: one), ``check`` (refused before exec: it would fail, or die, after the point of no
@@ -112,23 +116,21 @@ _BUILTIN_SUBCLASSES: tuple[type[OSError], ...] = (
 )
 
 
-class _ErrnoClasses:
-    """`base` and one class per built-in subclass, (base, FileNotFoundError) and so on,
-    made once at import (module-level names, so the instances pickle)."""
+def _errno_classes(base: type[_E]) -> dict[type[OSError], type[_E]]:
+    """One class per built-in subclass, (base, FileNotFoundError) and so on, made once
+    at import as module-level names (so that their instances pickle)."""
+    classes: dict[type[OSError], type[_E]] = {}
+    for builtin in _BUILTIN_SUBCLASSES:
+        name = f"{base.__name__}_{builtin.__name__}"
+        cls = type(name, (base, builtin), {"__module__": __name__, "__doc__": f"{base.__name__} that is a {builtin.__name__}."})
+        globals()[name] = cls
+        classes[builtin] = cls  # pyright: ignore[reportArgumentType]  # type() of a subclass of base
+    return classes
 
-    def __init__(self, base: type[OSError], namespace: dict[str, object]) -> None:
-        self.base = base
-        self.by_builtin: dict[type[OSError], type[OSError]] = {}
-        for builtin in _BUILTIN_SUBCLASSES:
-            name = f"{base.__name__}_{builtin.__name__}"
-            cls = type(name, (base, builtin), {"__module__": __name__, "__doc__": f"{base.__name__} that is a {builtin.__name__}."})
-            namespace[name] = cls
-            self.by_builtin[builtin] = cls
 
-    def for_errno(self, err: int | None) -> type[OSError]:
-        if err is None:
-            return self.base
-        return self.by_builtin.get(type(OSError(err, "")), self.base)
+def _for_errno(classes: dict[type[OSError], type[_E]], base: type[_E], err: int | None) -> type[_E]:
+    """The class of `classes` for the built-in subclass `err` maps to, else `base`."""
+    return base if err is None else classes.get(type(OSError(err, "")), base)
 
 
 class ExecError(OSError):
@@ -140,6 +142,8 @@ class ExecError(OSError):
     tier: str
     attempts: tuple[Attempt, ...]
     diagnosis: str | None
+    if sys.platform != "win32":
+        winerror: int  # set only for a Windows error (Windows' OSError has its own)
 
     def __init__(self, *args: object, tier: str = "none", attempts: Sequence[Attempt] = (),
                  diagnosis: str | None = None) -> None:
@@ -161,14 +165,13 @@ class ExecError(OSError):
             args: tuple[object, ...] = (None, strerror, filename, winerror)
         else:
             args = (err, strerror) if filename is None else (err, strerror, filename)
-        exc = _EXEC_CLASSES.for_errno(err)(*args, tier=tier, attempts=attempts, diagnosis=diagnosis)
-        assert isinstance(exc, ExecError)
+        exc = _for_errno(_EXEC_CLASSES, ExecError, err)(*args, tier=tier, attempts=attempts, diagnosis=diagnosis)
         if winerror is not None and getattr(exc, "winerror", None) != winerror:
             exc.winerror = winerror
         return exc
 
 
-_EXEC_CLASSES = _ErrnoClasses(ExecError, globals())
+_EXEC_CLASSES = _errno_classes(ExecError)
 
 
 class FallbackError(OSError):
@@ -180,6 +183,8 @@ class FallbackError(OSError):
     mode: str | None
     command: str | None
     exec_error: ExecError | None
+    if sys.platform != "win32":
+        winerror: int  # the hand-over's Win32 error, when it was one
 
     @classmethod
     def of(cls, err: int, strerror: str, filename: str | None, *, stage: str, mode: str | None = None,
@@ -187,14 +192,13 @@ class FallbackError(OSError):
         """A FallbackError that is also the built-in subclass `err` maps to."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
-        kind = _FALLBACK_CLASSES.for_errno(err)
+        kind = _for_errno(_FALLBACK_CLASSES, FallbackError, err)
         exc = kind(err, strerror, filename) if filename is not None else kind(err, strerror)
-        assert isinstance(exc, FallbackError)
         exc.stage, exc.mode, exc.command, exc.exec_error = stage, mode, command, exec_error
         return exc
 
 
-_FALLBACK_CLASSES = _ErrnoClasses(FallbackError, globals())
+_FALLBACK_CLASSES = _errno_classes(FallbackError)
 
 
 class ReexecError(OSError, RuntimeError):

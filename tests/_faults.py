@@ -37,6 +37,15 @@ def _state():
     return (_open_fds(), signal.getsignal(signal.SIGPIPE), signal.getsignal(signal.SIGXFSZ),
             sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
 
+def _builtin_name(exc):
+    # The built-in class an error is (FileNotFoundError for an ExecError of ENOENT).
+    return next(c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins")
+
+def _our_name(exc):
+    # The package's class an error is (ExecError, FallbackError), or its own name.
+    ours = [c.__name__ for c in type(exc).__mro__ if c.__module__ == "reexec_native.errors"]
+    return ours[-1] if ours else type(exc).__name__
+
 def attempt(argv, **kwargs):
     kwargs.setdefault("fallback", None)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
@@ -47,9 +56,11 @@ def attempt(argv, **kwargs):
         x = e.exec_error
         f = e.fallback_error
         print("RESULT " + json.dumps({
-            "type": type(x).__name__ if x else None, "errno": getattr(x, "errno", None),
+            "type": _builtin_name(x) if x else None, "kind": _our_name(x) if x else None,
+            "errno": getattr(x, "errno", None),
             "tier": getattr(x, "tier", None), "attempts": getattr(x, "attempts", None),
-            "fallback_type": type(f).__name__ if f else None,
+            "fallback_type": _builtin_name(f) if f else None,
+            "fallback_stage": getattr(f, "stage", None),
             "fallback_errno": getattr(f, "errno", None),
             "message": str(e), "intact": _state() == before,
             "fds_before": before[0], "fds_after": _state()[0]}), flush=True)

@@ -71,18 +71,20 @@ def test_no_cargo_gives_one_error_with_both_causes(python_copy, tmp_path):
         os.unlink(sys.executable)
         try:
             reexec(["xtask", "a"], retry_budget=0)
-        except ReexecError as e:
-            print("exec_error=%s %s" % (type(e.exec_error).__name__, e.exec_error.filename))
-            print("fallback_error=%s" % type(e.fallback_error).__name__)
-            print("backend=" + e.backend)
+        except OSError as e:  # a ReexecError is an OSError with the fast path's errno and path
+            assert isinstance(e, ReexecError), type(e)
+            x, f = e.exec_error, e.fallback_error
+            print("error errno=%s filename=%s" % (e.errno, e.filename))
+            print("exec_error=%s %s tier=%s" % (isinstance(x, FileNotFoundError), x.filename, x.tier))
+            print("fallback_error=%s stage=%s mode=%s" % (isinstance(f, FileNotFoundError), f.stage, f.mode))
             print("MESSAGE")
             print(e)
     """, python=str(python_copy), cwd=tmp_path, env=child_env(PATH=str(tmp_path / "empty"), CARGO=None))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert f"exec_error=FileNotFoundError {python_copy}" in out
-    assert "fallback_error=FileNotFoundError" in out
-    assert "backend=unknown" in out
+    assert f"error errno=2 filename={python_copy}" in out
+    assert f"exec_error=True {python_copy} tier=open" in out
+    assert "fallback_error=True stage=cargo-not-found mode=run" in out
     message = out.split("MESSAGE\n", 1)[1]
     assert message.startswith("Re-exec failed: exec() and cargo run both failed.\n")
     assert "exec() error: [Errno 2] No such file or directory (opening for exec)" in message

@@ -74,7 +74,7 @@ def test_only_the_forced_tier_is_tried(tmp_path):
     """, env=child_env(REEXEC_NATIVE_TIERS="fexecve"), cwd=tmp_path)
     assert "script-ran" not in result.stdout
     assert "tier=fexecve" in result.stdout
-    assert "attempts=[('fexecve', 2, 1)]" in result.stdout, result.stdout
+    assert "attempts=(Attempt(tier='fexecve', errno=2, note='not-elf'),)" in result.stdout, result.stdout
     assert "Retry" not in result.stderr  # a script is not a transient ENOENT
 
 
@@ -98,7 +98,8 @@ def test_handle_runs_what_was_opened_even_after_a_swap(report_prog, tmp_path):
     assert parse_report(pinned.stdout)["argv"] == [b"report", b"pinned"]
     by_path = run_python(code, cwd=tmp_path, env=child_env(REEXEC_NATIVE_TIERS="path"))
     assert "report pid" not in by_path.stdout
-    assert "error=OSError tier=path attempts=[('path', 116, 2)]" in by_path.stdout, by_path.stdout
+    assert ("error=ExecError tier=path attempts=(Attempt(tier='path', errno=116, note='identity-changed'),)"
+            in by_path.stdout), by_path.stdout
 
 
 def test_script_target_runs_with_its_path_as_dollar_zero(tmp_path):

@@ -31,6 +31,7 @@ def test_no_execute_permission(report_prog, tmp_path):
     target.chmod(0o644)
     info = result_of(run_child(f"attempt(['t'], executable={str(target)!r})", cwd=tmp_path))
     assert (info["type"], info["tier"], info["errno"]) == ("PermissionError", "open", errno.EACCES)
+    assert info["kind"] == "ExecError"
     assert "no execute permission bit set" in info["message"]
     assert_clean_failure(info)
     target.chmod(0o755)
@@ -46,7 +47,7 @@ def test_no_execute_permission(report_prog, tmp_path):
             print("error", e.errno, e.tier, e.attempts)
         print("fds same", fds == _open_fds())
     """, cwd=tmp_path)
-    assert "error 13 execveat [('execveat', 13, 0)]" in proc.stdout, proc.stdout + proc.stderr
+    assert "error 13 execveat (Attempt(tier='execveat', errno=13, note=None),)" in proc.stdout, proc.stdout + proc.stderr
     assert "fds same True" in proc.stdout
 
 
@@ -65,7 +66,7 @@ def test_truncated_elf_is_enoexec_before_any_tier(tiers, report_prog, tmp_path):
     proc = run_child(f"attempt(['t'], executable={str(target)!r}, retry_budget=1)",
                      env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
     info = result_of(proc)
-    assert info["attempts"] == [("check", errno.ENOEXEC, 0)]
+    assert info["attempts"] == [("check", errno.ENOEXEC, None)]
     assert info["errno"] == errno.ENOEXEC
     assert "truncated ELF image: 100 bytes, but its program headers end at byte" in info["message"]
     assert "rebuild it" in info["message"]
@@ -78,7 +79,7 @@ def test_empty_file_is_enoexec(tmp_path):
     target.write_bytes(b"")
     target.chmod(0o755)
     info = result_of(run_child(f"attempt(['t'], executable={str(target)!r})", cwd=tmp_path))
-    assert info["attempts"] == [("execveat", errno.ENOEXEC, 0)]
+    assert info["attempts"] == [("execveat", errno.ENOEXEC, None)]
     assert_clean_failure(info)
 
 
@@ -131,7 +132,7 @@ def test_script_with_a_missing_interpreter(tmp_path):
     proc = run_child(f"attempt(['script'], executable={str(script)!r}, retry_budget=1)", cwd=tmp_path)
     info = result_of(proc)
     assert info["type"] == "FileNotFoundError"
-    assert info["attempts"] == [("check", errno.ENOENT, 3)]
+    assert info["attempts"] == [("check", errno.ENOENT, "needs-interpreter")]
     assert "Retry" not in proc.stderr
     assert "interpreter" in info["message"]
     assert "Rebuild the program so that" not in info["message"]
@@ -144,7 +145,7 @@ def test_cargo_missing_from_env_var(tmp_path):
     proc = run_child("attempt(['xtask', 'a'], executable='/nonexistent/xtask', retry_budget=0, "
                      "fallback=CargoRun())", env=child_env(CARGO=str(tmp_path / "no-cargo")), cwd=tmp_path)
     info = result_of(proc)
-    assert info["fallback_type"] == "FileNotFoundError"
+    assert (info["fallback_type"], info["fallback_stage"]) == ("FileNotFoundError", "cargo-not-found")
     assert f"cargo not found at {tmp_path / 'no-cargo'} (from $CARGO)" in info["message"]
     assert "Or set CARGO to the full path" in info["message"]
     assert_clean_failure(info)
@@ -157,7 +158,7 @@ def test_cargo_not_executable(tmp_path):
     proc = run_child(f"attempt(['xtask'], executable='/nonexistent/xtask', retry_budget=0, "
                      f"fallback=CargoRun(cargo={str(fake)!r}))", cwd=tmp_path)
     info = result_of(proc)
-    assert info["fallback_type"] == "FileNotFoundError"
+    assert (info["fallback_type"], info["fallback_stage"]) == ("FileNotFoundError", "cargo-not-found")
     assert_clean_failure(info)
 
 

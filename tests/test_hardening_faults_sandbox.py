@@ -39,7 +39,7 @@ def test_seccomp_refused_execveat_fexecve_takes_over(refusal, seccomp_launcher, 
     proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
                      env=child_env(REEXEC_NATIVE_TIERS="execveat"), cwd=tmp_path)
     info = result_of(proc)
-    assert info["attempts"] == [("execveat", getattr(errno, refusal), 0)]
+    assert info["attempts"] == [("execveat", getattr(errno, refusal), None)]
     assert info["tier"] == "execveat"
     assert_clean_failure(info)
 
@@ -60,7 +60,7 @@ def test_seccomp_refused_execveat_script_goes_by_path(seccomp_launcher, tmp_path
     proc = run_child(f"attempt(['script.sh'], executable={str(script)!r})", prefix=(seccomp_launcher,),
                      env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
     info = result_of(proc)
-    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.ENOENT, 1)]
+    assert info["attempts"] == [("execveat", errno.ENOSYS, None), ("fexecve", errno.ENOENT, "not-elf")]
     assert "script-ran" not in proc.stdout
     assert_clean_failure(info)
 
@@ -87,7 +87,7 @@ def test_without_proc_and_execveat_the_path_tier_runs(mount_ns_ok, seccomp_launc
     proc = run_child(f"attempt(['report'], executable={str(report_prog)!r})", prefix=prefix,
                      env=child_env(REEXEC_NATIVE_TIERS="execveat,fexecve"), cwd=tmp_path)
     info = result_of(proc)
-    assert info["attempts"] == [("execveat", errno.ENOSYS, 0), ("fexecve", errno.EACCES, 1)]
+    assert info["attempts"] == [("execveat", errno.ENOSYS, None), ("fexecve", errno.EACCES, "not-elf")]
     assert_clean_failure(info)
 
 
@@ -107,9 +107,9 @@ def test_noexec_mount_is_refused_at_every_tier(mount_ns_ok, report_prog, tmp_pat
     mnt = tmp_path / "noexec"
     mnt.mkdir()
     setup = f"mount -t tmpfs -o noexec tmpfs {mnt}\ncp {report_prog} {mnt}/report"
-    for tiers, expected in [("execveat,fexecve,path", [("execveat", errno.EACCES, 0)]),
-                            ("fexecve", [("fexecve", errno.EACCES, 0)]),
-                            ("path", [("path", errno.EACCES, 0)])]:
+    for tiers, expected in [("execveat,fexecve,path", [("execveat", errno.EACCES, None)]),
+                            ("fexecve", [("fexecve", errno.EACCES, None)]),
+                            ("path", [("path", errno.EACCES, None)])]:
         proc = run_child(f"attempt(['report'], executable={str(mnt / 'report')!r})",
                          prefix=_unshare_prefix(setup), env=child_env(REEXEC_NATIVE_TIERS=tiers), cwd=tmp_path)
         info = result_of(proc)

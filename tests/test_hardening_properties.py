@@ -289,7 +289,8 @@ def test_kernel_e2big_past_the_check_is_a_clean_error(envdump, tmp_path):
         print("intact", before == after)
     """, cwd=tmp_path)
     out = result.stdout
-    assert "exec_error errno=7 tier=execveat attempts=[('execveat', 7, 0)]" in out, out + result.stderr
+    assert "exec_error errno=7 tier=execveat attempts=(Attempt(tier='execveat', errno=7, note=None),)" in out, \
+        out + result.stderr
     assert "fallback_error errno=7" in out
     assert "intact True" in out
     assert "Retry" not in result.stderr  # E2BIG is not transient

@@ -66,7 +66,7 @@ def test_an_aarch64_elf_is_refused_before_exec_when_no_binfmt_handler_runs_it(aa
                      prefix=in_userns(PRIVATE_BINFMT), cwd=tmp_path)
     info = result_of(proc)
     assert (info["errno"], info["tier"]) == (errno.ENOEXEC, "check")
-    assert info["attempts"] == [("check", errno.ENOEXEC, 0)]
+    assert info["attempts"] == [("check", errno.ENOEXEC, None)]
     assert "64-bit aarch64 ELF, this is 64-bit x86_64; no enabled binfmt_misc handler runs it" in info["message"]
     assert "truncated or half-written" not in info["message"]
     assert_clean_failure(info)
@@ -119,7 +119,7 @@ def test_a_script_whose_interpreter_is_missing_is_refused_before_exec(tmp_path):
     script.chmod(0o755)
     proc = run_child(f"attempt(['script'], executable={str(script)!r}, retry_budget=1)", cwd=tmp_path)
     info = result_of(proc)
-    assert info["attempts"] == [("check", errno.ENOENT, 3)]
+    assert info["attempts"] == [("check", errno.ENOENT, "needs-interpreter")]
     assert "its #! interpreter /nonexistent/interp does not exist ('#!/nonexistent/interp -x')" in info["message"]
     assert "Retry" not in proc.stderr
     assert_clean_failure(info)
