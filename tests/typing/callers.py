@@ -64,3 +64,31 @@ def sockets() -> None:
     fds = reexec_native.listen_fds()
     assert_type(fds, list[tuple[int, str]])
     reexec(listen_fds=socks, pass_fds=[fds[0][0]])
+
+
+def errors(args: list[str]) -> None:
+    """What a caller reads off the errors: os.execv's fields, the tier, the records."""
+    try:
+        open_exe("/bin/true").exec(args)
+    except reexec_native.ExecError as exc:
+        assert_type(exc.tier, str)
+        assert_type(exc.attempts, tuple[reexec_native.Attempt, ...])
+        for attempt in exc.attempts:
+            assert_type(attempt.tier, str)
+            assert_type(attempt.errno, int)
+            assert_type(attempt.note, str | None)
+            tier, _errno, note = attempt
+            assert_type(tier, str)
+            assert_type(note, str | None)
+        print(exc.errno, exc.strerror, exc.filename)
+    try:
+        reexec(args)
+    except reexec_native.VerifyError as exc:
+        assert_type(exc.returncode, int | None)
+    except OSError as exc:  # ReexecError is one, with the fast path's errno
+        if isinstance(exc, reexec_native.ReexecError):
+            cause = exc.fallback_error
+            if isinstance(cause, reexec_native.FallbackError):
+                assert_type(cause.stage, str)
+                assert_type(cause.mode, str | None)
+        print(exc.errno)
