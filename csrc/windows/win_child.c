@@ -4,11 +4,8 @@
  * As CPython's py.exe (PC/launcher2.c launchEnvironment), uv's trampoline
  * (bounce.rs) and distlib's launcher (PC/launcher.c run_child) do: the child runs
  * in a kill-on-close job, owns the console's Ctrl+C, inherits our std handles,
- * and its full 32-bit exit code becomes ours. Research and sources:
- * /work/shared/notes/windows_shim.md; docs/windows.md.
+ * and its full 32-bit exit code becomes ours. Research and sources: docs/windows.md.
  */
-#ifdef _WIN32
-
 #include "win_child.h"
 
 #include <stdio.h>
@@ -325,8 +322,3 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
     g_child_job = NULL;
     return err;
 }
-
-#else
-/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
-typedef int reexec_win_child_not_built_here;
-#endif /* _WIN32 */

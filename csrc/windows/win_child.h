@@ -6,8 +6,6 @@
 #ifndef REEXEC_WIN_CHILD_H
 #define REEXEC_WIN_CHILD_H
 
-#ifdef _WIN32
-
 #include <windows.h>
 
 #include <wchar.h>
@@ -50,7 +48,5 @@ DWORD reexec_win_pin_free(int pin);
  */
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
                            wchar_t *environment, int pin, unsigned long *exit_code);
-
-#endif /* _WIN32 */
 
 #endif /* REEXEC_WIN_CHILD_H */
