@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* scratch layout: tmp[n] | saved[n] | flags[n] | inherit_flags[ninherit] | changed[ncloexec] */

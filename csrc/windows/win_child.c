@@ -70,7 +70,9 @@ HANDLE reexec_win_pin_handle(int pin)
     return g_pin_handle[slot];
 }
 
-void reexec_win_pin_release(int pin)
+/* Closes the handle behind `pin` but keeps the number allocated, so the caller's
+ * reexec_exe stays valid until reexec_close frees it. No-op if not pinned. */
+static void pin_release(int pin)
 {
     int slot = pin_slot(pin);
 
@@ -313,7 +315,7 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
         /* The child's image section now holds the file (it cannot be deleted or
          * written while mapped); holding the pin for the whole wait would only
          * stop the child from renaming its own program (self-update). */
-        reexec_win_pin_release(pin);
+        pin_release(pin);
         err = wait_and_exit(&pi, exit_code);
     }
     SetConsoleCtrlHandler(ignore_console_event, FALSE);

@@ -26,10 +26,6 @@ int reexec_win_pin_store(HANDLE handle);
  * holds its file (never stored, released, or freed). */
 HANDLE reexec_win_pin_handle(int pin);
 
-/* Closes the handle behind `pin` but keeps the number allocated, so the caller's
- * reexec_exe stays valid until reexec_close frees it. No-op if not pinned. */
-void reexec_win_pin_release(int pin);
-
 /* Frees `pin` (closing its handle if still held). 0, or ERROR_INVALID_HANDLE
  * when `pin` is not an allocated pin number. */
 DWORD reexec_win_pin_free(int pin);
