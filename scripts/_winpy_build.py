@@ -211,23 +211,20 @@ def wheels(build: Path) -> None:
 def emitted_source(out: Path) -> dict:
     """Write the C source CFFI emits for ffi_build.py's win32 configuration; its
     set_source() options (sources, libraries, ...) are returned, as ffi_build.py set them."""
-    sysconfig.get_config_vars()  # before sys.platform lies: the limited-API probe reads it
-    saved = sys.platform
     sys.path.insert(0, str(ROOT / "csrc"))
     sys.modules.pop("ffi_build", None)
     try:
-        sys.platform = "win32"
         import ffi_build  # noqa: PLC0415
     finally:
-        sys.platform = saved
         sys.path.pop(0)
         sys.modules.pop("ffi_build", None)
-    module_name, _source, _ext, options = ffi_build.ffi._assigned_source
+    ffi = ffi_build.make_ffi("win32")
+    module_name, _source, _ext, options = ffi._assigned_source
     assert module_name == "reexec_native._native", module_name
     if not options.get("py_limited_api", True):
         sys.exit("wine-python: ffi_build.py asks for no limited API; this build is abi3 only")
     with contextlib.redirect_stdout(sys.stderr):  # cffi says 'generating ...'
-        ffi_build.ffi.emit_c_code(str(out))
+        ffi.emit_c_code(str(out))
     return options
 
 

@@ -2,7 +2,7 @@
 fixture that builds everything once, and the helpers that run and read the test
 programs in tests/win/.
 
-The shim (csrc/reexec_win.c, win_text.c, win_child.c, win_cmdline.c) is
+The shim (csrc/windows/reexec_win.c, win_text.c, win_child.c, win_cmdline.c) is
 cross-compiled with mingw-w64 and run under Wine; nothing is mocked. Wine's Unix
 exit status keeps only 8 bits, so full 32-bit exit codes are read inside Wine by a
 Windows parent (exitcheck.exe, harness.exe) through GetExitCodeProcess.

@@ -1,4 +1,4 @@
-"""Windows shim under Wine: supervising the child (csrc/win_child.c).
+"""Windows shim under Wine: supervising the child (csrc/windows/win_child.c).
 
 Killing the shim kills the child (job object); Ctrl+C reaches the child while the
 shim keeps waiting (console-control handler); the child uses the shim's std

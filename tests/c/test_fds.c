@@ -1,5 +1,5 @@
-/* test_fds.c - the descriptor placement and the inotify wait of csrc/reexec_fds.c and
- * csrc/reexec_wait.c, without Python: place, check, restore, check again; a spawned
+/* test_fds.c - the descriptor placement and the inotify wait of csrc/posix/reexec_fds.c and
+ * csrc/posix/reexec_wait.c, without Python: place, check, restore, check again; a spawned
  * child sees the layout and its own PID; a watch wakes on a link. Linux only. */
 #define _GNU_SOURCE
 #include "reexec_upgrade.h"

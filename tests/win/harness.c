@@ -1,5 +1,5 @@
 /*
- * harness.c - drives reexec_open + reexec_exec (csrc/reexec_win.c, linked in)
+ * harness.c - drives reexec_open + reexec_exec (csrc/windows/reexec_win.c, linked in)
  * from a spec file, so arbitrary Unicode arguments and environments reach the
  * shim without going through Wine's Unix argv conversion.
  *

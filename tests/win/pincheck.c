@@ -1,5 +1,5 @@
 /*
- * pincheck.c - what reexec_open's pin holds on Windows (csrc/reexec_win.c and
+ * pincheck.c - what reexec_open's pin holds on Windows (csrc/windows/reexec_win.c and
  * win_child.c, linked in), and what reexec_exec's identity check refuses.
  *
  *   pincheck.exe hold T          pin T; rename/replace/write/delete it from this

@@ -1,5 +1,5 @@
 /*
- * test_cmdline.c - unit tests of csrc/win_cmdline.c against a table of vectors.
+ * test_cmdline.c - unit tests of csrc/windows/win_cmdline.c against a table of vectors.
  *
  * The expected quoting of each argument is what Python's subprocess.list2cmdline
  * (the documented MSVCRT rule set) produces for it; argv[0] follows the

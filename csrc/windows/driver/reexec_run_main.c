@@ -8,8 +8,8 @@
  * path, the tier and the Win32 error on stderr, and exit 127 (not found) or 126.
  */
 #include "reexec.h"
-#include "win_cmdline.h"
-#include "win_text.h"
+#include "../win_cmdline.h"
+#include "../win_text.h"
 
 #include <windows.h>
 

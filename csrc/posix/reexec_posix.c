@@ -17,8 +17,6 @@
  *            read permission), then (dev, ino) check + execve(path): not atomic.
  *            O_RDONLY where a kernel refuses O_EXEC (EINVAL).
  */
-#ifndef _WIN32
-
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* O_PATH, syscall() */
 #endif
@@ -40,6 +38,7 @@
 #include <unistd.h>
 
 #if defined(__linux__)
+#include "linux_compat.h"
 #include <sys/syscall.h>
 #endif
 #if defined(__APPLE__)
@@ -63,9 +62,6 @@
 
 #if defined(__linux__) && defined(SYS_execveat)
 #define REEXEC_HAVE_EXECVEAT 1
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
 #endif
 
 #if defined(__linux__) || defined(__FreeBSD__)
@@ -434,5 +430,3 @@ int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
     restore_signals(&saved);
     return err;
 }
-
-#endif /* !_WIN32 */

@@ -7,31 +7,23 @@
  * (ETXTBSY) checks and returns; the binary format is not looked at (a truncated
  * image passes). Kernels before 6.14 refuse the unknown flag with EINVAL, reported
  * here as ENOSYS, as everywhere without execveat. What to do with the answer is the
- * Python layer's choice (reexec_native/_preflight.py).
+ * Python layer's choice (reexec_native/_preflight.py). Linux only: elsewhere
+ * unsupported/check_unsupported.c answers ENOSYS.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* syscall() */
 #endif
 
 #include "reexec.h"
+#include "linux_compat.h"
 
 #include <errno.h>
-
-#if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
-#endif
-
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-#ifndef AT_EXECVE_CHECK
-#define AT_EXECVE_CHECK 0x10000
-#endif
 
 int reexec_check(int fd)
 {
-#if defined(__linux__) && defined(SYS_execveat)
+#if defined(SYS_execveat)
     static char arg0[] = "";
     char *const argv[] = {arg0, NULL};
     char *const envp[] = {NULL};
@@ -46,7 +38,7 @@ int reexec_check(int fd)
         return 0;
     return errno == EINVAL ? ENOSYS : errno;
 #else
-    (void)fd;
+    (void)fd; /* kernel headers older than 3.19: no execveat */
     return ENOSYS;
 #endif
 }

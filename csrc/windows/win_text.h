@@ -8,8 +8,6 @@
 #ifndef REEXEC_WIN_TEXT_H
 #define REEXEC_WIN_TEXT_H
 
-#ifdef _WIN32
-
 #include <windows.h>
 
 #include <wchar.h>
@@ -33,7 +31,5 @@ void reexec_win_free_wide_list(wchar_t **list);
  * UTF-16 block for CREATE_UNICODE_ENVIRONMENT. Entries that are not NAME=VALUE
  * are left out. */
 DWORD reexec_win_environment_block(char *const envp[], wchar_t **block);
-
-#endif /* _WIN32 */
 
 #endif /* REEXEC_WIN_TEXT_H */

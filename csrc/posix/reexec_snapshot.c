@@ -15,18 +15,17 @@
  * Kernel headers too old to name them (SYS_memfd_create: 3.17, SYS_execveat: 3.19)
  * still compile: without SYS_memfd_create there is no memfd method (ENOSYS), and
  * without SYS_execveat no AT_EXECVE_CHECK (the stat comparison still runs).
- * Elsewhere (macOS, BSD, Windows) both calls report ENOSYS.
+ * Linux only: elsewhere (macOS, BSD, Windows) unsupported/snapshot_unsupported.c
+ * reports ENOSYS for both calls.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
+#if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE
 #endif
 
 #include "reexec.h"
+#include "linux_compat.h"
 
 #include <errno.h>
-
-#if defined(__linux__)
-
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,35 +33,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#ifndef MFD_CLOEXEC
-#define MFD_CLOEXEC 0x0001U
-#endif
-#ifndef MFD_ALLOW_SEALING
-#define MFD_ALLOW_SEALING 0x0002U
-#endif
-#ifndef MFD_EXEC
-#define MFD_EXEC 0x0010U
-#endif
-#ifndef F_ADD_SEALS
-#define F_ADD_SEALS 1033
-#define F_SEAL_SEAL 0x0001
-#define F_SEAL_SHRINK 0x0002
-#define F_SEAL_GROW 0x0004
-#define F_SEAL_WRITE 0x0008
-#endif
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020
-#endif
-#ifndef O_TMPFILE
-#define O_TMPFILE (020000000 | O_DIRECTORY)
-#endif
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-#ifndef AT_EXECVE_CHECK
-#define AT_EXECVE_CHECK 0x10000
-#endif
 
 /* A readable descriptor on the same inode as src (O_PATH cannot be read). */
 static int open_readable(const reexec_exe *src, const char *src_path, int *fd_out)
@@ -86,26 +56,11 @@ static int open_readable(const reexec_exe *src, const char *src_path, int *fd_ou
     return 0;
 }
 
-/* 0 when nobody holds the file open for writing (or the kernel cannot tell). */
+/* 0 when nobody holds the file open for writing (or the kernel cannot tell: before
+ * 6.14 reexec_check answers ENOSYS, and the stat comparison still runs). */
 static int check_no_writers(int fd)
 {
-    static char arg0[] = "";
-    char *const argv[] = {arg0, NULL};
-    char *const envp[] = {NULL};
-
-#ifdef SYS_execveat
-    /* With AT_EXECVE_CHECK the kernel only checks, it never executes; kernels
-     * before 6.14 reject the unknown flag with EINVAL. */
-    if (syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH | AT_EXECVE_CHECK) == 0)
-        return 0;
-    if (errno == ETXTBSY)
-        return ETXTBSY;
-#else
-    (void)fd;
-    (void)argv;
-    (void)envp;
-#endif
-    return 0; /* EINVAL/ENOSYS: no such check here; the stat comparison still runs */
+    return reexec_check(fd) == ETXTBSY ? ETXTBSY : 0;
 }
 
 static int same_contents_stamp(const struct stat *a, const struct stat *b)
@@ -295,26 +250,3 @@ unsigned int reexec_snapshot_methods(void)
     return REEXEC_SNAPSHOT_TMPFILE;
 #endif
 }
-
-#else /* not Linux */
-
-int reexec_snapshot(const reexec_exe *src, const char *src_path, int method,
-                    const char *tmpdir, reexec_exe *out, int *note)
-{
-    (void)src;
-    (void)src_path;
-    (void)method;
-    (void)tmpdir;
-    if (out != NULL)
-        out->fd = -1;
-    if (note != NULL)
-        *note = REEXEC_NOTE_UNSUPPORTED;
-    return ENOSYS;
-}
-
-unsigned int reexec_snapshot_methods(void)
-{
-    return 0;
-}
-
-#endif /* __linux__ */

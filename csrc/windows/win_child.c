@@ -4,11 +4,8 @@
  * As CPython's py.exe (PC/launcher2.c launchEnvironment), uv's trampoline
  * (bounce.rs) and distlib's launcher (PC/launcher.c run_child) do: the child runs
  * in a kill-on-close job, owns the console's Ctrl+C, inherits our std handles,
- * and its full 32-bit exit code becomes ours. Research and sources:
- * /work/shared/notes/windows_shim.md; docs/windows.md.
+ * and its full 32-bit exit code becomes ours. Research and sources: docs/windows.md.
  */
-#ifdef _WIN32
-
 #include "win_child.h"
 
 #include <stdio.h>
@@ -73,7 +70,9 @@ HANDLE reexec_win_pin_handle(int pin)
     return g_pin_handle[slot];
 }
 
-void reexec_win_pin_release(int pin)
+/* Closes the handle behind `pin` but keeps the number allocated, so the caller's
+ * reexec_exe stays valid until reexec_close frees it. No-op if not pinned. */
+static void pin_release(int pin)
 {
     int slot = pin_slot(pin);
 
@@ -316,7 +315,7 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
         /* The child's image section now holds the file (it cannot be deleted or
          * written while mapped); holding the pin for the whole wait would only
          * stop the child from renaming its own program (self-update). */
-        reexec_win_pin_release(pin);
+        pin_release(pin);
         err = wait_and_exit(&pi, exit_code);
     }
     SetConsoleCtrlHandler(ignore_console_event, FALSE);
@@ -325,8 +324,3 @@ DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
     g_child_job = NULL;
     return err;
 }
-
-#else
-/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
-typedef int reexec_win_child_not_built_here;
-#endif /* _WIN32 */

@@ -15,10 +15,8 @@
  * (quoting, batch-file detection), win_child.c (the pins reexec_open keeps;
  * job, console handler, std handles, start, wait, exit).
  *
- * Research and sources: /work/shared/notes/windows_shim.md; docs/windows.md.
+ * Research and sources: docs/windows.md.
  */
-#ifdef _WIN32
-
 #include "reexec.h"
 #include "win_child.h"
 #include "win_cmdline.h"
@@ -425,8 +423,3 @@ int reexec_win_run(const reexec_exe *exe, const char *path,
         return ERROR_INVALID_PARAMETER;
     return launch(exe, path, argv, envp, report, exit_code);
 }
-
-#else
-/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
-typedef int reexec_win_not_built_here;
-#endif /* _WIN32 */

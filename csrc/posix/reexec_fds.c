@@ -12,16 +12,13 @@
 #endif
 
 #include "reexec_upgrade.h"
+#include "fork_pipe.h"
 
 #include <errno.h>
-
-#ifndef _WIN32
-
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* scratch layout: tmp[n] | saved[n] | flags[n] | inherit_flags[ninherit] | changed[ncloexec] */
@@ -276,21 +273,8 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
         || (exe == NULL && path == NULL))
         return EINVAL;
     *pid_out = -1;
-    if (pipe(pipefd) != 0)
-        return errno;
-    if (fcntl(pipefd[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(pipefd[1], F_SETFD, FD_CLOEXEC) != 0) {
-        err = errno;
-        close(pipefd[0]);
-        close(pipefd[1]);
+    if ((err = reexec_fork_with_pipe(pipefd, &pid)) != 0)
         return err;
-    }
-    pid = fork();
-    if (pid < 0) {
-        err = errno;
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return err;
-    }
     if (pid == 0) {
         close(pipefd[0]);
         run_child(exe, path, argv, envp, tiers, plan, pid_digits, stdio, pipefd[1]);
@@ -303,48 +287,9 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
     } while (n < 0 && errno == EINTR);
     close(pipefd[0]);
     if (n == (ssize_t)sizeof child_err) {
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        reexec_reap(pid, &status);
         return child_err ? child_err : ECHILD;
     }
     *pid_out = (int)pid;
     return 0;
 }
-
-#else /* _WIN32: no descriptor inheritance by number, no fork */
-
-int reexec_fds_place(reexec_fdplan *plan)
-{
-    (void)plan;
-    return ENOSYS;
-}
-
-void reexec_fds_restore(reexec_fdplan *plan)
-{
-    (void)plan;
-}
-
-int reexec_fds_moved(const reexec_fdplan *plan, int fd)
-{
-    (void)plan;
-    return fd;
-}
-
-int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
-                 char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], int *pid_out)
-{
-    (void)exe;
-    (void)path;
-    (void)argv;
-    (void)envp;
-    (void)tiers;
-    (void)plan;
-    (void)pid_digits;
-    (void)stdio;
-    if (pid_out != NULL)
-        *pid_out = -1;
-    return ENOSYS;
-}
-
-#endif /* _WIN32 */

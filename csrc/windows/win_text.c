@@ -6,8 +6,6 @@
  * conversion attack (uv PR #11049). Invalid UTF-8 is an error
  * (MB_ERR_INVALID_CHARS), never replaced.
  */
-#ifdef _WIN32
-
 #include "win_text.h"
 
 #include <errno.h>
@@ -183,8 +181,3 @@ DWORD reexec_win_environment_block(char *const envp[], wchar_t **block)
     reexec_win_free_wide_list(entries);
     return *block ? 0 : ERROR_NOT_ENOUGH_MEMORY;
 }
-
-#else
-/* Keeps ISO C happy (no empty translation unit) when a POSIX build compiles every csrc file. */
-typedef int reexec_win_text_not_built_here;
-#endif /* _WIN32 */

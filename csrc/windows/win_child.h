@@ -6,8 +6,6 @@
 #ifndef REEXEC_WIN_CHILD_H
 #define REEXEC_WIN_CHILD_H
 
-#ifdef _WIN32
-
 #include <windows.h>
 
 #include <wchar.h>
@@ -28,10 +26,6 @@ int reexec_win_pin_store(HANDLE handle);
  * holds its file (never stored, released, or freed). */
 HANDLE reexec_win_pin_handle(int pin);
 
-/* Closes the handle behind `pin` but keeps the number allocated, so the caller's
- * reexec_exe stays valid until reexec_close frees it. No-op if not pinned. */
-void reexec_win_pin_release(int pin);
-
 /* Frees `pin` (closing its handle if still held). 0, or ERROR_INVALID_HANDLE
  * when `pin` is not an allocated pin number. */
 DWORD reexec_win_pin_free(int pin);
@@ -50,7 +44,5 @@ DWORD reexec_win_pin_free(int pin);
  */
 DWORD reexec_win_hand_over(const wchar_t *application, wchar_t *command_line,
                            wchar_t *environment, int pin, unsigned long *exit_code);
-
-#endif /* _WIN32 */
 
 #endif /* REEXEC_WIN_CHILD_H */

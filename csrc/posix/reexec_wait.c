@@ -1,18 +1,17 @@
 /*
  * reexec_wait.c - wait for a name to come back in a directory (inotify), so the
  * retry loop wakes when a build tool re-links the program instead of on a timer.
- * See reexec_upgrade.h. Linux only; ENOSYS elsewhere (the caller polls).
+ * See reexec_upgrade.h. Linux only: elsewhere unsupported/wait_unsupported.c answers
+ * ENOSYS (the caller polls).
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
+#if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE
 #endif
 
 #include "reexec_upgrade.h"
+#include "fork_pipe.h"
 
 #include <errno.h>
-
-#if defined(__linux__)
-
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -156,15 +155,8 @@ int reexec_watch_hold(int fd, int *release_out)
     if (fd < 0 || release_out == NULL)
         return EINVAL;
     *release_out = -1;
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
-        return errno;
-    pid = fork();
-    if (pid < 0) {
-        err = errno;
-        close(pipefd[0]);
-        close(pipefd[1]);
+    if ((err = reexec_fork_with_pipe(pipefd, &pid)) != 0)
         return err;
-    }
     if (pid == 0) {
         /* Double fork: the holder is nobody's child here (init reaps it), so the
          * program we exec does not inherit a child it never started. */
@@ -176,12 +168,9 @@ int reexec_watch_hold(int fd, int *release_out)
         _exit(holder < 0 ? 1 : 0);
     }
     close(pipefd[0]);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            err = errno;
-            close(pipefd[1]);
-            return err;
-        }
+    if ((err = reexec_reap(pid, &status)) != 0) {
+        close(pipefd[1]);
+        return err;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         close(pipefd[1]);
@@ -190,31 +179,3 @@ int reexec_watch_hold(int fd, int *release_out)
     *release_out = pipefd[1];
     return 0;
 }
-
-#else /* no inotify: the caller polls */
-
-int reexec_watch_hold(int fd, int *release_out)
-{
-    (void)fd;
-    if (release_out != NULL)
-        *release_out = -1;
-    return ENOSYS;
-}
-
-int reexec_watch_open(const char *dir, int *fd_out)
-{
-    (void)dir;
-    if (fd_out != NULL)
-        *fd_out = -1;
-    return ENOSYS;
-}
-
-int reexec_watch_wait(int fd, const char *name, int timeout_ms)
-{
-    (void)fd;
-    (void)name;
-    (void)timeout_ms;
-    return ENOSYS;
-}
-
-#endif /* __linux__ */

@@ -25,7 +25,7 @@ extern "C" {
 
 /* Why a tier did not run the program, beyond its errno. */
 #define REEXEC_NOTE_NONE              0
-#define REEXEC_NOTE_NOT_ELF           1 /* fexecve skipped: image not known to be ELF (step 6) */
+#define REEXEC_NOTE_NOT_ELF           1 /* fexecve skipped: image not known to be ELF */
 #define REEXEC_NOTE_IDENTITY_CHANGED  2 /* path tier skipped: path no longer names the fd's file */
 #define REEXEC_NOTE_NEEDS_INTERPRETER 3 /* fd tier gave ENOENT: a #! script or binfmt_misc image;
                                           path tier gave ENOENT with the file still there:
