@@ -223,7 +223,7 @@ def _win32_message(err: int, path: str) -> str:
 
 
 def _is_batch(path: str) -> bool:
-    """csrc's Windows command-line test: Windows strips trailing dots and spaces."""
+    """csrc/windows/win_cmdline.c's test: Windows strips trailing dots and spaces."""
     return path.rstrip(". ").lower().endswith((".bat", ".cmd"))
 
 

@@ -6,7 +6,7 @@ program, inheritable there and only there, with ``LISTEN_FDS``, ``LISTEN_PID`` a
 either, the descriptors above 2 that reach the new program are exactly these: every
 other inheritable one is marked close-on-exec just before the exec. A failed exec
 puts everything back (numbers, files, flags). The C core does the moving
-(csrc/reexec_fds.c); this module checks the input and holds the policy.
+(csrc/posix/reexec_fds.c); this module checks the input and holds the policy.
 """
 
 from __future__ import annotations

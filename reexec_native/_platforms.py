@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-# (strongest exec, how atomic it is); the C side is csrc/reexec_posix.c / reexec_win.c.
+# (strongest exec, how atomic it is); the C side is csrc/posix/reexec_posix.c / csrc/windows/reexec_win.c.
 _EXEC_BY_PLATFORM = {
     "linux": (("execveat on the O_PATH descriptor, then fexecve (verified ELF only), then "
                "execve(path) after a (dev, ino) check"),

@@ -180,7 +180,7 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
 
 
 def windows_command_line(argv: Sequence[bytes]) -> str:
-    """The command line the C shim builds (csrc/win_cmdline.c): argv[0] quoted and
+    """The command line the C shim builds (csrc/windows/win_cmdline.c): argv[0] quoted and
     verbatim, the rest quoted by the MSVCRT rules (those of subprocess.list2cmdline)."""
     parts = [os.fsdecode(item) for item in argv]
     return " ".join(['"' + parts[0] + '"', *(_msvcrt_quote(p) for p in parts[1:])])

@@ -52,7 +52,7 @@ class NameWaiter:
             # Exec closes our (close-on-exec) inotify descriptor before the new program
             # runs; if that is the last reference, the kernel first waits for an SRCU
             # grace period (1-16 ms here). A holder process keeps a reference and pays
-            # for it instead, after our exec (csrc/reexec_wait.c). Best effort.
+            # for it instead, after our exec (csrc/posix/reexec_wait.c). Best effort.
             self._release = _binding.watch_hold(self._fd)
 
     def wait(self, delay: float) -> bool:
