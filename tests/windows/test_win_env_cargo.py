@@ -120,7 +120,7 @@ def test_cargo_missing_is_a_clear_reexec_error(tmp_path):
     assert "Re-exec failed: exec() and cargo run both failed." in out, out + proc.stderr
     assert "'cargo' not found on PATH=" in out
     assert "Install Rust and cargo (https://rustup.rs)" in out
-    assert "Or set CARGO to the full path of the cargo binary." in out
+    assert "Or set CARGO to the full path of the cargo binary (or pass CargoRun(cargo=...))." in out
     assert f"Rebuild the program so that {tmp_path / 'gone.exe'} exists again: `cargo build" in out
 
 
