@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from ._child import die_by_signal, exit_with, run_reading_stdout
 from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log
+from ._validate import is_mapping, is_sequence
 from .errors import ExecError, FallbackError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
     from ._handover import Handover
 
@@ -46,16 +47,19 @@ def package_name(package_id: str) -> str | None:
     return url.rstrip("/").rsplit("/", 1)[-1] or None
 
 
-def pick_executable(messages: Sequence[Mapping[str, Any]], package: str | None, bin: str | None) -> str:
+def pick_executable(messages: Sequence[object], package: str | None, bin: str | None) -> str:
     """The executable of the package's bin target among cargo's compiler-artifact
-    messages; FallbackError (stage "no-artifact", ENOENT) when there is none, or no
-    single one."""
-    bins = []
+    messages (JSON objects; anything else is skipped); FallbackError (stage
+    "no-artifact", ENOENT) when there is none, or no single one."""
+    bins: list[tuple[str | None, object, object]] = []
     for msg in messages:
-        target = msg.get("target") or {}
-        if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
+        if not is_mapping(msg):
             continue
-        if "bin" not in (target.get("kind") or ()):
+        target = msg.get("target")
+        if msg.get("reason") != "compiler-artifact" or not msg.get("executable") or not is_mapping(target):
+            continue
+        kind = target.get("kind")
+        if not is_sequence(kind) or "bin" not in kind:
             continue  # tests, examples, benches
         if bin is not None and target.get("name") != bin:
             continue
@@ -86,7 +90,7 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
     log("Trying cargo build fallback...")
     shown = " ".join(os.fsencode(part).decode("utf-8", "backslashreplace") for part in cmd)
     log("Fallback command: %s", shown)
-    messages: list[Any] = []
+    messages: list[object] = []
 
     def keep_message(line: bytes) -> None:
         try:

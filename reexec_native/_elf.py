@@ -184,7 +184,8 @@ def _elf(rfd: int, head: bytes, size: int) -> Image:
         image.truncated = f"{size} bytes, but its program headers end at byte {phoff + phnum * phentsize}"
         return image
     table = os.pread(rfd, phnum * phentsize, phoff)
-    loads, dynamic = [], None
+    loads: list[tuple[int, int, int]] = []
+    dynamic: tuple[int, int] | None = None
     for i in range(phnum):
         entry = struct.unpack_from(phdr, table, i * phentsize)
         if is64:
@@ -211,7 +212,8 @@ def _origin_paths(rfd: int, order: str, is64: bool, dynamic: tuple[int, int],
     entry = order + ("qQ" if is64 else "iI")
     width = struct.calcsize(entry)
     raw = os.pread(rfd, dynamic[1], dynamic[0])
-    strtab, wanted = None, []
+    strtab: int | None = None
+    wanted: list[int] = []
     for off in range(0, len(raw) - width + 1, width):
         tag, value = struct.unpack_from(entry, raw, off)
         if tag == DT_NULL:
@@ -225,7 +227,7 @@ def _origin_paths(rfd: int, order: str, is64: bool, dynamic: tuple[int, int],
     base = next((off + strtab - vaddr for vaddr, off, filesz in loads if vaddr <= strtab < vaddr + filesz), None)
     if base is None:
         return []
-    found = []
+    found: list[str] = []
     for index in wanted:
         text = os.pread(rfd, 4096, base + index).split(b"\0", 1)[0]
         for part in os.fsdecode(text).split(":"):

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Generator, Mapping, Sequence
 
 from ._binding import LISTEN_FDS_START, FdPlanC
+from ._validate import is_sequence
 from .errors import ExecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
@@ -33,10 +34,11 @@ def _fd_of(item: object, what: str) -> int:
         raise TypeError(f"{what} must be a descriptor (int) or have fileno(), not bool")
     if isinstance(item, int):
         fd = item
-    elif callable(getattr(item, "fileno", None)):
-        fd = item.fileno()  # type: ignore[attr-defined]
-        if not isinstance(fd, int) or isinstance(fd, bool):
-            raise TypeError(f"{what}.fileno() returned {type(fd).__name__}, not int")
+    elif callable(fileno := getattr(item, "fileno", None)):
+        returned: object = fileno()
+        if not isinstance(returned, int) or isinstance(returned, bool):
+            raise TypeError(f"{what}.fileno() returned {type(returned).__name__}, not int")
+        fd = returned
     else:
         raise TypeError(f"{what} must be a descriptor (int) or have fileno() (a socket), "
                         f"not {type(item).__name__}")
@@ -53,7 +55,7 @@ def _fd_of(item: object, what: str) -> int:
 
 
 def _fd_list(items: object, what: str) -> list[int]:
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+    if isinstance(items, (str, bytes)) or not is_sequence(items):
         raise TypeError(f"{what} must be a list or tuple of descriptors or sockets, not {type(items).__name__}")
     fds = [_fd_of(item, f"{what}[{i}]") for i, item in enumerate(items)]
     seen: dict[int, int] = {}
@@ -67,10 +69,11 @@ def _fd_list(items: object, what: str) -> list[int]:
 def _names(names: object, count: int) -> list[str] | None:
     if names is None:
         return None
-    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+    if isinstance(names, (str, bytes)) or not is_sequence(names):
         raise TypeError(f"listen_fdnames must be a list of str or None, not {type(names).__name__}")
     if len(names) != count:
         raise ValueError(f"listen_fdnames has {len(names)} names for {count} listen_fds: give one per descriptor")
+    checked: list[str] = []
     for i, name in enumerate(names):
         if not isinstance(name, str):
             raise TypeError(f"listen_fdnames[{i}] must be str, not {type(name).__name__}")
@@ -78,7 +81,8 @@ def _names(names: object, count: int) -> list[str] | None:
         if not 0 < len(name) <= _NAME_MAX or ":" in name or not all(" " <= c <= "~" for c in name):
             raise ValueError(f"listen_fdnames[{i}]={name!r}: a name is 1-{_NAME_MAX} printable ASCII "
                              "characters without ':' (LISTEN_FDNAMES separates names with ':')")
-    return list(names)
+        checked.append(name)
+    return checked
 
 
 def _open_max() -> int:
@@ -137,7 +141,7 @@ class FdPlan:
         return out
 
     def describe(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.listen:
             shown = ", ".join(f"{fd}->{LISTEN_FDS_START + i}" for i, fd in enumerate(self.listen))
             parts.append(f"listen fds {shown}")
@@ -168,7 +172,7 @@ def inheritable_fds() -> list[int]:
         if len(names) > 3 or directory == "/proc/self/fd":
             break
     candidates = [int(n) for n in names if n.isdigit()] if len(names) > 3 else range(3, min(_open_max(), 65536))
-    found = []
+    found: list[int] = []
     for fd in candidates:
         if fd <= 2:
             continue

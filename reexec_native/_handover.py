@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from ._fds import FdPlan
 
 
+def _is_empty_tuple(value: object) -> bool:
+    """`value` is exactly (). A call, not an inline test: pyright would narrow `value`
+    through it to tuple[Unknown, ...] wherever the result is tested."""
+    return type(value) is tuple and not value
+
+
 class Handover:
     """listen_fds/pass_fds as an FdPlan, verify arguments and timeout."""
 
@@ -33,7 +39,7 @@ class Handover:
                   verify_timeout: object) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         fds = None
-        no_pass_fds = pass_fds is None or (type(pass_fds) is tuple and not pass_fds)  # reexec()'s default ()
+        no_pass_fds = pass_fds is None or _is_empty_tuple(pass_fds)  # reexec()'s default ()
         if listen_fds is not None or listen_fdnames is not None or not no_pass_fds:
             from ._fds import FdPlan  # descriptor plans only when asked for (it imports contextlib)
 

@@ -78,7 +78,7 @@ def note_captured_output() -> None:
     fd capture. Once pytest is replaced nobody reads those files."""
     if not os.environ.get("PYTEST_CURRENT_TEST"):
         return
-    captured = []
+    captured: list[str] = []
     for fd in (1, 2):
         try:
             st = os.fstat(fd)

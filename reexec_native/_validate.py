@@ -19,6 +19,8 @@ from .errors import ArgumentListTooLongError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    from typing import TypeGuard
+
     # What callers may pass as an environment. Mapping is invariant in its key, so one
     # Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
     EnvArg = Mapping[str, str | bytes] | Mapping[bytes, str | bytes] | Mapping[str | bytes, str | bytes]
@@ -36,6 +38,23 @@ _FILENAME_RESERVE = 4096
 # included (learn.microsoft.com, CreateProcessW); the environment block has no such limit.
 WINDOWS_COMMAND_LINE_MAX = 32767
 _WINDOWS = sys.platform == "win32"
+
+
+def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
+    """isinstance(value, Sequence), its items typed as object for the type checkers
+    (isinstance alone leaves them unknown to pyright)."""
+    return isinstance(value, Sequence)
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[object, object]]:
+    """isinstance(value, Mapping), its keys and values typed as object (for reading them)."""
+    return isinstance(value, Mapping)
+
+
+def is_path_like(value: object) -> TypeGuard[os.PathLike[str] | os.PathLike[bytes]]:
+    """isinstance(value, os.PathLike), typed for os.fspath() (which checks that
+    __fspath__ returns str or bytes)."""
+    return isinstance(value, os.PathLike)
 
 
 def _encode(item: object, what: str) -> bytes:
@@ -66,7 +85,7 @@ def _check_utf16able(item: str | bytes, data: bytes, what: str) -> None:
 
 def argv_bytes(argv: object) -> list[bytes]:
     """argv as a non-empty list of bytes."""
-    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence):
+    if isinstance(argv, (str, bytes)) or not is_sequence(argv):
         raise TypeError(f"argv must be a list or tuple of str/bytes, not {type(argv).__name__}")
     if len(argv) == 0:
         raise ValueError("argv must not be empty: argv[0] is the program name the new process sees")
@@ -80,7 +99,7 @@ def argv_bytes(argv: object) -> list[bytes]:
 
 def env_bytes(env: object) -> dict[bytes, bytes]:
     """env as a dict of bytes names to bytes values, names non-empty and without '='."""
-    if not isinstance(env, Mapping):
+    if not is_mapping(env):
         raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
     result: dict[bytes, bytes] = {}
     for name, value in env.items():
@@ -101,7 +120,9 @@ def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
 def path_bytes(path: object, what: str = "executable") -> bytes:
     """A path (str, bytes or os.PathLike) as non-empty bytes without NUL."""
     try:
-        raw = os.fspath(path)  # type: ignore[call-overload]  # any object: TypeError below
+        if not isinstance(path, (str, bytes)) and not is_path_like(path):
+            raise TypeError  # what os.fspath() would raise
+        raw = os.fspath(path)
     except TypeError:
         raise TypeError(f"{what} must be str, bytes or os.PathLike, not {type(path).__name__}") from None
     data = _encode(raw, what)
@@ -190,7 +211,7 @@ def _msvcrt_quote(arg: str) -> str:
     """Quoted when empty or holding a space or tab; backslashes doubled before a quote
     (and before the closing one), the quote itself escaped."""
     quoted = not arg or " " in arg or "\t" in arg
-    out = []
+    out: list[str] = []
     backslashes = 0
     for char in arg:
         if char == "\\":
@@ -226,6 +247,6 @@ def verify_args(verify: object, timeout: object) -> tuple[list[bytes] | None, fl
         raise ValueError(f"verify_timeout must be finite and > 0, not {timeout!r}")
     if verify is None:
         return None, float(timeout)
-    if isinstance(verify, (str, bytes)) or not isinstance(verify, Sequence):
+    if isinstance(verify, (str, bytes)) or not is_sequence(verify):
         raise TypeError(f"verify must be a list of arguments (e.g. ['--version']), not {type(verify).__name__}")
     return [_encode(arg, f"verify[{i}]") for i, arg in enumerate(verify)], float(timeout)

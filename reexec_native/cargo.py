@@ -21,7 +21,7 @@ from .errors import ExecError, FallbackError
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from typing import NoReturn
+    from typing import NoReturn, TypeGuard
 
     from ._handover import Handover
 
@@ -39,10 +39,16 @@ def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
     return tuple(result)
 
 
+def _is_path_like(value: object) -> TypeGuard[os.PathLike[str] | os.PathLike[bytes]]:
+    """isinstance(value, os.PathLike), typed for os.fspath() (which checks that
+    __fspath__ returns str or bytes)."""
+    return isinstance(value, os.PathLike)
+
+
 def _optional_str(value: object, what: str) -> str | None:
     if value is None:
         return None
-    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    value = os.fspath(value) if _is_path_like(value) else value
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
     if not value or "\0" in value:

@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # typing, argparse, json, shutil: imported where used (se
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-    from typing import Any
+    from typing import Any, TypeGuard
 
 PROG = "reexec-native"
 
@@ -314,6 +314,11 @@ class _Options:
         self.__dict__.update(values)
 
 
+def _is_list(value: object) -> TypeGuard[Sequence[object]]:
+    """isinstance(value, list), its items typed as object for the type checkers (to copy)."""
+    return isinstance(value, list)
+
+
 def _quick_exec_options(argv: list[str]) -> _Options | None:
     """`exec`'s options when they are only flags argparse would accept as they are;
     None for anything else (argparse then parses, and reports errors its way)."""
@@ -323,7 +328,7 @@ def _quick_exec_options(argv: list[str]) -> _Options | None:
     flags, rest = argv[1:split], argv[split + 1:]
     if len(rest) != 1 or rest[0].startswith("-") or not all(f in _QUICK_FLAGS for f in flags):
         return None
-    values = {name: list(value) if isinstance(value, list) else value for name, value in _EXEC_DEFAULTS.items()}
+    values = {name: list(value) if _is_list(value) else value for name, value in _EXEC_DEFAULTS.items()}
     for flag in flags:
         values[_QUICK_FLAGS[flag]] = True
     return _Options(command="exec", program=rest[0], args=[], **values)

@@ -87,7 +87,7 @@ class Attempt(tuple[str, int, "str | None"]):
     __slots__ = ()
 
     def __new__(cls, tier: str, errno: int, note: str | None = None) -> Attempt:
-        return tuple.__new__(cls, (tier, errno, note))
+        return super().__new__(cls, (tier, errno, note))
 
     @property
     def tier(self) -> str:
