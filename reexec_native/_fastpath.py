@@ -16,7 +16,6 @@ from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_plain
 from ._handover import Handover, exec_handle
 from ._log import log
 from ._seams import requested_tiers
-from ._snapshot import snapshots
 from ._wait import NameWaiter
 from .errors import ReexecError
 
@@ -104,6 +103,8 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
                     handover: Handover | None = None) -> None:
     """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
     when none could run (each refusal logged), raises when the file is mid-write."""
+    from ._snapshot import snapshots  # snapshot mode only (import cost of every reexec())
+
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
     for copy in snapshots(handle):
         with copy:

@@ -18,6 +18,7 @@ them, so ``except OSError`` (what a user of os.execv writes) catches them all:
 
 from __future__ import annotations
 
+import builtins
 import errno as _errno
 import os
 import sys
@@ -108,7 +109,7 @@ class Attempt(tuple[str, int, "str | None"]):
         return f"Attempt(tier={self.tier!r}, errno={self.errno!r}, note={self.note!r})"
 
 
-# The built-in OSError subclass each errno maps to (as OSError(errno, ...) picks it).
+# The built-in OSError subclasses an errno maps to (as OSError(errno, ...) picks them).
 _BUILTIN_SUBCLASSES: tuple[type[OSError], ...] = (
     BlockingIOError, ChildProcessError, BrokenPipeError, ConnectionAbortedError, ConnectionRefusedError,
     ConnectionResetError, FileExistsError, FileNotFoundError, InterruptedError, IsADirectoryError,
@@ -116,21 +117,34 @@ _BUILTIN_SUBCLASSES: tuple[type[OSError], ...] = (
 )
 
 
-def _errno_classes(base: type[_E]) -> dict[type[OSError], type[_E]]:
-    """One class per built-in subclass, (base, FileNotFoundError) and so on, made once
-    at import as module-level names (so that their instances pickle)."""
-    classes: dict[type[OSError], type[_E]] = {}
-    for builtin in _BUILTIN_SUBCLASSES:
-        name = f"{base.__name__}_{builtin.__name__}"
-        cls = type(name, (base, builtin), {"__module__": __name__, "__doc__": f"{base.__name__} that is a {builtin.__name__}."})
-        globals()[name] = cls
-        classes[builtin] = cls  # pyright: ignore[reportArgumentType]  # type() of a subclass of base
-    return classes
+def _errno_class(base: type[_E], builtin: type[OSError]) -> type[_E]:
+    """(base, builtin) as one class named ``<base>_<builtin>`` (ExecError_FileNotFoundError),
+    made at first use and kept as a module-level name, so its instances pickle (the
+    module's __getattr__ makes it for an unpickler too). Not at import: fourteen classes
+    per base cost a millisecond of every start that never fails."""
+    if builtin is OSError:
+        return base
+    name = f"{base.__name__}_{builtin.__name__}"
+    made = globals().get(name)
+    if made is None:
+        made = type(name, (base, builtin), {"__module__": __name__, "__doc__": f"{base.__name__} that is a {builtin.__name__}."})
+        globals()[name] = made
+    return made  # pyright: ignore[reportReturnType]  # type() of a subclass of base
 
 
-def _for_errno(classes: dict[type[OSError], type[_E]], base: type[_E], err: int | None) -> type[_E]:
-    """The class of `classes` for the built-in subclass `err` maps to, else `base`."""
-    return base if err is None else classes.get(type(OSError(err, "")), base)
+def _for_errno(base: type[_E], err: int | None) -> type[_E]:
+    """`base` combined with the built-in subclass `err` maps to (as OSError(err, ...) picks it)."""
+    return base if err is None else _errno_class(base, type(OSError(err, "")))
+
+
+def __getattr__(name: str) -> object:
+    """ExecError_FileNotFoundError and the like, for an unpickler in a new process."""
+    base_name, _, builtin_name = name.partition("_")
+    base = {"ExecError": ExecError, "FallbackError": FallbackError}.get(base_name)
+    builtin = getattr(builtins, builtin_name, None)
+    if base is None or not isinstance(builtin, type) or builtin not in _BUILTIN_SUBCLASSES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _errno_class(base, builtin)
 
 
 class ExecError(OSError):
@@ -165,13 +179,12 @@ class ExecError(OSError):
             args: tuple[object, ...] = (None, strerror, filename, winerror)
         else:
             args = (err, strerror) if filename is None else (err, strerror, filename)
-        exc = _for_errno(_EXEC_CLASSES, ExecError, err)(*args, tier=tier, attempts=attempts, diagnosis=diagnosis)
+        exc = _for_errno(ExecError, err)(*args, tier=tier, attempts=attempts, diagnosis=diagnosis)
         if winerror is not None and getattr(exc, "winerror", None) != winerror:
             exc.winerror = winerror
         return exc
 
 
-_EXEC_CLASSES = _errno_classes(ExecError)
 
 
 class FallbackError(OSError):
@@ -192,13 +205,12 @@ class FallbackError(OSError):
         """A FallbackError that is also the built-in subclass `err` maps to."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
-        kind = _for_errno(_FALLBACK_CLASSES, FallbackError, err)
+        kind = _for_errno(FallbackError, err)
         exc = kind(err, strerror, filename) if filename is not None else kind(err, strerror)
         exc.stage, exc.mode, exc.command, exc.exec_error = stage, mode, command, exec_error
         return exc
 
 
-_FALLBACK_CLASSES = _errno_classes(FallbackError)
 
 
 class ReexecError(OSError, RuntimeError):
