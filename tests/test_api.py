@@ -172,6 +172,13 @@ def test_exec_error_is_the_builtin_subclass_of_its_errno_and_names_a_known_tier(
 
     again = pickle.loads(pickle.dumps(missing))
     assert type(again) is type(missing) and again.filename == "/x"
+    # In a new process, where no ExecError_FileNotFoundError was made yet.
+    import subprocess
+
+    loaded = subprocess.run([sys.executable, "-P", "-c", "import pickle, sys; e = pickle.loads(sys.stdin.buffer.read()); "
+                             "print(type(e).__name__, isinstance(e, FileNotFoundError), e.tier, e.attempts[0].note)"],
+                            input=pickle.dumps(missing), capture_output=True, check=True)
+    assert loaded.stdout.decode().split() == ["ExecError_FileNotFoundError", "True", "path", "needs-interpreter"]
     assert set(TIER_NAMES) >= {"open", "check", "execveat", "fexecve", "path", "createprocess", "snapshot", "none"}
 
 
