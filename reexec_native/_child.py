@@ -1,6 +1,7 @@
 """The fallback's children: start one as exec would, wait, and leave exactly as it left.
 
 ``spawn_and_wait`` (cargo run: posix_spawn, or fork + exec with a descriptor plan),
+``collect_output`` (the verify child's pipes, and its timeout),
 ``run_through_shim`` (Windows: the C core's CreateProcessW hand-over, which gives
 back all 32 bits of the exit code), ``run_reading_stdout`` (cargo build, its JSON
 messages read), and ``leave_like`` (the child's exit code, or death by its signal).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from . import _binding
@@ -257,3 +259,61 @@ def die_by_signal(signum: int) -> NoReturn:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)
+
+
+def collect_output(pid: int, out_r: int, err_r: int, deadline: float, tail: int) -> tuple[int | None, bytes, bytes, bool]:
+    """Read the child's stdout and stderr pipes (closed at the end; of stderr, at least
+    the last `tail` bytes are kept) and reap it by `deadline`, else SIGKILL it: (wait
+    status or None, stdout, stderr, timed out)."""
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    import selectors  # only when a verify run happens (import cost of every reexec())
+
+    sel = selectors.DefaultSelector()
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    status = None
+    timed_out = False
+    exited_at = None
+    try:
+        while True:
+            if status is None:
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status, exited_at = raw, time.monotonic()
+            now = time.monotonic()
+            if status is None and now >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                timed_out = True
+                break
+            if not sel.get_map() and status is not None:
+                break
+            # Once it exited, what is left in the pipes is read; a grandchild holding
+            # them open does not keep us past a short grace.
+            if exited_at is not None and now - exited_at > 0.2:
+                break
+            for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if data:
+                    chunks[key.fd].append(data)
+                    if key.fd == err_r and sum(map(len, chunks[err_r])) > 4 * tail:
+                        chunks[err_r] = [b"".join(chunks[err_r])[-tail:]]
+                else:
+                    sel.unregister(key.fd)
+            if not sel.get_map() and status is None:
+                # Pipes closed, child still running: wait for it without spinning.
+                while status is None and time.monotonic() < deadline:
+                    done, raw = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = raw
+                    else:
+                        time.sleep(0.002)
+    finally:
+        sel.close()
+        os.close(out_r)
+        os.close(err_r)
+    return status, b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out

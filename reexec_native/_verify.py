@@ -14,6 +14,7 @@ import os
 import time
 
 from . import _binding
+from ._child import collect_output
 from ._fds import LISTEN_VARS, FdPlan
 from ._log import flush_stdio, log
 from ._validate import env_entries
@@ -61,7 +62,7 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
         raise VerifyError(f"Verify run of {handle.path} {shown} could not start: "
                           f"{os.strerror(err)} ({errno.errorcode.get(err, err)}); not executing it",
                           path=handle.path, args=list(args), errno=err)
-    status, stdout, stderr, timed_out = _collect(pid, out_r, err_r, started + timeout)
+    status, stdout, stderr, timed_out = collect_output(pid, out_r, err_r, started + timeout, _TAIL)
     elapsed_ms = (time.monotonic() - started) * 1000
     code = None if status is None else os.waitstatus_to_exitcode(status)
     if code == 0 and not timed_out:
@@ -72,7 +73,7 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
     if timed_out:
         why = f"did not exit within {timeout:g} s (killed)"
     elif code is not None and code < 0:
-        import signal  # its enums cost more than the rest of this module: only on this path
+        import signal
 
         why = f"was killed by signal {-code} ({signal.Signals(-code).name})"
     else:
@@ -83,61 +84,3 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
         message += "\nIts stderr ended with:\n" + tail.rstrip()
     raise VerifyError(message, path=handle.path, args=list(args), returncode=None if timed_out else code,
                       timed_out=timed_out, stderr_tail=tail)
-
-
-def _collect(pid: int, out_r: int, err_r: int, deadline: float) -> tuple[int | None, bytes, bytes, bool]:
-    """Read both pipes and reap the child by `deadline` (then SIGKILL it)."""
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    import selectors  # only when a verify run happens (import cost of every reexec())
-
-    sel = selectors.DefaultSelector()
-    for fd in (out_r, err_r):
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    status = None
-    timed_out = False
-    exited_at = None
-    try:
-        while True:
-            if status is None:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status, exited_at = raw, time.monotonic()
-            now = time.monotonic()
-            if status is None and now >= deadline:
-                import signal
-
-                os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                timed_out = True
-                break
-            if not sel.get_map() and status is not None:
-                break
-            # Once it exited, what is left in the pipes is read; a grandchild holding
-            # them open does not keep us past a short grace.
-            if exited_at is not None and now - exited_at > 0.2:
-                break
-            for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
-                try:
-                    data = os.read(key.fd, 65536)
-                except BlockingIOError:
-                    continue
-                if data:
-                    chunks[key.fd].append(data)
-                    if key.fd == err_r and sum(map(len, chunks[err_r])) > 4 * _TAIL:
-                        chunks[err_r] = [b"".join(chunks[err_r])[-_TAIL:]]
-                else:
-                    sel.unregister(key.fd)
-            if not sel.get_map() and status is None:
-                # Pipes closed, child still running: wait for it without spinning.
-                while status is None and time.monotonic() < deadline:
-                    done, raw = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        status = raw
-                    else:
-                        time.sleep(0.002)
-    finally:
-        sel.close()
-        os.close(out_r)
-        os.close(err_r)
-    return status, b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
