@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from .cargo import CargoRun
+
 PROG = "reexec-native"
 
 # Exit codes of `exec` when the program does not replace us (the shell's and GNU
@@ -38,8 +40,6 @@ exit status:
   any       {EXIT_USAGE} for a usage error.
 """
 
-
-CARGO_MODES = ("run", "build-exec")
 
 
 def _seconds(text: str) -> float:
@@ -75,8 +75,122 @@ def _non_empty(text: str) -> str:
     return text
 
 
+class _Option:
+    """One of `exec`'s options: its names and argparse keywords, the parser group it
+    goes in, and, where the library owns its default, whose parameter that is
+    (``("reexec", "retry_budget")``): such an option left out is not passed on, so
+    the default is the library's own, and --help reads it from there."""
+
+    __slots__ = ("names", "group", "library_default", "kwargs")
+
+    def __init__(self, *names: str, group: str | None = None, library_default: tuple[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        self.names = names
+        self.group = group
+        self.library_default = library_default
+        self.kwargs = kwargs
+
+    @property
+    def dest(self) -> str:
+        """The Namespace attribute, as argparse derives it from the long name."""
+        return self.names[-1][2:].replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kwargs.get("action") != "store_true"
+
+    @property
+    def unset(self) -> object:
+        """The value when the option is left out (what argparse is given as default)."""
+        action = self.kwargs.get("action")
+        return [] if action == "append" else False if action == "store_true" else None
+
+
+_FALLBACK = "fallback"  # a mutually exclusive group
+_UPGRADES = "upgrades (docs/upgrade.md)"
+
+# `exec`'s options, in --help's order: the one table the parser is built from and
+# from which the argparse-free paths below learn which words are our options and what
+# a left-out option's value is. "{default}" in a help text is the library's default.
+_EXEC_OPTIONS = (
+    _Option("--retry-budget", type=_seconds, metavar="S", library_default=("reexec", "retry_budget"),
+            help="seconds during which ENOENT/ETXTBSY are retried (default {default})"),
+    _Option("--guard", metavar="NAME", type=_guard_name,
+            help="set NAME=1 in the program's environment, and refuse (exit "
+                 f"{EXIT_INTERNAL}) if NAME is already set here (default, or --guard '': no guard)"),
+    _Option("--no-fallback", group=_FALLBACK, action="store_true",
+            help="never hand over to cargo (the default; accepted for explicitness)"),
+    _Option("--cargo-fallback", group=_FALLBACK, action="store_true",
+            help="if the exec fails, hand over to cargo, as --cargo-mode says"),
+    _Option("--cargo-mode", metavar="MODE", library_default=("CargoRun", "mode"),
+            help="with --cargo-fallback: 'run' (cargo run -p PACKAGE --features FEATURES -- ARGS, "
+                 "waiting for it) or 'build-exec' (cargo build, then exec the binary); default "
+                 "{default}; --cargo-fallback=MODE says both at once"),
+    _Option("--package", library_default=("CargoRun", "package"),
+            help="cargo package for the fallback (default {default})"),
+    _Option("--features", library_default=("CargoRun", "features"),
+            help="comma-separated cargo features for the fallback (default {default}; '' for none)"),
+    _Option("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback"),
+    _Option("--listen-fd", group=_UPGRADES, type=int, action="append", metavar="N",
+            help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
+                 "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
+                 "(and LISTEN_FDNAMES with --fdname); repeatable"),
+    _Option("--fdname", group=_UPGRADES, metavar="NAME[:NAME...]",
+            help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)"),
+    _Option("--pass-fd", group=_UPGRADES, type=int, action="append", metavar="N",
+            help="keep descriptor N open in PROGRAM under the same number; repeatable. With "
+                 "--listen-fd or --pass-fd, no other descriptor above 2 reaches PROGRAM"),
+    _Option("--verify", group=_UPGRADES, metavar="ARGS",
+            help="first run the opened PROGRAM with ARGS (one string, split as a shell "
+                 "would: --verify=--version) and exec it only if that exits 0; otherwise "
+                 f"exit {EXIT_CANNOT_EXECUTE} and nothing is replaced"),
+    _Option("--verify-timeout", group=_UPGRADES, type=float, metavar="S",
+            library_default=("reexec", "verify_timeout"),
+            help="seconds the --verify run may take (default {default})"),
+    _Option("-v", "--verbose", action="store_true",
+            help="print the library's [reexec] diagnostic lines on stderr"),
+)
+
+
+def _library_defaults() -> dict[str, str]:
+    """The defaults --help shows for the options the library owns, as a user would
+    write them, read from reexec()'s and CargoRun's signatures (only when help is
+    printed: it imports the library, which needs the C extension)."""
+    import inspect
+
+    try:
+        from ._reexec import reexec
+        from .cargo import CargoRun
+    except ImportError as exc:  # a broken install: --help still works
+        return {option.dest: f"the library's (it did not load: {exc})"
+                for option in _EXEC_OPTIONS if option.library_default}
+    owners = {"reexec": inspect.signature(reexec), "CargoRun": inspect.signature(CargoRun)}
+    shown: dict[str, str] = {}
+    for option in _EXEC_OPTIONS:
+        if option.library_default:
+            owner, parameter = option.library_default
+            value = owners[owner].parameters[parameter].default
+            if isinstance(value, tuple):  # features: the command line's comma-separated form
+                value = ",".join(value)
+            shown[option.dest] = "''" if value in (None, "") else f"{value:g}" if isinstance(value, float) else str(value)
+    return shown
+
+
 def _parser() -> argparse.ArgumentParser:
     import argparse
+
+    shown_defaults: dict[str, str] = {}
+
+    class _ExecHelp(argparse.RawDescriptionHelpFormatter):
+        """exec's help: "{default}" is the library's default (see _Option), looked up
+        only when the help is printed."""
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            text = super()._get_help_string(action)
+            if text and "{default}" in text:
+                shown_defaults or shown_defaults.update(_library_defaults())
+                text = text.replace("{default}", shown_defaults[action.dest].replace("%", "%%"))
+            return text
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -116,44 +230,12 @@ exit status:
   or REEXEC_NATIVE_TIERS is invalid;   {EXIT_USAGE}  usage error.
   With --cargo-fallback, a failed exec hands over to cargo, whose status (or the
   program's) becomes ours.""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_ExecHelp,
     )
-    ex.add_argument("--retry-budget", type=_seconds, default=0.25, metavar="S",
-                    help="seconds during which ENOENT/ETXTBSY are retried (default 0.25)")
-    ex.add_argument("--guard", metavar="NAME", type=_guard_name,
-                    help="set NAME=1 in the program's environment, and refuse (exit "
-                         f"{EXIT_INTERNAL}) if NAME is already set here (default, or --guard '': no guard)")
-    fb = ex.add_mutually_exclusive_group()
-    fb.add_argument("--no-fallback", action="store_true",
-                    help="never hand over to cargo (the default; accepted for explicitness)")
-    fb.add_argument("--cargo-fallback", action="store_true",
-                    help="if the exec fails, hand over to cargo, as --cargo-mode says")
-    ex.add_argument("--cargo-mode", choices=CARGO_MODES, metavar="MODE",
-                    help="with --cargo-fallback: 'run' (the default: cargo run -p PACKAGE --features "
-                         "FEATURES -- ARGS, waiting for it) or 'build-exec' (cargo build, then exec "
-                         "the binary); --cargo-fallback=MODE says both at once")
-    ex.add_argument("--package", default="xtask", help="cargo package for the fallback (default xtask)")
-    ex.add_argument("--features", default="crossval-all",
-                    help="comma-separated cargo features for the fallback (default crossval-all; '' for none)")
-    ex.add_argument("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback")
-    up = ex.add_argument_group("upgrades (docs/upgrade.md)")
-    up.add_argument("--listen-fd", type=int, action="append", default=[], metavar="N",
-                    help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
-                         "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
-                         "(and LISTEN_FDNAMES with --fdname); repeatable")
-    up.add_argument("--fdname", metavar="NAME[:NAME...]",
-                    help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)")
-    up.add_argument("--pass-fd", type=int, action="append", default=[], metavar="N",
-                    help="keep descriptor N open in PROGRAM under the same number; repeatable. With "
-                         "--listen-fd or --pass-fd, no other descriptor above 2 reaches PROGRAM")
-    up.add_argument("--verify", metavar="ARGS",
-                    help="first run the opened PROGRAM with ARGS (one string, split as a shell "
-                         "would: --verify=--version) and exec it only if that exits 0; otherwise "
-                         f"exit {EXIT_CANNOT_EXECUTE} and nothing is replaced")
-    up.add_argument("--verify-timeout", type=float, default=5.0, metavar="S",
-                    help="seconds the --verify run may take (default 5)")
-    ex.add_argument("-v", "--verbose", action="store_true",
-                    help="print the library's [reexec] diagnostic lines on stderr")
+    groups: dict[str | None, Any] = {
+        None: ex, _FALLBACK: ex.add_mutually_exclusive_group(), _UPGRADES: ex.add_argument_group(_UPGRADES)}
+    for option in _EXEC_OPTIONS:
+        groups[option.group].add_argument(*option.names, default=option.unset, **option.kwargs)
     ex.add_argument("program", metavar="PROGRAM", help="the program to run")
     ex.add_argument("args", metavar="ARGS", nargs="*", default=[],
                     help="its arguments (everything after PROGRAM, untouched)")
@@ -219,7 +301,6 @@ def _exec(opts: argparse.Namespace) -> int:
     from ._exe import requested_tiers
     from ._log import set_quiet
     from ._reexec import reexec
-    from .cargo import CargoRun
     from .errors import RecursionGuardError, ReexecError, VerifyError
 
     program: str = opts.program
@@ -236,9 +317,10 @@ def _exec(opts: argparse.Namespace) -> int:
         return _usage_error("--cargo-mode needs --cargo-fallback")
     fallback = None
     if opts.cargo_fallback:
-        features = tuple(f for f in opts.features.split(",") if f)
-        fallback = CargoRun(package=opts.package or None, features=features,
-                            manifest_path=opts.manifest_path, mode=opts.cargo_mode or "run")
+        try:
+            fallback = _cargo_fallback(opts)
+        except ValueError as exc:  # a --cargo-mode CargoRun does not have
+            return _usage_error(f"--cargo-mode: {exc}")
 
     if os.sep in program or (os.altsep and os.altsep in program):
         path = program
@@ -249,8 +331,7 @@ def _exec(opts: argparse.Namespace) -> int:
             return EXIT_NOT_FOUND
         path = found or program
     try:
-        reexec([program, *args], executable=path, guard=guard, fallback=fallback,
-               retry_budget=opts.retry_budget, **_upgrade_options(opts))
+        reexec([program, *args], executable=path, guard=guard, fallback=fallback, **_reexec_options(opts))
     except VerifyError as exc:
         _error(str(exc))
         return EXIT_CANNOT_EXECUTE
@@ -270,9 +351,26 @@ def _exec(opts: argparse.Namespace) -> int:
     return EXIT_INTERNAL  # unreachable: reexec() never returns
 
 
-def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
-    """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
+def _cargo_fallback(opts: argparse.Namespace) -> CargoRun:
+    """The CargoRun the options ask for; what they leave out is CargoRun's default."""
+    from .cargo import CargoRun
+
+    kwargs: dict[str, Any] = {"manifest_path": opts.manifest_path}
+    if opts.package is not None:
+        kwargs["package"] = opts.package or None
+    if opts.features is not None:
+        kwargs["features"] = tuple(f for f in opts.features.split(",") if f)
+    if opts.cargo_mode is not None:
+        kwargs["mode"] = opts.cargo_mode
+    return CargoRun(**kwargs)
+
+
+def _reexec_options(opts: argparse.Namespace) -> dict[str, Any]:
+    """reexec()'s retry_budget, listen_fds/listen_fdnames/pass_fds and verify from the
+    options given; what they leave out is reexec()'s default."""
     kwargs: dict[str, Any] = {}
+    if opts.retry_budget is not None:
+        kwargs["retry_budget"] = opts.retry_budget
     if opts.listen_fd:
         kwargs["listen_fds"] = opts.listen_fd
         if opts.fdname is not None:
@@ -285,26 +383,22 @@ def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
         import shlex
 
         kwargs["verify"] = shlex.split(opts.verify)
-        kwargs["verify_timeout"] = opts.verify_timeout
+        if opts.verify_timeout is not None:
+            kwargs["verify_timeout"] = opts.verify_timeout
     return kwargs
 
 
-# `exec`'s own options (keep in step with _parser()): PROGRAM is the first word that
-# is not one of them, so they must be known here, before argparse sees anything.
-_EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--features", "--manifest-path",
-                                 "--cargo-mode", "--listen-fd", "--fdname", "--pass-fd", "--verify",
-                                 "--verify-timeout"})
-_EXEC_FLAGS = frozenset({"--help", "--verbose", "--no-fallback", "--cargo-fallback"})
-_EXEC_SHORT_FLAGS = frozenset("hv")
-
-
-# What argparse gives `exec` for an option left out (its defaults; a test keeps the two
-# in step), so the plain `exec [-v] [--no-fallback] -- PROGRAM ...` needs no argparse.
-_EXEC_DEFAULTS: dict[str, object] = {"retry_budget": 0.25, "guard": None, "no_fallback": False, "cargo_fallback": False,
-                  "cargo_mode": None, "package": "xtask", "features": "crossval-all", "manifest_path": None,
-                  "listen_fd": [], "fdname": None, "pass_fd": [], "verify": None, "verify_timeout": 5.0,
-                  "verbose": False}
-_QUICK_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--no-fallback": "no_fallback"}
+# What the argparse-free paths need to know of _EXEC_OPTIONS: PROGRAM is the first
+# word that is not one of our options, so _split_exec must know them before argparse
+# sees anything, and the plain `exec [flags] -- PROGRAM` needs no argparse at all.
+_EXEC_VALUE_OPTIONS = frozenset(o.names[-1] for o in _EXEC_OPTIONS if o.takes_value)
+_EXEC_FLAGS = frozenset(["--help", *(o.names[-1] for o in _EXEC_OPTIONS if not o.takes_value)])
+_EXEC_SHORT_FLAGS = frozenset(["h", *(name[1] for o in _EXEC_OPTIONS if not o.takes_value
+                                      for name in o.names if len(name) == 2)])
+# What argparse gives `exec` for each option left out.
+_EXEC_DEFAULTS = {o.dest: o.unset for o in _EXEC_OPTIONS}
+# The flags the quick path takes as they are: every option without a value, by each name.
+_QUICK_FLAGS = {name: o for o in _EXEC_OPTIONS if not o.takes_value for name in o.names}
 
 
 class _Options:
@@ -323,14 +417,25 @@ def _quick_exec_options(argv: list[str]) -> _Options | None:
     flags, rest = argv[1:split], argv[split + 1:]
     if len(rest) != 1 or rest[0].startswith("-") or not all(f in _QUICK_FLAGS for f in flags):
         return None
+    exclusive = {_QUICK_FLAGS[f].dest for f in flags if _QUICK_FLAGS[f].group == _FALLBACK}
+    if len(exclusive) > 1:  # --no-fallback --cargo-fallback: argparse's error
+        return None
     values = {name: list(value) if isinstance(value, list) else value for name, value in _EXEC_DEFAULTS.items()}
     for flag in flags:
-        values[_QUICK_FLAGS[flag]] = True
+        values[_QUICK_FLAGS[flag].dest] = True
     return _Options(command="exec", program=rest[0], args=[], **values)
 
 
 class _UsageError(Exception):
     pass
+
+
+def _cargo_modes() -> tuple[str, ...]:
+    """CargoRun's modes (imported here: the library needs the C extension, which
+    `doctor` must diagnose rather than need)."""
+    from .cargo import MODES
+
+    return MODES
 
 
 def _usage_error(message: str) -> int:
@@ -378,7 +483,7 @@ def _split_exec(tokens: list[str]) -> tuple[list[str], list[str]]:
                               f"`--`: {PROG} exec [options] -- {token} [ARGS...]") from None
         if option == "--cargo-fallback" and eq:
             options += [option, "--cargo-mode", value]  # --cargo-fallback=MODE
-        elif option == "--cargo-fallback" and i + 1 < len(tokens) and tokens[i + 1] in CARGO_MODES:
+        elif option == "--cargo-fallback" and i + 1 < len(tokens) and tokens[i + 1] in _cargo_modes():
             mode = tokens[i + 1]
             raise _UsageError(
                 f"'{mode}' after --cargo-fallback would be PROGRAM (and cargo would run it): the mode "

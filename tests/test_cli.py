@@ -379,6 +379,30 @@ def test_help_shows_the_unambiguous_cargo_options(cli):
     assert "--cargo-mode MODE" in out
 
 
+def test_help_shows_the_library_defaults(cli):
+    """exec's defaults are reexec()'s and CargoRun's own (an option left out is not
+    passed on), and --help reads them from there."""
+    import inspect
+
+    from reexec_native import CargoRun, reexec
+
+    out = " ".join(run([*cli, "exec", "--help"]).stdout.split())
+    library = {**inspect.signature(reexec).parameters, **inspect.signature(CargoRun).parameters}
+    assert f"retried (default {library['retry_budget'].default:g})" in out
+    assert f"may take (default {library['verify_timeout'].default:g})" in out
+    assert f"fallback (default {library['package'].default})" in out
+    assert f"(default {','.join(library['features'].default)}; '' for none)" in out
+    assert f"default {library['mode'].default}; --cargo-fallback=MODE" in out
+
+
+def test_unknown_cargo_mode_is_a_usage_error_naming_the_modes(cli):
+    for spelling in (["--cargo-fallback", "--cargo-mode", "bogus"], ["--cargo-fallback=bogus"]):
+        result = run([*cli, "exec", *spelling, "--", "true"])
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            "reexec-native exec: error: --cargo-mode: mode must be one of 'run', 'build-exec', not 'bogus'")
+
+
 @pytest.mark.parametrize("option", ["-weird", "--weird", "-x"])
 def test_unknown_option_says_so_not_args_required(cli, option):
     """Before the fix: "the following arguments are required: PROGRAM, ARGS"."""
