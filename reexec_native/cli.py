@@ -27,18 +27,30 @@ EXIT_INTERNAL = 125
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 
-EXIT_CODES = f"""\
-exit status:
-  exec      the program's own status (the program replaced this process);
-            {EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist);
-            {EXIT_CANNOT_EXECUTE} PROGRAM found but could not be executed (permission, format,
-                still busy after the retry budget, ...);
-            {EXIT_INTERNAL} refused before trying: the --guard variable is already set,
-                or REEXEC_NATIVE_TIERS is invalid;
-            with --cargo-fallback: the fallback's status (cargo's, or the program's).
-  doctor    0 if at least one exec tier works, 1 if none does.
-  any       {EXIT_USAGE} for a usage error.
-"""
+# Each command's exit statuses, written once: `--help` lists them all, each
+# command's own --help its own.
+_EXIT_STATUS = {
+    "exec": f"""\
+the program's own status (the program replaced this process);
+{EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist);
+{EXIT_CANNOT_EXECUTE} PROGRAM found but could not be executed (permission, format,
+    still busy after the retry budget, ...; stderr names path, tier and errno);
+{EXIT_INTERNAL} refused before trying: the --guard variable is already set,
+    or REEXEC_NATIVE_TIERS is invalid;
+with --cargo-fallback: the fallback's status (cargo's, or the program's).""",
+    "doctor": "0 if at least one exec tier works, 1 if none does.",
+    "any": f"{EXIT_USAGE} for a usage error.",
+}
+
+
+def _exit_status(*commands: str) -> str:
+    """The "exit status:" section of a --help: these commands' statuses, labelled."""
+    lines = ["exit status:"]
+    for command in commands:
+        label = f"  {command:<10}" if len(commands) > 1 else "  "
+        for i, line in enumerate(_EXIT_STATUS[command].splitlines()):
+            lines.append((label if i == 0 else " " * len(label)) + line)
+    return "\n".join(lines) + "\n"
 
 
 
@@ -196,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Replace the running process with a program atomically (exec of an "
                     "O_PATH descriptor), and report what this platform supports.",
-        epilog=EXIT_CODES + "\nSee `reexec-native COMMAND --help` and docs/cli.md.",
+        epilog=_exit_status("exec", "doctor", "any") + "\nSee `reexec-native COMMAND --help` and docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -207,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Report the kernel, libc, native module, each exec tier (probed for real "
                     "by exec'ing a small program in a child; a tier left out of "
                     "REEXEC_NATIVE_TIERS shows as disabled), current_exe() and cargo.",
-        epilog=f"exit status: 0 if at least one exec tier works, 1 if none does, {EXIT_USAGE} usage error.",
+        epilog=_exit_status("doctor", "any"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON object (for tools)")
@@ -222,14 +234,7 @@ def _parser() -> argparse.ArgumentParser:
                     "while a build tool swaps it. PROGRAM without a slash is looked up on PATH; "
                     "the program sees argv[0] = PROGRAM as given. No guard variable is set and "
                     "no fallback is tried unless asked for.",
-        epilog=f"""\
-exit status:
-  the program's own status once it runs (it replaced this process);
-  {EXIT_NOT_FOUND}  PROGRAM not found;   {EXIT_CANNOT_EXECUTE}  found but not executable (stderr names
-  path, tier and errno);   {EXIT_INTERNAL}  refused: the --guard variable is already set,
-  or REEXEC_NATIVE_TIERS is invalid;   {EXIT_USAGE}  usage error.
-  With --cargo-fallback, a failed exec hands over to cargo, whose status (or the
-  program's) becomes ours.""",
+        epilog=_exit_status("exec", "any"),
         formatter_class=_ExecHelp,
     )
     groups: dict[str | None, Any] = {
@@ -275,9 +280,11 @@ def _describe(exc: BaseException | None, path: str) -> str:
 
 
 def _which(program: str) -> str | None:
-    """shutil.which(program) without importing shutil (it loads bz2, lzma, ...), on
-    POSIX, the same lookup as CPython 3.11's: $PATH (confstr CS_PATH if unset), in
-    order, the first entry we may execute that is not a directory."""
+    """shutil.which(program), on POSIX without importing shutil: that loads re, enum,
+    bz2 and lzma, 2 to 4 ms, which would take `exec -- /bin/true` past 1.5x a Python
+    os.execv (benchmarks/import_cost.py). The same lookup as CPython's: $PATH
+    (confstr CS_PATH if unset), in order, the first entry we may execute that is not
+    a directory; a test holds the two to the same answers."""
     if os.name == "nt":
         import shutil
 
