@@ -122,7 +122,7 @@ def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
 import sys
 from reexec_native import _doctor
 _doctor._PROBE = _doctor._PROBE.replace(
-    "handle = open_exe(sys.argv[2], snapshot=bool(method))",
+    "handle = open_exe(sys.argv[3], snapshot=bool(method))",
     "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
 assert "raise e" in _doctor._PROBE
 report = _doctor.diagnose()
