@@ -168,8 +168,8 @@ def _library_defaults() -> dict[str, str]:
     try:
         from ._reexec import reexec
         from .cargo import CargoRun
-    except ImportError as exc:  # a broken install: --help still works
-        return {option.dest: f"the library's (it did not load: {exc})"
+    except ImportError:  # a broken install (`doctor` says what is wrong): --help still works
+        return {option.dest: f"{option.library_default[0]}'s"
                 for option in _EXEC_OPTIONS if option.library_default}
     owners = {"reexec": inspect.signature(reexec), "CargoRun": inspect.signature(CargoRun)}
     shown: dict[str, str] = {}
@@ -184,6 +184,7 @@ def _library_defaults() -> dict[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
+    """argparse's parser of both commands: for what the quick path does not take."""
     import argparse
 
     shown_defaults: dict[str, str] = {}
