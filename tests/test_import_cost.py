@@ -67,16 +67,16 @@ def test_cli_exec_without_verbose_imports_no_logging():
 
 def test_quick_exec_options_match_argparse():
     """The argparse-free parse of a plain `exec` gives what argparse gives."""
-    from reexec_native import _cli_args as cli
+    from reexec_native import cli
 
     for flags in ([], ["-v"], ["--verbose", "--no-fallback"], ["--cargo-fallback"]):
         argv = ["exec", *flags, "--", "prog"]
-        quick = cli.quick_exec_options(argv)
+        quick = cli._quick_exec_options(argv)
         assert quick is not None
-        assert vars(quick) == vars(cli.parser().parse_args(argv)), flags
+        assert vars(quick) == vars(cli._parser().parse_args(argv)), flags
     for argv in (["exec", "--retry-budget=1", "--", "prog"], ["exec", "-h", "--", "prog"], ["doctor"],
                  ["exec", "--", "-prog"], ["exec", "--no-fallback", "--cargo-fallback", "--", "prog"]):
-        assert cli.quick_exec_options(argv) is None, argv
+        assert cli._quick_exec_options(argv) is None, argv
 
 
 def test_benchmark_runs(tmp_path):
