@@ -1,5 +1,6 @@
-"""Shared helpers: building the C helpers, statistics, machine facts, and running
-one program per forked child with a timestamp in its environment.
+"""Shared helpers: building the C helpers, statistics, machine facts, the profiled
+benchmarks' command line and results file, and running one program per forked child
+with a timestamp in its environment.
 
 Every latency here is "call to first instruction": the parent takes
 t0 = clock_gettime_ns(CLOCK_MONOTONIC) just before its exec (or spawn) call and
@@ -10,9 +11,12 @@ the delta.
 
 from __future__ import annotations
 
+import argparse
 import errno
+import json
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -115,6 +120,21 @@ def summary(values: list[float], digits: int = 1) -> dict:
     }
 
 
+
+def side_by_side(names, rounds: int, measure, shuffle=random.shuffle) -> dict[str, list]:
+    """`rounds` rounds of measure(name) for each of `names`, in a new shuffled order
+    each round, so that the variants share the machine's load alike; a None from
+    measure (a failed run) is left out."""
+    samples: dict[str, list] = {name: [] for name in names}
+    order = list(names)
+    for _ in range(rounds):
+        shuffle(order)
+        for name in order:
+            value = measure(name)
+            if value is not None:
+                samples[name].append(value)
+    return samples
+
 # -- machine facts -----------------------------------------------------------------
 
 def _first_line(cmd: list[str]) -> str | None:
@@ -156,6 +176,48 @@ def machine_facts() -> dict:
 def git_commit() -> str | None:
     return _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
 
+
+
+# -- a profiled benchmark's command line and results file ---------------------------
+
+PROFILE_FLAGS = {"full": "", "quick": " --quick", "smoke": " --smoke"}
+
+
+def profile_parser(doc: str, output: str, *, quick_help: str | None = None) -> argparse.ArgumentParser:
+    """--quick / --smoke (neither: the full profile), --output (default
+    benchmarks/results/`output`) and --cache-dir, for a benchmark described by `doc`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help=quick_help or "fewer runs")
+    size.add_argument("--smoke", action="store_true", help="the fewest runs, to check the benchmark works")
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / output,
+                        help=f"JSON path (default: benchmarks/results/{output})")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help="where helpers and workspaces are built (default: benchmarks/.cache)")
+    return parser
+
+
+def profile_of(args: argparse.Namespace) -> str:
+    return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def start_meta(script: str, profile: str, **fields: object) -> dict:
+    """A results file's "meta" at the start: the profile, `fields` (run counts...),
+    the command that reproduces it, date, commit, load and the machine."""
+    return {"profile": profile, **fields,
+            "command": f"python benchmarks/{script}{PROFILE_FLAGS[profile]}",
+            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()], **machine_facts()}
+
+
+def write_result(result: dict, started: float, output: Path) -> None:
+    """Close "meta" (load at the end, duration since `started`, a time.monotonic())
+    and write the results file."""
+    result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1) + "\n")
 
 # -- one exec per forked child -------------------------------------------------------
 

@@ -20,11 +20,14 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import side_by_side  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "import_cost.json"
 TRUE = "/bin/true"
@@ -53,13 +56,7 @@ def measure(rounds: int, python: str) -> dict[str, list[int]]:
     commands = {name: [python, "-P", *args] for name, args in VARIANTS.items()}
     for argv in commands.values():  # warm the page cache and the .pyc files
         run_once(argv)
-    samples: dict[str, list[int]] = {name: [] for name in commands}
-    order = list(commands)
-    for _ in range(rounds):
-        random.shuffle(order)
-        for name in order:
-            samples[name].append(run_once(commands[name]))
-    return samples
+    return side_by_side(commands, rounds, lambda name: run_once(commands[name]))
 
 
 def main() -> int:

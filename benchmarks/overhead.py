@@ -36,9 +36,18 @@ import ctypes
 import os
 import random
 import subprocess
-import time
 
-from _common import STAMP_RE, ForkRunner, bench_env, child_environ, log, now_ns, quiet_reexec_logger, summary
+from _common import (
+    STAMP_RE,
+    ForkRunner,
+    bench_env,
+    child_environ,
+    log,
+    now_ns,
+    quiet_reexec_logger,
+    side_by_side,
+    summary,
+)
 
 PY_METHODS = ("os_execv", "os_execve_fd", "py_execveat", "reexec")
 SYS_EXECVEAT = 322  # x86_64; set per machine below
@@ -176,19 +185,15 @@ FRESH_METHODS = ("os_execv", "os_execve_fd", "reexec")
 def fresh_interpreter(stamp: str, refused: str, runs: int) -> dict[str, list[float]]:
     """µs per method, each run in a newly started interpreter (see the module doc)."""
     import sys
-    samples: dict[str, list[float]] = {name: [] for name in FRESH_METHODS}
-    order = list(FRESH_METHODS)
-    shuffle = random.Random(7).shuffle
-    for _ in range(runs):
-        shuffle(order)
-        for name in order:
-            out = subprocess.run([sys.executable, "-c", FRESH_CHILD, name, stamp, refused],
-                                 capture_output=True, timeout=60, env=child_environ(),
-                                 cwd=os.path.dirname(stamp)).stdout  # not the source tree
-            m = STAMP_RE.search(out)
-            if m:
-                samples[name].append(int(m.group(2)) / 1000)
-    return samples
+
+    def once(name: str) -> float | None:
+        out = subprocess.run([sys.executable, "-c", FRESH_CHILD, name, stamp, refused],
+                             capture_output=True, timeout=60, env=child_environ(),
+                             cwd=os.path.dirname(stamp)).stdout  # not the source tree
+        m = STAMP_RE.search(out)
+        return int(m.group(2)) / 1000 if m else None
+
+    return side_by_side(FRESH_METHODS, runs, once, shuffle=random.Random(7).shuffle)
 
 
 def run(helpers, runs: int) -> tuple[dict, dict]:
@@ -290,6 +295,7 @@ def table(section: dict) -> list[str]:
 
 if __name__ == "__main__":
     import json
+
     from _common import DEFAULT_CACHE, build_helpers
     sec, _ = run(build_helpers(DEFAULT_CACHE), 50)
     print(json.dumps(sec, indent=1))

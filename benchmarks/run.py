@@ -17,13 +17,9 @@ without matplotlib the plots are skipped).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +29,14 @@ import overhead  # noqa: E402
 import race  # noqa: E402
 import seed  # noqa: E402
 import snapshot  # noqa: E402
-from _common import BENCH_DIR, DEFAULT_CACHE, build_helpers, git_commit, log, machine_facts  # noqa: E402
+from _common import (  # noqa: E402
+    build_helpers,
+    profile_of,
+    profile_parser,
+    quiet_reexec_logger,
+    start_meta,
+    write_result,
+)
 
 PROFILES = {
     #          overhead runs, race runs (unpaced copy modes /8), seed runs, fallback runs,
@@ -46,38 +49,20 @@ ALL = ("seed", "race", "overhead", "fallback", "snapshot")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer runs (< 2 minutes)")
-    size.add_argument("--smoke", action="store_true", help="the fewest runs, to check the benchmarks work")
+    parser = profile_parser(__doc__, "latest.json", quick_help="fewer runs (< 2 minutes)")
     parser.add_argument("--only", action="append", choices=ALL, help="run only these (repeatable)")
-    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json",
-                        help="JSON path (default: benchmarks/results/latest.json); plots go next to it")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help="where helpers and workspaces are built (default: benchmarks/.cache)")
-    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="no PNGs next to the JSON")
     args = parser.parse_args(argv)
-    profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+    profile = profile_of(args)
     runs = PROFILES[profile]
     which = args.only or list(ALL)
 
-    import logging
-    logging.getLogger("reexec_native").disabled = True
+    quiet_reexec_logger()
     import reexec_native
 
     started = time.monotonic()
-    result: dict = {
-        "meta": {
-            "profile": profile,
-            "runs": runs,
-            "command": "python benchmarks/run.py" + {"full": "", "quick": " --quick", "smoke": " --smoke"}[profile],
-            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-            "reexec_native": getattr(reexec_native, "__version__", None),
-            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-            **machine_facts(),
-        }
-    }
+    result: dict = {"meta": start_meta("run.py", profile, runs=runs,
+                                       reexec_native=getattr(reexec_native, "__version__", None))}
     helpers = build_helpers(args.cache_dir)
     result["meta"]["static_compiler"] = helpers.compiler
     samples: dict = {}
@@ -100,10 +85,7 @@ def main(argv=None) -> int:
         result["snapshot_cost"], samples["snapshot"] = snapshot.run(runs["snapshot"])
         tables += ["", "## Snapshot cost (sealed copy before exec)", *snapshot.table(result["snapshot_cost"])]
 
-    result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, started, args.output)
     if not args.no_plots:
         try:
             import plots

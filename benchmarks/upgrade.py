@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DIR, DEFAULT_CACHE, FIXTURE_WS, REPO, git_commit, log, machine_facts
+from _common import FIXTURE_WS, REPO, log, profile_of, profile_parser, start_meta, write_result
 
 PROFILES = {"full": (3, 10), "quick": (1, 10), "smoke": (1, 2)}
 
@@ -44,28 +42,18 @@ def _example():
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true")
-    size.add_argument("--smoke", action="store_true")
-    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "upgrade.json")
-    args = parser.parse_args(argv)
-    profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+    args = profile_parser(__doc__, "upgrade.json", quick_help="one round").parse_args(argv)
+    profile = profile_of(args)
     rounds, upgrades = PROFILES[profile]
     example = _example()
     started = time.monotonic()
-    result: dict = {"meta": {"profile": profile, "rounds": rounds, "upgrades_per_round": upgrades,
-                             "command": "python benchmarks/upgrade.py" + {"full": "", "quick": " --quick",
-                                                                          "smoke": " --smoke"}[profile],
-                             "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "git_commit": git_commit(),
-                             "loadavg_start": [round(x, 2) for x in os.getloadavg()], **machine_facts()},
+    result: dict = {"meta": start_meta("upgrade.py", profile, rounds=rounds, upgrades_per_round=upgrades),
                     "rounds": {"fast_path": [], "fast_path_verify": []}}
     variants = [("fast_path", False, None), ("fast_path_verify", True, None)]
     if shutil.which("cargo"):
         # The last upgrade rebuilds the fixture's xtask (already built once here, so cargo
         # only checks it is fresh) and execs it: the stall includes that cargo build.
-        os.environ.setdefault("CARGO_TARGET_DIR", str(DEFAULT_CACHE / "upgrade-target"))
+        os.environ.setdefault("CARGO_TARGET_DIR", str(args.cache_dir / "upgrade-target"))
         os.environ.setdefault("CARGO_NET_OFFLINE", "true")
         subprocess.run(["cargo", "build", "-q", "-p", "xtask", "--features", "crossval-all"], cwd=FIXTURE_WS,
                        check=True)
@@ -91,10 +79,7 @@ def main(argv=None) -> int:
             "one_pid_per_round": all(len(r["pids_seen"]) == 1 for r in per),
         }
     result["summary"] = summary
-    result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, started, args.output)
     print("| hand-over | requests sent | failed | upgrades | longest stall ms (max / median of rounds) "
           "| median request ms | one PID |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")

@@ -25,32 +25,29 @@ Writes benchmarks/results/wake.json (or --output).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import race
 from _common import (
-    BENCH_DIR,
-    DEFAULT_CACHE,
     STAMP_RE,
     bench_env,
     build_helpers,
-    git_commit,
     log,
-    machine_facts,
     now_ns,
+    profile_of,
+    profile_parser,
     quiet_reexec_logger,
+    start_meta,
     summary,
+    write_result,
 )
 
 PROFILES = {"full": (400, 2000), "quick": (60, 200), "smoke": (6, 10)}
@@ -136,33 +133,19 @@ def race_section(helpers, runs: int, workdir: str) -> tuple[dict, dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true")
-    size.add_argument("--smoke", action="store_true")
-    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "wake.json")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    args = parser.parse_args(argv)
-    profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+    args = profile_parser(__doc__, "wake.json", quick_help="60 wake runs per mode, 200 race runs").parse_args(argv)
+    profile = profile_of(args)
     wake_runs, race_runs = PROFILES[profile]
     helpers = build_helpers(args.cache_dir)
     started = time.monotonic()
-    result: dict = {"meta": {"profile": profile, "wake_runs": wake_runs, "race_runs": race_runs,
-                             "command": "python benchmarks/wake.py" + {"full": "", "quick": " --quick",
-                                                                       "smoke": " --smoke"}[profile],
-                             "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "git_commit": git_commit(),
-                             "loadavg_start": [round(x, 2) for x in os.getloadavg()], **machine_facts()}}
+    result: dict = {"meta": start_meta("wake.py", profile, wake_runs=wake_runs, race_runs=race_runs)}
     with tempfile.TemporaryDirectory(prefix="reexec-wake-") as tmp:
         log(f"[wake] latency: {wake_runs} runs per mode")
         result["wake_latency"] = wake(helpers, wake_runs, tmp)
     with tempfile.TemporaryDirectory(prefix="reexec-wake-race-") as tmp:
         log(f"[wake] cargo_link race: {race_runs} runs per strategy")
         result["race_cargo_link"], result["race_details"] = race_section(helpers, race_runs, tmp)
-    result["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, started, args.output)
     w = result["wake_latency"]
     print("| wait | runs | failed | median ms after the link (present: after the call) | p90 | p99 | max |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

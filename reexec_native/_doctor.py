@@ -19,19 +19,19 @@ from typing import Any
 MARKER = "reexec-native-probe-ok"
 PROBE_TIMEOUT = 30.0
 
-# Run in a child: exec a tiny program through the tiers the seam allows.
+# Run in a child: exec a tiny program through the tiers the seam allows (argv: the
+# import path, the snapshot method the seam allows or "", the program).
 _PROBE = r"""
 import errno, json, sys
 sys.path[:0] = json.loads(sys.argv[1])  # the doctor's own: same package, same cffi
-import os
 from reexec_native import open_exe
-method = os.environ.get("REEXEC_NATIVE_SNAPSHOT")
+method = sys.argv[2]
 try:
-    handle = open_exe(sys.argv[2], snapshot=bool(method))
+    handle = open_exe(sys.argv[3], snapshot=bool(method))
     if method and handle.snapshot != method:
         sys.stderr.write("probe-failed refused snapshot-%s\nno %s copy could be made\n" % (method, method))
         sys.exit(3)
-    handle.exec(sys.argv[2:])
+    handle.exec(sys.argv[3:])
 except OSError as exc:
     name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     if exc.errno is None and getattr(exc, "winerror", None):
@@ -64,14 +64,17 @@ def probe_tier(name: str, timeout: float = PROBE_TIMEOUT, snapshot: str | None =
     """Exec a program through tier `name` alone (or, given `snapshot`, through a copy
     made by that method alone, by the tiers the seam allows), in a child;
     {"status": "works"} or {"status": "fails", "errno": ..., "detail": ...}."""
-    env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
+    from ._command import DEFAULT_GUARD
+    from ._seams import SNAPSHOT_ENV, TIERS_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
     if snapshot:
-        env["REEXEC_NATIVE_SNAPSHOT"] = snapshot
+        env[SNAPSHOT_ENV] = snapshot
     else:
-        env["REEXEC_NATIVE_TIERS"] = name
+        env[TIERS_ENV] = name
     try:
         proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _PROBE, _import_path(), *_probe_program()],
+            [sys.executable, "-I", "-S", "-c", _PROBE, _import_path(), snapshot or "", *_probe_program()],
             env=env, capture_output=True, text=True, errors="replace", timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
@@ -159,8 +162,8 @@ def _native() -> dict[str, Any]:
 def _cargo() -> dict[str, Any]:
     from .cargo import CargoRun
 
-    run = CargoRun()
-    info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO")}
+    run = CargoRun()  # reexec()'s default fallback
+    info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO"), "mode": run.mode}
     try:
         info["path"] = run.resolve_cargo()
     except OSError as exc:
@@ -318,8 +321,8 @@ def _plan(report: dict[str, Any]) -> dict[str, Any]:
                    "itself a re-exec (guard=None allows it)")
     return {
         "fast_path": tiers,
-        "fallback": f"cargo run ({cargo['path']})" if cargo.get("found") else
-                    "cargo run, which will fail: cargo not found",
+        "fallback": f"cargo {cargo['mode']} ({cargo['path']})" if cargo.get("found") else
+                    f"cargo {cargo['mode']}, which will fail: cargo not found",
         "refuses": refuses,
         "ok": bool(tiers),
     }
@@ -327,6 +330,15 @@ def _plan(report: dict[str, Any]) -> dict[str, Any]:
 
 def _line(label: str, value: str) -> str:
     return f"  {label:<22} {value}"
+
+
+def _status(entry: dict[str, Any], label: str = "", quiet: tuple[str, ...] = ("works", "unsupported")) -> str:
+    """One probed entry: its status ("fails: ERRNO" for a failure), its label, and its
+    detail unless the status is one of `quiet` (they say it all)."""
+    status = entry["status"] if entry["status"] != "fails" else f"fails: {entry.get('errno') or '?'}"
+    text = f"{status:<12} {label}" if label else status
+    detail = entry.get("detail") if entry["status"] not in quiet else None
+    return text + (f" -- {detail}" if detail else "")
 
 
 def _broken_install(native: dict[str, Any]) -> list[str]:
@@ -362,27 +374,15 @@ def format_report(report: dict[str, Any]) -> str:
     seam = report.get(TIERS_ENV)
     out.append(f"Exec tiers (in order; {TIERS_ENV}={seam if seam is not None else '<unset>'})")
     for name, entry in report["tiers"].items():
-        status = entry["status"]
-        if status == "fails":
-            status = f"fails: {entry.get('errno') or '?'}"
-        detail = entry.get("detail")
-        if entry["status"] in ("works", "unsupported"):
-            detail = None
-        text = f"{status:<12} {entry['label']}"
-        if detail:
-            text += f" -- {detail}"
-        out.append(_line(name, text))
+        out.append(_line(name, _status(entry, label=entry["label"])))
     out.append("")
     out.append("Snapshot methods (snapshot=True, in order)")
     for name, entry in report["snapshot"].items():
-        status = entry["status"] if entry["status"] != "fails" else f"fails: {entry.get('errno') or '?'}"
-        detail = entry.get("detail") if entry["status"] not in ("works", "unsupported") else None
-        out.append(_line(name, status + (f" -- {detail}" if detail else "")))
+        out.append(_line(name, _status(entry)))
     out.append("")
     out.append("Kernel features")
     for name, entry in report["features"].items():
-        status = entry["status"] if entry["status"] != "fails" else f"fails: {entry.get('errno') or '?'}"
-        out.append(_line(name, status + (f" -- {entry['detail']}" if entry.get("detail") and entry["status"] != "works" else "")))
+        out.append(_line(name, _status(entry, quiet=("works",))))  # unsupported: the detail says why
     out.append("")
     exe = report["current_exe"]
     out.append(_line("current_exe()", exe["path"] or f"ERROR: {exe['error']}"))

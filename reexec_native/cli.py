@@ -2,6 +2,13 @@
 
 ``doctor`` reports what this platform offers; ``exec`` is the shell's ``exec``
 through a descriptor, with retry, for shell scripts. See docs/cli.md.
+
+In order: `exec`'s options (one table), the argparse parser built from it, the
+argparse-free reading of ``exec [options] [--] PROGRAM ARGS...`` (which finds where
+PROGRAM starts and, for a plain ``exec -- PROGRAM``, needs no argparse at all), then
+the commands. One module, past the usual size, because the plain exec must stay
+cheap: the same code split in two modules measured 1.5 ms more per
+``reexec-native exec -- /bin/true`` (benchmarks/import_cost.py, side by side).
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, TypeGuard
 
+    from .cargo import CargoRun
+
+
 PROG = "reexec-native"
 
 # Exit codes of `exec` when the program does not replace us (the shell's and GNU
@@ -25,21 +35,31 @@ EXIT_INTERNAL = 125
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 
-EXIT_CODES = f"""\
-exit status:
-  exec      the program's own status (the program replaced this process);
-            {EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist);
-            {EXIT_CANNOT_EXECUTE} PROGRAM found but could not be executed (permission, format,
-                still busy after the retry budget, ...);
-            {EXIT_INTERNAL} refused before trying: the --guard variable is already set,
-                or REEXEC_NATIVE_TIERS is invalid;
-            with --cargo-fallback: the fallback's status (cargo's, or the program's).
-  doctor    0 if at least one exec tier works, 1 if none does.
-  any       {EXIT_USAGE} for a usage error.
-"""
+# Each command's exit statuses, written once: `--help` lists them all, each
+# command's own --help its own.
+_EXIT_STATUS = {
+    "exec": f"""\
+the program's own status (the program replaced this process);
+{EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist);
+{EXIT_CANNOT_EXECUTE} PROGRAM found but could not be executed (permission, format,
+    still busy after the retry budget, ...; stderr names path, tier and errno);
+{EXIT_INTERNAL} refused before trying: the --guard variable is already set,
+    or REEXEC_NATIVE_TIERS is invalid;
+with --cargo-fallback: the fallback's status (cargo's, or the program's).""",
+    "doctor": "0 if at least one exec tier works, 1 if none does.",
+    "any": f"{EXIT_USAGE} for a usage error.",
+}
 
 
-CARGO_MODES = ("run", "build-exec")
+def _exit_status(*commands: str) -> str:
+    """The "exit status:" section of a --help: these commands' statuses, labelled."""
+    lines = ["exit status:"]
+    for command in commands:
+        label = f"  {command:<10}" if len(commands) > 1 else "  "
+        for i, line in enumerate(_EXIT_STATUS[command].splitlines()):
+            lines.append((label if i == 0 else " " * len(label)) + line)
+    return "\n".join(lines) + "\n"
+
 
 
 def _seconds(text: str) -> float:
@@ -75,17 +95,133 @@ def _non_empty(text: str) -> str:
     return text
 
 
+class _Option:
+    """One of `exec`'s options: its names and argparse keywords, the parser group it
+    goes in, and, where the library owns its default, whose parameter that is
+    (``("reexec", "retry_budget")``): such an option left out is not passed on, so
+    the default is the library's own, and --help reads it from there."""
+
+    __slots__ = ("names", "group", "library_default", "kwargs")
+
+    def __init__(self, *names: str, group: str | None = None, library_default: tuple[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        self.names = names
+        self.group = group
+        self.library_default = library_default
+        self.kwargs = kwargs
+
+    @property
+    def dest(self) -> str:
+        """The Namespace attribute, as argparse derives it from the long name."""
+        return self.names[-1][2:].replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kwargs.get("action") != "store_true"
+
+    @property
+    def unset(self) -> object:
+        """The value when the option is left out (what argparse is given as default)."""
+        action = self.kwargs.get("action")
+        return [] if action == "append" else False if action == "store_true" else None
+
+
+_FALLBACK = "fallback"  # a mutually exclusive group
+_UPGRADES = "upgrades (docs/upgrade.md)"
+
+# `exec`'s options, in --help's order: the one table the parser is built from and
+# from which the argparse-free paths below learn which words are our options and what
+# a left-out option's value is. "{default}" in a help text is the library's default.
+_EXEC_OPTIONS = (
+    _Option("--retry-budget", type=_seconds, metavar="S", library_default=("reexec", "retry_budget"),
+            help="seconds during which ENOENT/ETXTBSY are retried (default {default})"),
+    _Option("--guard", metavar="NAME", type=_guard_name,
+            help="set NAME=1 in the program's environment, and refuse (exit "
+                 f"{EXIT_INTERNAL}) if NAME is already set here (default, or --guard '': no guard)"),
+    _Option("--no-fallback", group=_FALLBACK, action="store_true",
+            help="never hand over to cargo (the default; accepted for explicitness)"),
+    _Option("--cargo-fallback", group=_FALLBACK, action="store_true",
+            help="if the exec fails, hand over to cargo, as --cargo-mode says"),
+    _Option("--cargo-mode", metavar="MODE", library_default=("CargoRun", "mode"),
+            help="with --cargo-fallback: 'run' (cargo run -p PACKAGE --features FEATURES -- ARGS, "
+                 "waiting for it) or 'build-exec' (cargo build, then exec the binary); default "
+                 "{default}; --cargo-fallback=MODE says both at once"),
+    _Option("--package", library_default=("CargoRun", "package"),
+            help="cargo package for the fallback (default {default})"),
+    _Option("--features", library_default=("CargoRun", "features"),
+            help="comma-separated cargo features for the fallback (default {default}; '' for none)"),
+    _Option("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback"),
+    _Option("--listen-fd", group=_UPGRADES, type=int, action="append", metavar="N",
+            help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
+                 "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
+                 "(and LISTEN_FDNAMES with --fdname); repeatable"),
+    _Option("--fdname", group=_UPGRADES, metavar="NAME[:NAME...]",
+            help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)"),
+    _Option("--pass-fd", group=_UPGRADES, type=int, action="append", metavar="N",
+            help="keep descriptor N open in PROGRAM under the same number; repeatable. With "
+                 "--listen-fd or --pass-fd, no other descriptor above 2 reaches PROGRAM"),
+    _Option("--verify", group=_UPGRADES, metavar="ARGS",
+            help="first run the opened PROGRAM with ARGS (one string, split as a shell "
+                 "would: --verify=--version) and exec it only if that exits 0; otherwise "
+                 f"exit {EXIT_CANNOT_EXECUTE} and nothing is replaced"),
+    _Option("--verify-timeout", group=_UPGRADES, type=float, metavar="S",
+            library_default=("reexec", "verify_timeout"),
+            help="seconds the --verify run may take (default {default})"),
+    _Option("-v", "--verbose", action="store_true",
+            help="print the library's [reexec] diagnostic lines on stderr"),
+)
+
+
+def _library_defaults() -> dict[str, str]:
+    """The defaults --help shows for the options the library owns, as a user would
+    write them, read from reexec()'s and CargoRun's signatures (only when help is
+    printed: it imports the library, which needs the C extension)."""
+    import inspect
+
+    try:
+        from ._reexec import reexec
+        from .cargo import CargoRun
+    except ImportError:  # a broken install (`doctor` says what is wrong): --help still works
+        return {option.dest: f"{option.library_default[0]}'s"
+                for option in _EXEC_OPTIONS if option.library_default}
+    owners = {"reexec": inspect.signature(reexec), "CargoRun": inspect.signature(CargoRun)}
+    shown: dict[str, str] = {}
+    for option in _EXEC_OPTIONS:
+        if option.library_default:
+            owner, parameter = option.library_default
+            value = owners[owner].parameters[parameter].default
+            if _is_tuple(value):  # features: the command line's comma-separated form
+                value = ",".join(str(part) for part in value)
+            shown[option.dest] = "''" if value in (None, "") else f"{value:g}" if isinstance(value, float) else str(value)
+    return shown
+
+
 def _parser() -> argparse.ArgumentParser:
+    """argparse's parser of both commands: for what the quick path does not take."""
     import argparse
 
-    parser = argparse.ArgumentParser(
+    shown_defaults: dict[str, str] = {}
+
+    class _ExecHelp(argparse.RawDescriptionHelpFormatter):
+        """exec's help: "{default}" is the library's default (see _Option), looked up
+        only when the help is printed."""
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            text = super()._get_help_string(action)
+            if text and "{default}" in text:
+                if not shown_defaults:
+                    shown_defaults.update(_library_defaults())
+                text = text.replace("{default}", shown_defaults[action.dest].replace("%", "%%"))
+            return text
+
+    top = argparse.ArgumentParser(
         prog=PROG,
         description="Replace the running process with a program atomically (exec of an "
                     "O_PATH descriptor), and report what this platform supports.",
-        epilog=EXIT_CODES + "\nSee `reexec-native COMMAND --help` and docs/cli.md.",
+        epilog=_exit_status("exec", "doctor", "any") + "\nSee `reexec-native COMMAND --help` and docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     doctor = sub.add_parser(
@@ -93,7 +229,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Report the kernel, libc, native module, each exec tier (probed for real "
                     "by exec'ing a small program in a child; a tier left out of "
                     "REEXEC_NATIVE_TIERS shows as disabled), current_exe() and cargo.",
-        epilog=f"exit status: 0 if at least one exec tier works, 1 if none does, {EXIT_USAGE} usage error.",
+        epilog=_exit_status("doctor", "any"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON object (for tools)")
@@ -108,203 +244,30 @@ def _parser() -> argparse.ArgumentParser:
                     "while a build tool swaps it. PROGRAM without a slash is looked up on PATH; "
                     "the program sees argv[0] = PROGRAM as given. No guard variable is set and "
                     "no fallback is tried unless asked for.",
-        epilog=f"""\
-exit status:
-  the program's own status once it runs (it replaced this process);
-  {EXIT_NOT_FOUND}  PROGRAM not found;   {EXIT_CANNOT_EXECUTE}  found but not executable (stderr names
-  path, tier and errno);   {EXIT_INTERNAL}  refused: the --guard variable is already set,
-  or REEXEC_NATIVE_TIERS is invalid;   {EXIT_USAGE}  usage error.
-  With --cargo-fallback, a failed exec hands over to cargo, whose status (or the
-  program's) becomes ours.""",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_exit_status("exec", "any"),
+        formatter_class=_ExecHelp,
     )
-    ex.add_argument("--retry-budget", type=_seconds, default=0.25, metavar="S",
-                    help="seconds during which ENOENT/ETXTBSY are retried (default 0.25)")
-    ex.add_argument("--guard", metavar="NAME", type=_guard_name,
-                    help="set NAME=1 in the program's environment, and refuse (exit "
-                         f"{EXIT_INTERNAL}) if NAME is already set here (default, or --guard '': no guard)")
-    fb = ex.add_mutually_exclusive_group()
-    fb.add_argument("--no-fallback", action="store_true",
-                    help="never hand over to cargo (the default; accepted for explicitness)")
-    fb.add_argument("--cargo-fallback", action="store_true",
-                    help="if the exec fails, hand over to cargo, as --cargo-mode says")
-    ex.add_argument("--cargo-mode", choices=CARGO_MODES, metavar="MODE",
-                    help="with --cargo-fallback: 'run' (the default: cargo run -p PACKAGE --features "
-                         "FEATURES -- ARGS, waiting for it) or 'build-exec' (cargo build, then exec "
-                         "the binary); --cargo-fallback=MODE says both at once")
-    ex.add_argument("--package", default="xtask", help="cargo package for the fallback (default xtask)")
-    ex.add_argument("--features", default="crossval-all",
-                    help="comma-separated cargo features for the fallback (default crossval-all; '' for none)")
-    ex.add_argument("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback")
-    up = ex.add_argument_group("upgrades (docs/upgrade.md)")
-    up.add_argument("--listen-fd", type=int, action="append", default=[], metavar="N",
-                    help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
-                         "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
-                         "(and LISTEN_FDNAMES with --fdname); repeatable")
-    up.add_argument("--fdname", metavar="NAME[:NAME...]",
-                    help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)")
-    up.add_argument("--pass-fd", type=int, action="append", default=[], metavar="N",
-                    help="keep descriptor N open in PROGRAM under the same number; repeatable. With "
-                         "--listen-fd or --pass-fd, no other descriptor above 2 reaches PROGRAM")
-    up.add_argument("--verify", metavar="ARGS",
-                    help="first run the opened PROGRAM with ARGS (one string, split as a shell "
-                         "would: --verify=--version) and exec it only if that exits 0; otherwise "
-                         f"exit {EXIT_CANNOT_EXECUTE} and nothing is replaced")
-    up.add_argument("--verify-timeout", type=float, default=5.0, metavar="S",
-                    help="seconds the --verify run may take (default 5)")
-    ex.add_argument("-v", "--verbose", action="store_true",
-                    help="print the library's [reexec] diagnostic lines on stderr")
+    groups: dict[str | None, Any] = {
+        None: ex, _FALLBACK: ex.add_mutually_exclusive_group(), _UPGRADES: ex.add_argument_group(_UPGRADES)}
+    for option in _EXEC_OPTIONS:
+        groups[option.group].add_argument(*option.names, default=option.unset, **option.kwargs)
     ex.add_argument("program", metavar="PROGRAM", help="the program to run")
     ex.add_argument("args", metavar="ARGS", nargs="*", default=[],
                     help="its arguments (everything after PROGRAM, untouched)")
-    return parser
+    return top
 
 
-def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: {message}\n")
-    sys.stderr.flush()
-
-
-def _doctor(opts: argparse.Namespace) -> int:
-    from ._doctor import diagnose, format_report
-
-    report = diagnose(probe=not opts.no_probe)
-    if opts.json:
-        import json
-
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        print(format_report(report))
-    return 0 if report["plan"]["ok"] else 1
-
-
-def _exit_code_for(exc: BaseException | None) -> int:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return EXIT_NOT_FOUND
-    return EXIT_CANNOT_EXECUTE
-
-
-def _describe(exc: BaseException | None, path: str) -> str:
-    if not isinstance(exc, OSError):
-        return f"{path}: {exc}"
-    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-    tier = getattr(exc, "tier", "?")
-    return f"{exc.filename or path}: {exc.strerror or exc} (tier {tier}, errno {name})"
-
-
-def _which(program: str) -> str | None:
-    """shutil.which(program) without importing shutil (it loads bz2, lzma, ...), on
-    POSIX, the same lookup as CPython 3.11's: $PATH (confstr CS_PATH if unset), in
-    order, the first entry we may execute that is not a directory."""
-    if os.name == "nt":
-        import shutil
-
-        return shutil.which(program)
-    path = os.environ.get("PATH")
-    if path is None:
-        try:
-            path = os.confstr("CS_PATH")
-        except (AttributeError, ValueError):
-            path = os.defpath
-    if not path:
-        return None
-    for directory in path.split(os.pathsep):
-        candidate = os.path.join(directory, program)
-        if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
-    return None
-
-
-def _exec(opts: argparse.Namespace) -> int:
-    from ._log import set_quiet
-    from ._reexec import reexec
-    from ._seams import requested_tiers
-    from .cargo import CargoRun
-    from .errors import RecursionGuardError, ReexecError, VerifyError
-
-    program: str = opts.program
-    args: list[str] = list(opts.args)
-    if not opts.verbose:
-        set_quiet(True)  # not logging's `disabled`: that would import logging for nothing
-    try:
-        requested_tiers()
-    except ValueError as exc:
-        _error(str(exc))
-        return EXIT_INTERNAL
-    guard = opts.guard
-    if opts.cargo_mode and not opts.cargo_fallback:
-        return _usage_error("--cargo-mode needs --cargo-fallback")
-    fallback = None
-    if opts.cargo_fallback:
-        features = tuple(f for f in opts.features.split(",") if f)
-        fallback = CargoRun(package=opts.package or None, features=features,
-                            manifest_path=opts.manifest_path, mode=opts.cargo_mode or "run")
-
-    if os.sep in program or (os.altsep and os.altsep in program):
-        path = program
-    else:
-        found = _which(program)
-        if found is None and fallback is None:
-            _error(f"{program}: not found on PATH={os.environ.get('PATH', '')!r}")
-            return EXIT_NOT_FOUND
-        path = found or program
-    try:
-        reexec([program, *args], executable=path, guard=guard, fallback=fallback,
-               retry_budget=opts.retry_budget, **_upgrade_options(opts))
-    except VerifyError as exc:
-        _error(str(exc))
-        return EXIT_CANNOT_EXECUTE
-    except RecursionGuardError:
-        _error(f"refusing to run {program}: {guard}={os.environ.get(guard or '', '')} is already set "
-               f"here, so this is itself a re-exec (leave out --guard {guard}, or unset {guard}, to allow it)")
-        return EXIT_INTERNAL
-    except ReexecError as exc:
-        cause = exc.exec_error
-        _error(f"cannot execute {_describe(cause, path)}")
-        if exc.fallback_error is not None:
-            _error(f"cargo fallback failed too: {exc.fallback_error}")
-        return _exit_code_for(cause)
-    except (ValueError, TypeError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    return EXIT_INTERNAL  # unreachable: reexec() never returns
-
-
-def _upgrade_options(opts: argparse.Namespace) -> dict[str, Any]:
-    """reexec()'s listen_fds/listen_fdnames/pass_fds/verify from the upgrade options."""
-    kwargs: dict[str, Any] = {}
-    if opts.listen_fd:
-        kwargs["listen_fds"] = opts.listen_fd
-        if opts.fdname is not None:
-            kwargs["listen_fdnames"] = opts.fdname.split(":")
-    elif opts.fdname is not None:
-        raise ValueError("--fdname needs --listen-fd")
-    if opts.pass_fd:
-        kwargs["pass_fds"] = opts.pass_fd
-    if opts.verify is not None:
-        import shlex
-
-        kwargs["verify"] = shlex.split(opts.verify)
-        kwargs["verify_timeout"] = opts.verify_timeout
-    return kwargs
-
-
-# `exec`'s own options (keep in step with _parser()): PROGRAM is the first word that
-# is not one of them, so they must be known here, before argparse sees anything.
-_EXEC_VALUE_OPTIONS = frozenset({"--retry-budget", "--guard", "--package", "--features", "--manifest-path",
-                                 "--cargo-mode", "--listen-fd", "--fdname", "--pass-fd", "--verify",
-                                 "--verify-timeout"})
-_EXEC_FLAGS = frozenset({"--help", "--verbose", "--no-fallback", "--cargo-fallback"})
-_EXEC_SHORT_FLAGS = frozenset("hv")
-
-
-# What argparse gives `exec` for an option left out (its defaults; a test keeps the two
-# in step), so the plain `exec [-v] [--no-fallback] -- PROGRAM ...` needs no argparse.
-_EXEC_DEFAULTS: dict[str, object] = {"retry_budget": 0.25, "guard": None, "no_fallback": False, "cargo_fallback": False,
-                  "cargo_mode": None, "package": "xtask", "features": "crossval-all", "manifest_path": None,
-                  "listen_fd": [], "fdname": None, "pass_fd": [], "verify": None, "verify_timeout": 5.0,
-                  "verbose": False}
-_QUICK_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--no-fallback": "no_fallback"}
+# What the argparse-free paths need to know of _EXEC_OPTIONS: PROGRAM is the first
+# word that is not one of our options, so _split_exec must know them before argparse
+# sees anything, and the plain `exec [flags] -- PROGRAM` needs no argparse at all.
+_EXEC_VALUE_OPTIONS = frozenset(o.names[-1] for o in _EXEC_OPTIONS if o.takes_value)
+_EXEC_FLAGS = frozenset(["--help", *(o.names[-1] for o in _EXEC_OPTIONS if not o.takes_value)])
+_EXEC_SHORT_FLAGS = frozenset(["h", *(name[1] for o in _EXEC_OPTIONS if not o.takes_value
+                                      for name in o.names if len(name) == 2)])
+# What argparse gives `exec` for each option left out.
+_EXEC_DEFAULTS = {o.dest: o.unset for o in _EXEC_OPTIONS}
+# The flags the quick path takes as they are: every option without a value, by each name.
+_QUICK_FLAGS = {name: o for o in _EXEC_OPTIONS if not o.takes_value for name in o.names}
 
 
 class _Options:
@@ -312,6 +275,11 @@ class _Options:
 
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
+
+
+def _is_tuple(value: object) -> TypeGuard[tuple[object, ...]]:
+    """isinstance(value, tuple), its items typed as object for the type checkers."""
+    return isinstance(value, tuple)
 
 
 def _is_list(value: object) -> TypeGuard[Sequence[object]]:
@@ -328,14 +296,25 @@ def _quick_exec_options(argv: list[str]) -> _Options | None:
     flags, rest = argv[1:split], argv[split + 1:]
     if len(rest) != 1 or rest[0].startswith("-") or not all(f in _QUICK_FLAGS for f in flags):
         return None
+    exclusive = {_QUICK_FLAGS[f].dest for f in flags if _QUICK_FLAGS[f].group == _FALLBACK}
+    if len(exclusive) > 1:  # --no-fallback --cargo-fallback: argparse's error
+        return None
     values = {name: list(value) if _is_list(value) else value for name, value in _EXEC_DEFAULTS.items()}
     for flag in flags:
-        values[_QUICK_FLAGS[flag]] = True
+        values[_QUICK_FLAGS[flag].dest] = True
     return _Options(command="exec", program=rest[0], args=[], **values)
 
 
 class _UsageError(Exception):
     pass
+
+
+def _cargo_modes() -> tuple[str, ...]:
+    """CargoRun's modes (imported here: the library needs the C extension, which
+    `doctor` must diagnose rather than need)."""
+    from .cargo import MODES
+
+    return MODES
 
 
 def _usage_error(message: str) -> int:
@@ -383,7 +362,7 @@ def _split_exec(tokens: list[str]) -> tuple[list[str], list[str]]:
                               f"`--`: {PROG} exec [options] -- {token} [ARGS...]") from None
         if option == "--cargo-fallback" and eq:
             options += [option, "--cargo-mode", value]  # --cargo-fallback=MODE
-        elif option == "--cargo-fallback" and i + 1 < len(tokens) and tokens[i + 1] in CARGO_MODES:
+        elif option == "--cargo-fallback" and i + 1 < len(tokens) and tokens[i + 1] in _cargo_modes():
             mode = tokens[i + 1]
             raise _UsageError(
                 f"'{mode}' after --cargo-fallback would be PROGRAM (and cargo would run it): the mode "
@@ -401,24 +380,178 @@ def _split_exec(tokens: list[str]) -> tuple[list[str], list[str]]:
     return options, tokens[i:]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``reexec-native`` and ``python -m reexec_native``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _parse(argv: list[str]) -> Any:
+    """The options of a command line (argparse.Namespace's shape: the parser's dests;
+    `exec`'s PROGRAM and ARGS as .program and .args, untouched); _UsageError for what
+    argparse would not see (PROGRAM missing, an unknown option before PROGRAM)."""
     command_line = None
     if argv[:1] == ["exec"]:
-        try:
-            options, command_line = _split_exec(argv[1:])
-        except _UsageError as exc:
-            return _usage_error(str(exc))
+        options, command_line = _split_exec(argv[1:])
         wants_help = any(o == "--help" or (o.startswith("-") and not o.startswith("--") and "h" in o)
                          for o in options)
         if not command_line and not wants_help:
-            return _usage_error(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
+            raise _UsageError(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
         argv = ["exec", *options, "--", *command_line[:1]]
-    # _Options has argparse.Namespace's shape (its attributes are the parser's dests).
     opts: Any = _quick_exec_options(argv) or _parser().parse_args(argv)
     if command_line is not None:
         opts.args = command_line[1:]
+    return opts
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
+
+
+def _doctor(opts: argparse.Namespace) -> int:
+    from ._doctor import diagnose, format_report
+
+    report = diagnose(probe=not opts.no_probe)
+    if opts.json:
+        import json
+
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(format_report(report))
+    return 0 if report["plan"]["ok"] else 1
+
+
+def _exit_code_for(exc: BaseException | None) -> int:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return EXIT_NOT_FOUND
+    return EXIT_CANNOT_EXECUTE
+
+
+def _describe(exc: BaseException | None, path: str) -> str:
+    if not isinstance(exc, OSError):
+        return f"{path}: {exc}"
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    tier = getattr(exc, "tier", "?")
+    return f"{exc.filename or path}: {exc.strerror or exc} (tier {tier}, errno {name})"
+
+
+def _which(program: str) -> str | None:
+    """shutil.which(program), on POSIX without importing shutil: that loads re, enum,
+    bz2 and lzma, 2 to 4 ms, which would take `exec -- /bin/true` past 1.5x a Python
+    os.execv (benchmarks/import_cost.py). The same lookup as CPython's: $PATH
+    (confstr CS_PATH if unset), in order, the first entry we may execute that is not
+    a directory; a test holds the two to the same answers."""
+    if os.name == "nt":
+        import shutil
+
+        return shutil.which(program)
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH")
+        except (AttributeError, ValueError):
+            path = os.defpath
+    if not path:
+        return None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory, program)
+        if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def _exec(opts: argparse.Namespace) -> int:
+    from ._log import set_quiet
+    from ._reexec import reexec
+    from ._seams import requested_tiers
+    from .errors import RecursionGuardError, ReexecError, VerifyError
+
+    program: str = opts.program
+    args: list[str] = list(opts.args)
+    if not opts.verbose:
+        set_quiet(True)  # not logging's `disabled`: that would import logging for nothing
+    try:
+        requested_tiers()
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_INTERNAL
+    guard = opts.guard
+    if opts.cargo_mode and not opts.cargo_fallback:
+        return _usage_error("--cargo-mode needs --cargo-fallback")
+    fallback = None
+    if opts.cargo_fallback:
+        try:
+            fallback = _cargo_fallback(opts)
+        except ValueError as exc:  # a --cargo-mode CargoRun does not have
+            return _usage_error(f"--cargo-mode: {exc}")
+
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = program
+    else:
+        found = _which(program)
+        if found is None and fallback is None:
+            _error(f"{program}: not found on PATH={os.environ.get('PATH', '')!r}")
+            return EXIT_NOT_FOUND
+        path = found or program
+    try:
+        reexec([program, *args], executable=path, guard=guard, fallback=fallback, **_reexec_options(opts))
+    except VerifyError as exc:
+        _error(str(exc))
+        return EXIT_CANNOT_EXECUTE
+    except RecursionGuardError:
+        _error(f"refusing to run {program}: {guard}={os.environ.get(guard or '', '')} is already set "
+               f"here, so this is itself a re-exec (leave out --guard {guard}, or unset {guard}, to allow it)")
+        return EXIT_INTERNAL
+    except ReexecError as exc:
+        cause = exc.exec_error
+        _error(f"cannot execute {_describe(cause, path)}")
+        if exc.fallback_error is not None:
+            _error(f"cargo fallback failed too: {exc.fallback_error}")
+        return _exit_code_for(cause)
+    except (ValueError, TypeError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    return EXIT_INTERNAL  # unreachable: reexec() never returns
+
+
+def _cargo_fallback(opts: argparse.Namespace) -> CargoRun:
+    """The CargoRun the options ask for; what they leave out is CargoRun's default."""
+    from .cargo import CargoRun
+
+    kwargs: dict[str, Any] = {"manifest_path": opts.manifest_path}
+    if opts.package is not None:
+        kwargs["package"] = opts.package or None
+    if opts.features is not None:
+        kwargs["features"] = tuple(f for f in opts.features.split(",") if f)
+    if opts.cargo_mode is not None:
+        kwargs["mode"] = opts.cargo_mode
+    return CargoRun(**kwargs)
+
+
+def _reexec_options(opts: argparse.Namespace) -> dict[str, Any]:
+    """reexec()'s retry_budget, listen_fds/listen_fdnames/pass_fds and verify from the
+    options given; what they leave out is reexec()'s default."""
+    kwargs: dict[str, Any] = {}
+    if opts.retry_budget is not None:
+        kwargs["retry_budget"] = opts.retry_budget
+    if opts.listen_fd:
+        kwargs["listen_fds"] = opts.listen_fd
+        if opts.fdname is not None:
+            kwargs["listen_fdnames"] = opts.fdname.split(":")
+    elif opts.fdname is not None:
+        raise ValueError("--fdname needs --listen-fd")
+    if opts.pass_fd:
+        kwargs["pass_fds"] = opts.pass_fd
+    if opts.verify is not None:
+        import shlex
+
+        kwargs["verify"] = shlex.split(opts.verify)
+        if opts.verify_timeout is not None:
+            kwargs["verify_timeout"] = opts.verify_timeout
+    return kwargs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``reexec-native`` and ``python -m reexec_native``."""
+    try:
+        opts = _parse(list(sys.argv[1:] if argv is None else argv))
+    except _UsageError as exc:
+        return _usage_error(str(exc))
     if opts.command == "doctor":
         return _doctor(opts)
     return _exec(opts)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from _env import child_env  # noqa: F401 - the tests import it from here
+
 # tests/windows/ runs inside Windows CPython (scripts/wine-python, scripts/test-windows).
 if sys.platform != "win32":
     collect_ignore = ["windows"]
@@ -24,19 +26,6 @@ FIXTURE_WS = TESTS / "fixtures" / "cargo_ws"
 # The interpreter running the tests, as it is named (not realpath'd): in a venv that
 # is the venv's, with the package under test installed.
 PYTHON = sys.executable
-
-
-def child_env(**extra: str | None) -> dict[str, str]:
-    """os.environ without the guard, the tier seam or unbuffered stdio, plus `extra`
-    (a None value removes the variable)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("BITNET_REPAIR_PARENT", "REEXEC_NATIVE_TIERS", "PYTHONUNBUFFERED")}
-    for key, value in extra.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
 
 
 def run_python(code: str, *, python: str = PYTHON, env: dict | None = None, cwd=None,

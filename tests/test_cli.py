@@ -34,7 +34,7 @@ def test_help_documents_commands_and_exit_codes(cli):
 @pytest.mark.parametrize("command, expected", [
     ("exec", ["--retry-budget", "--guard", "--no-fallback", "--cargo-fallback", "127", "126", "125",
               "PROGRAM without a slash is looked up on PATH"]),
-    ("doctor", ["--json", "REEXEC_NATIVE_TIERS", "exit status: 0"]),
+    ("doctor", ["--json", "REEXEC_NATIVE_TIERS", "exit status:", "0 if at least one exec tier works"]),
 ])
 def test_subcommand_help(cli, command, expected):
     result = run([*cli, command, "--help"])
@@ -122,7 +122,7 @@ def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
 import sys
 from reexec_native import _doctor
 _doctor._PROBE = _doctor._PROBE.replace(
-    "handle = open_exe(sys.argv[2], snapshot=bool(method))",
+    "handle = open_exe(sys.argv[3], snapshot=bool(method))",
     "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
 assert "raise e" in _doctor._PROBE
 report = _doctor.diagnose()
@@ -379,6 +379,30 @@ def test_help_shows_the_unambiguous_cargo_options(cli):
     assert "--cargo-mode MODE" in out
 
 
+def test_help_shows_the_library_defaults(cli):
+    """exec's defaults are reexec()'s and CargoRun's own (an option left out is not
+    passed on), and --help reads them from there."""
+    import inspect
+
+    from reexec_native import CargoRun, reexec
+
+    out = " ".join(run([*cli, "exec", "--help"]).stdout.split())
+    library = {**inspect.signature(reexec).parameters, **inspect.signature(CargoRun).parameters}
+    assert f"retried (default {library['retry_budget'].default:g})" in out
+    assert f"may take (default {library['verify_timeout'].default:g})" in out
+    assert f"fallback (default {library['package'].default})" in out
+    assert f"(default {','.join(library['features'].default)}; '' for none)" in out
+    assert f"default {library['mode'].default}; --cargo-fallback=MODE" in out
+
+
+def test_unknown_cargo_mode_is_a_usage_error_naming_the_modes(cli):
+    for spelling in (["--cargo-fallback", "--cargo-mode", "bogus"], ["--cargo-fallback=bogus"]):
+        result = run([*cli, "exec", *spelling, "--", "true"])
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            "reexec-native exec: error: --cargo-mode: mode must be one of 'run', 'build-exec', not 'bogus'")
+
+
 @pytest.mark.parametrize("option", ["-weird", "--weird", "-x"])
 def test_unknown_option_says_so_not_args_required(cli, option):
     """Before the fix: "the following arguments are required: PROGRAM, ARGS"."""
@@ -418,3 +442,27 @@ def test_unambiguous_prefixes_work_as_in_argparse(cli, report_prog):
     result = run([*cli, "exec", "--retry", "0", "--verb", "--", report_prog, "x"])
     assert result.returncode == 0, result.stderr
     assert parse_report(result.stdout)["argv"] == [str(report_prog).encode(), b"x"]
+
+
+def test_which_answers_as_shutil_which(tmp_path, monkeypatch):
+    """cli._which is shutil.which without shutil's import cost: the same answers."""
+    import shutil
+
+    from reexec_native import cli
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "tool").chmod(0o755)
+    (tmp_path / "bin" / "plain").write_text("not executable")
+    (tmp_path / "bin" / "dir").mkdir()
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "plain").write_text("#!/bin/sh\n")
+    (tmp_path / "later" / "plain").chmod(0o755)
+    monkeypatch.chdir(tmp_path / "bin")
+    for path in (f"{tmp_path}/bin:{tmp_path}/later:/usr/bin:/bin", f":{tmp_path}/later", "", None):
+        if path is None:
+            monkeypatch.delenv("PATH", raising=False)
+        else:
+            monkeypatch.setenv("PATH", path)
+        for name in ("tool", "plain", "dir", "sh", "no-such-program"):
+            assert cli._which(name) == shutil.which(name), (path, name)

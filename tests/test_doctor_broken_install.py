@@ -65,6 +65,17 @@ def test_doctor_json_reports_the_missing_extension(broken_install):
     assert report["plan"]["ok"] is False and report["package"] == str(copy)
 
 
+def test_exec_help_works_without_the_extension(broken_install):
+    """exec --help shows the library's defaults, read from the library; without the C
+    extension it still prints, naming whose default each is."""
+    _kind, copy = broken_install
+    result = subprocess.run([sys.executable, "-P", "-c", CONSOLE, str(copy.parent), "exec", "--help"],
+                            env=child_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "retried (default reexec's)" in out and "fallback (default CargoRun's)" in out
+
+
 def test_doctor_of_a_good_install_loads_it():
     result = doctor(INSTALLED.parent, "--json", "--no-probe")
     report = json.loads(result.stdout)

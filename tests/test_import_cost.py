@@ -70,13 +70,13 @@ def test_quick_exec_options_match_argparse():
     """The argparse-free parse of a plain `exec` gives what argparse gives."""
     from reexec_native import cli
 
-    for flags in ([], ["-v"], ["--verbose", "--no-fallback"]):
+    for flags in ([], ["-v"], ["--verbose", "--no-fallback"], ["--cargo-fallback"]):
         argv = ["exec", *flags, "--", "prog"]
         quick = cli._quick_exec_options(argv)
         assert quick is not None
         assert vars(quick) == vars(cli._parser().parse_args(argv)), flags
     for argv in (["exec", "--retry-budget=1", "--", "prog"], ["exec", "-h", "--", "prog"], ["doctor"],
-                 ["exec", "--", "-prog"]):
+                 ["exec", "--", "-prog"], ["exec", "--no-fallback", "--cargo-fallback", "--", "prog"]):
         assert cli._quick_exec_options(argv) is None, argv
 
 

@@ -12,9 +12,13 @@ import textwrap
 from ctypes import wintypes
 from pathlib import Path
 
+from _env import child_env  # one for both suites (tests/ is on sys.path: tests/conftest.py)
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 PRINTARGS = str(HERE / "printargs.py")
+# `reexec-native` as its console script runs it (`python -c CLI ARGS...`).
+CLI = "import sys; from reexec_native.cli import main; sys.exit(main())"
 GUARD = "BITNET_REPAIR_PARENT"
 # The hand-over's child exits with its own status, which the waiting parent takes over.
 EXIT_CODES = [0, 3, 255, 256, 259, 70000, 0xC0000005, 0xFFFFFFFF]
@@ -27,18 +31,6 @@ kernel32.GetExitCodeProcess.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes
 kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
 SYNCHRONIZE, PROCESS_QUERY_LIMITED_INFORMATION = 0x00100000, 0x1000
 WAIT_OBJECT_0 = 0
-
-
-def child_env(**extra: str | None) -> dict[str, str]:
-    """os.environ without the guard and the test seams, plus `extra` (None removes)."""
-    env = {k: v for k, v in os.environ.items()
-           if k.upper() not in (GUARD, "REEXEC_NATIVE_TIERS", "REEXEC_NATIVE_SNAPSHOT", "CARGO")}
-    for key, value in extra.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
 
 
 def run_py(code: str, *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,

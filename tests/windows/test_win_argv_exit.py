@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from _win import (EXIT_CODES, PRINTARGS, PY, child_env, exit_code_program, expected_argv, make_fake_cargo,
+from _win import (CLI, EXIT_CODES, PRINTARGS, PY, child_env, exit_code_program, expected_argv, make_fake_cargo,
                   printed, run_py)
 
 HOSTILE = [
@@ -46,7 +46,7 @@ def test_argv0_is_the_name_given_not_the_path():
 
 
 def test_hostile_argv_arrives_exactly_through_the_cli():
-    proc = run_py("import sys; from reexec_native.cli import main; sys.exit(main())",
+    proc = run_py(CLI,
                   "exec", "--", PY, PRINTARGS, *HOSTILE)
     assert proc.returncode == 0, proc.stderr
     seen = printed(proc.stdout)
@@ -76,7 +76,7 @@ def test_exit_code_through_reexec(code):
 
 @pytest.mark.parametrize("code", EXIT_CODES)
 def test_exit_code_through_the_cli(code):
-    proc = run_py("import sys; from reexec_native.cli import main; sys.exit(main())",
+    proc = run_py(CLI,
                   "exec", "--", *exit_code_program(code))
     assert proc.returncode == code, proc.stderr
 
@@ -103,7 +103,7 @@ def test_exit_code_through_the_cargo_fallback(code, fake_cargo, tmp_path):
 @pytest.mark.parametrize("code", [0, 3, 0xC0000005])
 def test_exit_code_through_the_cli_cargo_fallback(code, fake_cargo, tmp_path):
     env = child_env(FAKE_CARGO_EXIT=str(code), CARGO=str(fake_cargo))
-    proc = run_py("import sys; from reexec_native.cli import main; sys.exit(main())",
+    proc = run_py(CLI,
                   "exec", "--cargo-fallback", "--", str(tmp_path / "gone.exe"), "x", env=env)
     assert proc.returncode == code, proc.stderr
     assert printed(proc.stdout)["fake_cargo"][-2:] == ["--", "x"]

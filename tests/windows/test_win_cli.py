@@ -9,12 +9,11 @@ import sys
 
 import pytest
 
-from _win import GUARD, PY, child_env, run_py
+from _win import CLI, GUARD, PY, child_env, run_py
 
 # The running image: in a venv, sys.executable is the venv's launcher and the
 # interpreter it starts is the base one (sys._base_executable); here they are the same.
 IMAGE = os.path.normcase(getattr(sys, "_base_executable", PY))
-CLI = "import sys; from reexec_native.cli import main; sys.exit(main())"
 # platform.system()/uname() query WMI, which ends the process under Wine 8: the
 # product's Windows path must not call them. This makes any call fail loudly.
 NO_PLATFORM = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from _win import PY, run_py
+from _win import CLI, PY, run_py
 
 # The child prints which exception reexec() raised, and would print RAN if the target ran.
 TRY = """
@@ -111,7 +111,7 @@ def test_batch_files_are_refused_and_never_run(tmp_path, name):
 def test_batch_file_through_the_cli_is_126(tmp_path):
     target = tmp_path / "x.bat"
     target.write_text("@echo RAN\r\n")
-    proc = run_py("import sys; from reexec_native.cli import main; sys.exit(main())",
+    proc = run_py(CLI,
                   "exec", "--", str(target))
     assert proc.returncode == 126, proc.stderr
     assert str(target) in proc.stderr and "tier createprocess" in proc.stderr
