@@ -13,15 +13,17 @@ import os
 import time
 
 from ._exe import ORIGINAL_EXE_ENV, ExeHandle, audit_exec, open_plain
-from ._handover import Handover, exec_handle
 from ._log import log
-from ._seams import requested_tiers
-from ._wait import NameWaiter
+from ._seams import requested_tiers, wait_mode
 from .errors import ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import NoReturn
+
+    from ._handover import Handover
+    from ._wait import NameWaiter
 
 TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
@@ -46,12 +48,17 @@ def exec_with_retry(
     it); return the final error if it cannot. Between attempts it waits for the name
     to change in its directory (inotify), the backoff delay at most (see _wait).
     `handover`: descriptors to place and a verify run (VerifyError propagates)."""
-    with NameWaiter(path) as waiter:
-        return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiter)
+    waiters: list[NameWaiter] = []  # made at the first retry (most execs need none)
+    try:
+        return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiters)
+    finally:
+        for waiter in waiters:
+            waiter.close()
 
 
 def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool,
-                     handover: Handover | None, waiter: NameWaiter) -> OSError:
+                     handover: Handover | None, waiters: list[NameWaiter]) -> OSError:
+    mode = wait_mode()  # a bad $REEXEC_NATIVE_WAIT is refused before the first attempt
     tiers = requested_tiers()
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
     # not an exec failure to retry or hand to the fallback.
@@ -75,7 +82,7 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
                 try:
                     if snapshot:
                         _exec_snapshots(handle, argv, env, tiers, handover)
-                    exec_handle(handle, argv, _without(env, ORIGINAL_EXE_ENV), tiers, handover)
+                    _exec_handle(handle, argv, _without(env, ORIGINAL_EXE_ENV), tiers, handover)
                 except ReexecError:
                     raise  # VerifyError: a refusal (this process carries on), not an exec failure
                 except OSError as exc:
@@ -83,7 +90,11 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
         if not _is_transient(error) or time.monotonic() + delay > deadline:
             return error
         if retries == 0:
-            waiter.arm()  # before the next attempt: no event after this is missed
+            from ._wait import NameWaiter
+
+            waiters.append(NameWaiter(path, mode))
+            waiters[0].arm()  # before the next attempt: no event after this is missed
+        waiter = waiters[0]
         retries += 1
         log(
             "Retry %d in %.0f ms: %s at tier %s (%s), or sooner when the name changes (%s)",
@@ -92,6 +103,18 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
         )
         waiter.wait(delay)
         delay = min(delay * 2, _MAX_DELAY)
+
+
+def _exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
+                 handover: Handover | None) -> NoReturn:
+    """_handover.exec_handle, which loads only when there is a handover (import cost of
+    every reexec()); without one, the plain exec of already checked bytes."""
+    if handover is not None:
+        from ._handover import exec_handle
+
+        exec_handle(handle, argv, env, tiers, handover)
+    handle._exec(argv, env, tiers)  # pyright: ignore[reportPrivateUsage]  # package-internal
+    raise AssertionError("unreachable: _exec returns only with run=")
 
 
 def _without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
@@ -109,7 +132,7 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
     for copy in snapshots(handle):
         with copy:
             try:
-                exec_handle(copy, argv, env, tiers, handover)
+                _exec_handle(copy, argv, env, tiers, handover)
             except ReexecError:
                 raise  # VerifyError
             except OSError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ._log import log
-from ._validate import verify_args
+from ._validate import fds_asked, verify_args
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -17,12 +17,6 @@ if TYPE_CHECKING:
 
     from ._exe import ExeHandle
     from ._fds import FdPlan
-
-
-def _is_empty_tuple(value: object) -> bool:
-    """`value` is exactly (). A call, not an inline test: pyright would narrow `value`
-    through it to tuple[Unknown, ...] wherever the result is tested."""
-    return type(value) is tuple and not value
 
 
 class Handover:
@@ -39,8 +33,7 @@ class Handover:
                   verify_timeout: object) -> Handover | None:
         """Checked keyword arguments of reexec(); None when nothing is asked for."""
         fds = None
-        no_pass_fds = pass_fds is None or _is_empty_tuple(pass_fds)  # reexec()'s default ()
-        if listen_fds is not None or listen_fdnames is not None or not no_pass_fds:
+        if fds_asked(listen_fds, listen_fdnames, pass_fds):
             from ._fds import FdPlan  # descriptor plans only when asked for (it imports contextlib)
 
             fds = FdPlan.from_args(listen_fds, listen_fdnames, pass_fds)

@@ -8,7 +8,6 @@ from . import _validate
 from ._command import DEFAULT_GUARD, current_command
 from ._exe import current_exe
 from ._fastpath import exec_with_retry
-from ._handover import Handover
 from ._log import log
 from ._stdio import note_captured_output
 from .cargo import CargoRun
@@ -120,7 +119,13 @@ def reexec(
             )
         env_b[os.fsencode(guard)] = b"1"
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
-    handover = Handover.from_args(listen_fds, listen_fdnames, pass_fds, verify, verify_timeout)
+    if verify is None and not _validate.fds_asked(listen_fds, listen_fdnames, pass_fds):
+        _validate.verify_args(None, verify_timeout)  # checked even when unused
+        handover = None
+    else:
+        from ._handover import Handover  # only with descriptors or verify (import cost)
+
+        handover = Handover.from_args(listen_fds, listen_fdnames, pass_fds, verify, verify_timeout)
     if handover is not None:
         if handover.fds is not None and fallback is not None and not isinstance(fallback, CargoRun):
             raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
