@@ -68,7 +68,7 @@ def test_cli_exec_without_verbose_imports_no_logging():
 
 def test_quick_exec_options_match_argparse():
     """The argparse-free parse of a plain `exec` gives what argparse gives."""
-    from reexec_native import cli
+    from reexec_native import _cli_args as cli
 
     for flags in ([], ["-v"], ["--verbose", "--no-fallback"], ["--cargo-fallback"]):
         argv = ["exec", *flags, "--", "prog"]
