@@ -17,6 +17,7 @@ static BOOL WINAPI ignore_event(DWORD event)
 }
 
 #include "skip_argument.h"
+#include "start_process.h"
 
 int wmain(int argc, wchar_t **argv)
 {
@@ -34,8 +35,7 @@ int wmain(int argc, wchar_t **argv)
     SetConsoleCtrlHandler(ignore_event, TRUE);
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    if (!CreateProcessW(NULL, skip_argument(skip_argument(GetCommandLineW())), NULL, NULL,
-                        FALSE, 0, NULL, NULL, &si, &pi)) {
+    if (!start_process(NULL, skip_argument(skip_argument(GetCommandLineW())), FALSE, &si, &pi)) {
         printf("createprocess-failed=%lu\n", (unsigned long)GetLastError());
         return 3;
     }

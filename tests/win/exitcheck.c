@@ -15,6 +15,7 @@
 #include <wchar.h>
 
 #include "skip_argument.h"
+#include "start_process.h"
 
 static int run_and_report(wchar_t *command_line)
 {
@@ -24,7 +25,7 @@ static int run_and_report(wchar_t *command_line)
 
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    if (!CreateProcessW(NULL, command_line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    if (!start_process(NULL, command_line, TRUE, &si, &pi)) {
         printf("createprocess-failed=%lu\n", (unsigned long)GetLastError());
         return 3;
     }

@@ -21,6 +21,7 @@
  */
 #include "reexec.h"
 #include "std_handles.h"
+#include "start_process.h"
 
 #include <windows.h>
 
@@ -125,23 +126,17 @@ static int run_child_case(const wchar_t *file_name, int index)
     STARTUPINFOW si;
     PROCESS_INFORMATION pi;
     DWORD code = 0;
-    int tries;
 
     GetModuleFileNameW(NULL, self, MAX_PATH);
     swprintf(line, 3 * MAX_PATH, L"\"%ls\" \"%ls\" %d", self, file_name, index);
     startup_info_with_our_std_handles(&si);
     printf("case %d\n", index);
     fflush(stdout);
-    /* The harness starting its own case child: under load Wine 8 now and then answers
-     * ERROR_INTERNAL_ERROR (1359) here (seen once in 25x16 starts on a fresh prefix);
-     * that is Wine's, not the shim's, so this start alone is tried again. */
-    for (tries = 1; !CreateProcessW(self, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi); tries++) {
-        DWORD err = GetLastError();
-        if (err != ERROR_INTERNAL_ERROR || tries == 5) {
-            printf("harness-createprocess-failed %lu\n", (unsigned long)err);
-            return 3;
-        }
-        Sleep(100 * tries);
+    /* The harness starting its own case child (Wine's transient 1359 is retried:
+     * start_process.h), not the shim under test. */
+    if (!start_process(self, line, TRUE, &si, &pi)) {
+        printf("harness-createprocess-failed %lu\n", (unsigned long)GetLastError());
+        return 3;
     }
     WaitForSingleObject(pi.hProcess, INFINITE);
     GetExitCodeProcess(pi.hProcess, &code);

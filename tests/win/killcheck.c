@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "skip_argument.h"
+#include "start_process.h"
 
 static DWORD wait_for_pid(const wchar_t *pidfile, HANDLE launcher)
 {
@@ -44,8 +45,7 @@ int wmain(int argc, wchar_t **argv)
     timeout_ms = (DWORD)wcstoul(argv[1], NULL, 10);
     memset(&si, 0, sizeof(si));
     si.cb = sizeof(si);
-    if (!CreateProcessW(NULL, skip_argument(skip_argument(skip_argument(GetCommandLineW()))), NULL, NULL,
-                        TRUE, 0, NULL, NULL, &si, &pi)) {
+    if (!start_process(NULL, skip_argument(skip_argument(skip_argument(GetCommandLineW()))), TRUE, &si, &pi)) {
         printf("error=createprocess %lu\n", (unsigned long)GetLastError());
         return 3;
     }
