@@ -185,8 +185,6 @@ class ExecError(OSError):
         return exc
 
 
-
-
 class FallbackError(OSError):
     """The fallback could not hand over. ``.stage`` (one of STAGES), ``.mode`` (the
     CargoRun mode: "run" or "build-exec"), ``.command`` (what it ran or would run, as
@@ -209,8 +207,6 @@ class FallbackError(OSError):
         exc = kind(err, strerror, filename) if filename is not None else kind(err, strerror)
         exc.stage, exc.mode, exc.command, exc.exec_error = stage, mode, command, exec_error
         return exc
-
-
 
 
 class ReexecError(OSError, RuntimeError):
