@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 from collections.abc import Mapping, Sequence
 
 from ._child import die_by_signal, exit_with, run_reading_stdout
 from ._fastpath import exec_with_retry
-from ._log import flush_stdio, log
+from ._log import flush_stdio, log, shown
 from ._validate import is_mapping, is_sequence
 from .errors import ExecError, FallbackError
 
@@ -88,8 +87,8 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
     unchanged, argv[0] included). A failed build leaves with cargo's status; returns
     only by raising the FallbackError that stopped the exec."""
     log("Trying cargo build fallback...")
-    shown = " ".join(os.fsencode(part).decode("utf-8", "backslashreplace") for part in cmd)
-    log("Fallback command: %s", shown)
+    command = " ".join(shown(part) for part in cmd)
+    log("Fallback command: %s", command)
     messages: list[object] = []
 
     def keep_message(line: bytes) -> None:
@@ -104,7 +103,7 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
         code = run_reading_stdout([program, *cmd[1:]], build_env, keep_message)
     except OSError as exc:
         raise FallbackError.of(exc.errno or errno.EIO, exc.strerror or str(exc), program, stage="spawn",
-                               mode="build-exec", command=shown) from exc
+                               mode="build-exec", command=command) from exc
     if code < 0:
         log("cargo build killed by signal %d", -code)
         flush_stdio()
@@ -116,11 +115,11 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
     try:
         path = pick_executable(messages, package, bin)
     except FallbackError as exc:
-        exc.command = shown
+        exc.command = command
         raise
     log("Built: %s", path)
     error = exec_with_retry(path, list(argv), env, _EXEC_RETRY_BUDGET, handover=handover)
     log("Exec of the built binary failed: %s", error)
     raise FallbackError.of(error.errno or errno.EIO, error.strerror or str(error), error.filename or path,
-                           stage="artifact-exec", mode="build-exec", command=shown,
+                           stage="artifact-exec", mode="build-exec", command=command,
                            exec_error=error if isinstance(error, ExecError) else None) from error

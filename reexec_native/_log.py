@@ -12,6 +12,7 @@ Silence it with ``logging.getLogger("reexec_native").disabled = True`` (or
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs more than this module
@@ -72,6 +73,11 @@ def set_quiet(quiet: bool) -> None:
     """Drop every line without importing logging (the CLI's exec without -v)."""
     global _quiet
     _quiet = quiet
+
+
+def shown(part: str | bytes) -> str:
+    """Text for a log line: bytes that are not UTF-8 appear as \\xNN."""
+    return os.fsencode(part).decode("utf-8", "backslashreplace")
 
 
 def log(message: str, *args: object) -> None:

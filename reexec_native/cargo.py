@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ._log import log
+from ._log import log, shown
 from .errors import ExecError, FallbackError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
@@ -170,14 +170,9 @@ def format_command(cmd: Sequence[str | bytes]) -> str:
     import json
 
     split = list(cmd).index("--")
-    head = " ".join(_shown(part) for part in cmd[:split + 1])
-    tail = json.dumps([_shown(part) for part in cmd[split + 1:]], ensure_ascii=False)
+    head = " ".join(shown(part) for part in cmd[:split + 1])
+    tail = json.dumps([shown(part) for part in cmd[split + 1:]], ensure_ascii=False)
     return f"{head} {tail}"
-
-
-def _shown(part: str | bytes) -> str:
-    """Text for a log line: bytes that are not UTF-8 appear as \\xNN."""
-    return os.fsencode(part).decode("utf-8", "backslashreplace")
 
 
 def _spawn_failed(exc: OSError, program: str, mode: str, command: str) -> FallbackError:
