@@ -55,7 +55,11 @@ def in_userns(setup: str) -> tuple[str, ...]:
 
 
 PRIVATE_BINFMT = "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc"
-HIDDEN_BINFMT = "mount -t tmpfs tmpfs /proc/sys/fs/binfmt_misc"  # nothing to read: only the kernel knows
+# Nothing to read, only the kernel knows: a private (empty) binfmt_misc first, so the kernel
+# consults this namespace's handlers and not the host's (a user namespace that has not mounted
+# its own inherits its parent's: a host-wide qemu-aarch64 would run the file), then a tmpfs
+# over it, which hides it from the library but not from the kernel.
+HIDDEN_BINFMT = PRIVATE_BINFMT + "\nmount -t tmpfs tmpfs /proc/sys/fs/binfmt_misc"
 
 
 @pytest.mark.skipif(not ON_X86_64, reason="the foreign machine is aarch64 on an x86_64 host")
