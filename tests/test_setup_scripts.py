@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,15 @@ def _source_venv(venv: Path, then: str) -> subprocess.CompletedProcess:
 
 @needs_distro_python
 def test_the_distribution_python_refuses_a_plain_pip_install():
-    """The problem is real here: what the README's commands did before their venv."""
-    result = subprocess.run([DISTRO_PYTHON, "-m", "pip", "install", "--dry-run", "--no-deps", "."],
+    """The problem is real here: what the README's commands did before their venv. Asked
+    through this venv's pip (`--python`), which runs itself under the distribution's
+    interpreter: Debian 12's python3 has a pip module, Debian 13's has none until
+    python3-pip is installed, and either way PEP 668's marker is what refuses."""
+    result = subprocess.run([sys.executable, "-m", "pip", "--python", DISTRO_PYTHON, "install",
+                             "--dry-run", "--no-deps", "--disable-pip-version-check", "."],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    assert "externally-managed-environment" in result.stderr
+    assert "externally-managed-environment" in result.stderr, result.stderr
 
 
 @needs_distro_python
