@@ -64,3 +64,14 @@ def fd_exec_unavailable() -> str | None:
                            f"tier can run (the kernels leg runs the fd tiers on a real kernel)")
         _fd_exec_verdict.append(verdict)
     return _fd_exec_verdict[0]
+
+
+def kernel_at_least(major: int, minor: int) -> bool:
+    """Is the running Linux kernel major.minor or newer? For the tests whose expected
+    outcome depends on a kernel feature the library adapts to (AT_EXECVE_CHECK 6.14,
+    MFD_EXEC 6.3, pidfs 6.9): decided by the release, not by the library's own probe."""
+    import platform
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (major, minor)
