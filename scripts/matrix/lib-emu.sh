@@ -29,10 +29,11 @@ emu_binfmt_line() {
 # PRIVATE binfmt_misc instance: a new user namespace (ids mapped one to one) and mount
 # namespace, where binfmt_misc is mounted afresh (Linux >= 6.7). The host's binfmt_misc
 # is never touched. proc, sys and dev are bind-mounted into ROOT when not already
-# (debootstrap's second stage); those mounts end with the namespace.
+# (debootstrap's second stage); those mounts end with the namespace. container=lxc tells
+# debootstrap's second stage that it cannot mknod here (it tests that, and stops).
 emu_chroot() {
     [ -n "${EMU_QEMU:-}" ] || { matrix_log "EMU_QEMU is not set"; return 1; }
-    "$MATRIX_TOP/scripts/matrix/userns-run" bash -c '
+    container=lxc "$MATRIX_TOP/scripts/matrix/userns-run" bash -c '
         set -e
         line=$1 root=$2; shift 2
         mount --make-rprivate /

@@ -33,10 +33,12 @@ matrix_root() {
     local host_arch; host_arch=$(dpkg --print-architecture)
     matrix_log "debootstrap $suite $arch -> $root"
     if [ "$arch" = "$host_arch" ]; then
-        debootstrap --variant=minbase --arch="$arch" ${include:+--include="$include"} "$suite" "$root" >&2
+        debootstrap --variant=minbase --arch="$arch" ${include:+--include="$include"} "$suite" "$root" >&2 \
+            || { matrix_log "debootstrap $suite $arch failed"; return 1; }
     else
-        debootstrap --variant=minbase --arch="$arch" --foreign ${include:+--include="$include"} "$suite" "$root" >&2
-        chroot "$root" /debootstrap/debootstrap --second-stage >&2
+        debootstrap --variant=minbase --arch="$arch" --foreign ${include:+--include="$include"} "$suite" "$root" >&2 \
+            && chroot "$root" /debootstrap/debootstrap --second-stage >&2 \
+            || { matrix_log "debootstrap $suite $arch failed"; return 1; }
     fi
     printf '%s\n' "$want" > "$stamp"
     printf '%s\n' "$root"
@@ -62,6 +64,13 @@ matrix_copy_pip_config() {
     for f in "${PIP_CONFIG_FILE:-}" "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" "${REQUESTS_CA_BUNDLE:-}"; do
         [ -n "$f" ] && files+=("$f")
     done
+    # and the files those name (cert, constraint, ...)
+    local named=() v
+    for f in "${files[@]}"; do
+        [ -f "$f" ] || continue
+        while IFS= read -r v; do named+=("$v"); done < <(sed -n 's/^[^=#;]*=[[:space:]]*\(\/[^[:space:]]*\)[[:space:]]*$/\1/p' "$f")
+    done
+    files+=("${named[@]}")
     for f in "${files[@]}"; do
         [ -f "$f" ] || continue
         mkdir -p "$root$(dirname "$f")"
