@@ -24,3 +24,54 @@ def child_env(**extra: str | None) -> dict[str, str]:
         else:
             env[key] = value
     return env
+
+
+_FD_EXEC_PROBE = """\
+import os, sys
+fd = os.open(sys.executable, os.O_RDONLY | os.O_CLOEXEC)
+try:
+    os.execve(fd, [sys.executable, "-c", "pass"], dict(os.environ))
+except OSError as e:
+    print(e.errno, end="")
+    sys.exit(3)
+"""
+_fd_exec_verdict: list[str | None] = []
+
+
+def fd_exec_unavailable() -> str | None:
+    """Why this machine cannot exec a program by descriptor (the fd tiers), or None.
+
+    Under a binfmt_misc emulator (qemu-user running another architecture's programs)
+    the kernel refuses execveat/fexecve of a close-on-exec descriptor with ENOENT: the
+    interpreter is handed the program by path, and a close-on-exec descriptor's
+    /dev/fd path would be gone (the rule for #! scripts). Found by trying it once, in
+    a child, with this interpreter."""
+    if not _fd_exec_verdict:
+        import subprocess
+        import sys
+
+        verdict = None
+        if sys.platform.startswith("linux"):
+            probe = subprocess.run([sys.executable, "-c", _FD_EXEC_PROBE], capture_output=True,
+                                   text=True, timeout=120, env=child_env())
+            if probe.returncode == 3:
+                import errno
+
+                code = int(probe.stdout or 0)
+                verdict = (f"exec by descriptor fails here with {errno.errorcode.get(code, code)}: "
+                           f"programs run under a binfmt_misc emulator (qemu-user), where the kernel "
+                           f"refuses execveat/fexecve of a close-on-exec descriptor; only the path "
+                           f"tier can run (the kernels leg runs the fd tiers on a real kernel)")
+        _fd_exec_verdict.append(verdict)
+    return _fd_exec_verdict[0]
+
+
+def kernel_at_least(major: int, minor: int) -> bool:
+    """Is the running Linux kernel major.minor or newer? For the tests whose expected
+    outcome depends on a kernel feature the library adapts to (AT_EXECVE_CHECK 6.14,
+    MFD_EXEC 6.3, pidfs 6.9): decided by the release, not by the library's own probe."""
+    import platform
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (major, minor)

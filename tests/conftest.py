@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _env import child_env  # noqa: F401 - the tests import it from here
+from _env import child_env, fd_exec_unavailable  # noqa: F401 - the tests import it from here
 
 # tests/windows/ runs inside Windows CPython (scripts/wine-python, scripts/test-windows).
 if sys.platform != "win32":
@@ -26,6 +26,19 @@ FIXTURE_WS = TESTS / "fixtures" / "cargo_ws"
 # The interpreter running the tests, as it is named (not realpath'd): in a venv that
 # is the venv's, with the package under test installed.
 PYTHON = sys.executable
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fd_exec: execs by descriptor (the fd tiers, snapshot methods); "
+                                       "skipped, with the reason, where the kernel refuses that "
+                                       "(a binfmt_misc emulator such as qemu-user)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("fd_exec") is not None:
+        why = fd_exec_unavailable()
+        if why is not None:
+            pytest.skip(why)
 
 
 def run_python(code: str, *, python: str = PYTHON, env: dict | None = None, cwd=None,

@@ -21,7 +21,7 @@ def _tool(name: str) -> str:
         pytest.skip("no package source next to the tests (a wheel's test run)")
     path = shutil.which(name, path=os.path.dirname(sys.executable))
     if path is None:
-        pytest.skip(f"{name} is not installed (the test extra installs it on Linux)")
+        pytest.skip(f"{name} is not installed (the test extra installs it on Linux; mypy on CPython only)")
     return path
 
 
