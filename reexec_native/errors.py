@@ -302,7 +302,9 @@ class FlushError(ReexecError):
     """Python's buffered output could not be written before the exec, which would have
     dropped it: ``stream`` ("stdout" or "stderr", also ``filename`` as "<stdout>") is on
     a non-blocking descriptor ``fd`` whose reader took nothing for ``timeout`` seconds.
-    Nothing ran; this process carries on with the output still buffered (errno EAGAIN)."""
+    Nothing ran; this process carries on (errno EAGAIN). What io could keep stays
+    buffered: its text layer drops what its binary buffer cannot take when the write
+    would block (docs/hardening.md)."""
 
     stream: str
     fd: int | None
