@@ -177,7 +177,18 @@ static void test_sigchld_ignored_is_held_at_default(void)
     close(release);
     close(fd);
     rmdir(dir);
+    /* SIG_DFL with SA_NOCLDWAIT: the same auto-reaping, told apart, undone, put back. */
     ign.sa_handler = SIG_DFL;
+    ign.sa_flags = SA_NOCLDWAIT;
+    CHECK(sigaction(SIGCHLD, &ign, NULL) == 0);
+    CHECK(reexec_sigchld_default(&state) == 0 && state.was == REEXEC_SIGCHLD_NOCLDWAIT);
+    pid = fork();
+    if (pid == 0)
+        _exit(4);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 4);
+    reexec_sigchld_restore(&state, 0);
+    CHECK(sigaction(SIGCHLD, NULL, &now) == 0 && (now.sa_flags & SA_NOCLDWAIT));
+    ign.sa_flags = 0;
     sigaction(SIGCHLD, &ign, NULL);
 }
 
