@@ -166,8 +166,8 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
         read_to = rewind_stdin()  # the child reads on where Python's reading stopped
         try:
             if fds is not None or chld.caller_ignored:
-                pid = _spawn_forked(program, [os.fsencode(program), *map(os.fsencode, cmd[1:])], env, fds,
-                                    chld)
+                argv = [os.fsencode(program), *map(os.fsencode, cmd[1:])]
+                pid = _spawn_with_plan(program, argv, env, fds, chld)
             else:
                 pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigdef=reset, **mask)
         except BaseException:
@@ -183,8 +183,8 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
     leave_like(code, "Fallback child")
 
 
-def _spawn_forked(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan | None,
-                  chld: ChildWait) -> int:
+def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan | None,
+                     chld: ChildWait) -> int:
     """fork + exec `program` (posix_spawn can do none of this): `plan` applied in the
     child and LISTEN_PID set to its own PID there, SIGCHLD as the caller had it;
     returns its PID."""

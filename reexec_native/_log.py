@@ -136,6 +136,9 @@ def _flush_waiting(stream: object, timeout: float) -> None:
     emptied buffer once the descriptor has room: io's TextIOWrapper drops what its
     buffer's write cannot take when that raises BlockingIOError."""
     fd = _fileno(stream)
+    if fd is not None and _blocking(fd):
+        stream.flush()  # type: ignore[attr-defined]  # blocks until written, as it always did
+        return
     buffer = getattr(stream, "buffer", None)
     if fd is not None and callable(getattr(buffer, "flush", None)):
         _until_flushed(buffer.flush, fd, timeout)  # type: ignore[union-attr]
@@ -151,6 +154,13 @@ def _until_flushed(flush: Callable[[], object], fd: int | None, timeout: float) 
         except BlockingIOError:
             if not _wait_writable(fd, timeout):
                 raise
+
+
+def _blocking(fd: int) -> bool:
+    try:
+        return os.get_blocking(fd)
+    except (AttributeError, OSError):
+        return True  # cannot tell (Windows before 3.12): flush as before
 
 
 def _fileno(stream: object) -> int | None:
