@@ -147,13 +147,22 @@ def _flush_waiting(stream: object, timeout: float) -> None:
 
 
 def _until_flushed(flush: Callable[[], object], fd: int | None, timeout: float) -> None:
+    """flush() until it does not raise BlockingIOError; between tries, wait for room.
+    Each time the descriptor takes more, the `timeout` starts again; re-raised once it
+    passed without."""
+    import time
+
+    deadline = time.monotonic() + timeout
     while True:
         try:
             flush()
             return
         except BlockingIOError:
-            if not _wait_writable(fd, timeout):
+            left = deadline - time.monotonic()
+            if left <= 0 or not _wait_writable(fd, left):
                 raise
+            if fd is not None and _can_poll():
+                deadline = time.monotonic() + timeout  # the reader took some: progress
 
 
 def _blocking(fd: int) -> bool:
@@ -170,18 +179,24 @@ def _fileno(stream: object) -> int | None:
         return None
 
 
-def _wait_writable(fd: int | None, timeout: float) -> bool:
-    """Until `fd` takes more (or is broken: the next flush says so), at most `timeout`
-    seconds; False when it did not."""
+def _can_poll() -> bool:
     import select
 
-    poll = getattr(select, "poll", None)
-    if fd is None or poll is None:  # no descriptor, or Windows: look again shortly
+    return hasattr(select, "poll")
+
+
+def _wait_writable(fd: int | None, timeout: float) -> bool:
+    """Until `fd` has room (or is broken: the next flush says so), at most `timeout`
+    seconds; False when it did not. Without poll (Windows) or a descriptor: a short
+    sleep, True while `timeout` is not used up."""
+    import select
+
+    if fd is None or not _can_poll():
         import time
 
         time.sleep(min(0.01, timeout))
         return timeout > 0.01
-    poller = poll()
+    poller = select.poll()
     poller.register(fd, select.POLLOUT)
     try:
         return bool(poller.poll(int(timeout * 1000)))
