@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -157,3 +158,36 @@ def test_verify_with_sigchld_ignored_and_no_fallback_is_not_echild(report_prog, 
     assert result.returncode == 1
     assert "VerifyError: Verify run of" in result.stderr and "exited with status 9" in result.stderr
     assert "ECHILD" not in result.stderr and "No child processes" not in result.stderr
+
+
+def test_a_status_taken_by_another_waiter_is_never_could_not_be_started(tmp_path):
+    """Another thread reaps every child (os.waitpid(-1)): the build's status is lost.
+    The fake cargo exits 101 at once while a background job holds its stdout open for
+    a second, so that thread, not the library, reaps it. Before: Popen.wait() answered
+    0 for the lost status, the failed build was taken for success, "no-artifact". Now
+    FallbackError(stage="wait"): nothing run, and it is not "could not be started"."""
+    cargo = tmp_path / "cargo"
+    cargo.write_text("#!/bin/sh\n(sleep 1) &\nexit 101\n")
+    cargo.chmod(0o755)
+    body = textwrap.dedent(f"""\
+        import threading, time
+        from reexec_native import ReexecError
+        def reap_all():
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    time.sleep(0.001)
+        threading.Thread(target=reap_all, daemon=True).start()
+        try:
+            reexec(['x'], executable='/nonexistent/x', retry_budget=0,
+                   fallback=CargoRun(cargo={str(cargo)!r}, mode='build-exec'))
+        except ReexecError as exc:
+            print('stage=%s errno=%s' % (exc.fallback_error.stage, exc.fallback_error.errno), flush=True)
+            print(exc, flush=True)
+            os._exit(6)
+        """)
+    result = run_python(f"import os, signal, sys\nfrom reexec_native import reexec, CargoRun\n{body}", cwd=tmp_path)
+    assert result.returncode == 6, result.stderr
+    assert "stage=wait errno=10" in result.stdout, result.stdout
+    assert "could not be started" not in result.stdout and "no-artifact" not in result.stdout
