@@ -10,16 +10,15 @@ caller's disposition back before it execs (exec keeps SIG_IGN), so the program s
 what it would have seen. ``reap`` waits; a status lost anyway (another thread waited
 for the child) is None: the child ran, so it is never "could not be started".
 
-The mask: the library clears it for the new program (on purpose: Python code may
-block signals for its own reasons, and a program started with a signal blocked it
-does not expect misbehaves); the command line keeps it, as a shell's exec does: the
-interpreter leaves the mask it was started with untouched (``keep_caller_mask``).
+The mask: the library clears it for the new program, on purpose: a signal Python
+code blocked for its own reasons would stay blocked in a program that does not expect
+it. The command line keeps it, as a shell's exec does: the interpreter never changes
+the mask it was started with, so it is the caller's (``keep_caller_mask``).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 
 from . import _binding
 from ._log import log
@@ -59,8 +58,8 @@ class ChildWait:
         self.was = "default"
 
     def __enter__(self) -> ChildWait:
-        if not hasattr(signal, "SIGCHLD"):
-            return self  # Windows: no SIGCHLD, and the hand-over's wait is a handle's
+        if os.name == "nt":
+            return self  # no SIGCHLD, and the hand-over's wait is a handle's
         err, state = _binding.sigchld_default()
         if err:
             log("Warning: SIGCHLD could not be set to its default for the wait (%s); "
