@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 import pytest
-
 from _cli_helpers import NEUTRAL_CWD, PY, console_script, run
 from conftest import child_env, parse_report
 

@@ -18,7 +18,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import FIXTURE_WS, child_env, parse_report, parse_xtask, run_python
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGCHLD and /proc/self/status: Linux")

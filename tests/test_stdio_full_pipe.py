@@ -8,14 +8,12 @@ the point of no return: the old process carries on."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
-
 from conftest import PYTHON, child_env, parse_report
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="a non-blocking pipe as stdout, /proc")
@@ -82,7 +80,6 @@ def test_a_reader_that_never_reads_gets_a_clear_error_and_the_process_survives(r
     proc = start(report_prog, REEXEC_NATIVE_FLUSH_TIMEOUT="0.5")
     filled = wait_for_fill(proc)
     started = time.monotonic()
-    err = ""
     while proc.poll() is None:  # read stderr only: stdout stays full
         time.sleep(0.05)
         assert time.monotonic() - started < 60
