@@ -19,10 +19,11 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report
+    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan
+    RawSigchld = Sigchld  # a reexec_sigchld * (SIGCHLD as the caller had it)
 
     #: reexec_exec's signature, and what a caller puts in its place (exec_raw(run=)).
     ExecFunction = Callable[[RawExe, CString, CharPtrArray, CharPtrArray, int, Report], int]
@@ -154,9 +155,12 @@ def current_exe() -> str:
 # --- exec -----------------------------------------------------------------------------
 
 def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes], tiers: int,
-             run: ExecFunction | None = None) -> tuple[int, list[Attempt]]:
+             run: ExecFunction | None = None, keep_mask: bool = False) -> tuple[int, list[Attempt]]:
     """reexec_exec (or `run`, same arguments) with C vectors of `argv` and `env_entries`
-    (``NAME=value``); returns only when it did: (status, the attempts in order)."""
+    (``NAME=value``); returns only when it did: (status, the attempts in order).
+    `keep_mask`: the signal mask stays as it is (else it is cleared for the exec)."""
+    if keep_mask:
+        tiers |= lib.REEXEC_EXEC_KEEP_MASK
     keep = [ffi.new("char[]", item) for item in argv]
     c_argv = ffi.new("char *[]", keep + [ffi.NULL])
     env_keep = [ffi.new("char[]", item) for item in env_entries]
@@ -276,11 +280,16 @@ class FdPlanC:
 
 
 def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
-          tiers: int, plan: FdPlanC, stdio: tuple[int, int, int] = (-1, -1, -1),
-          listen_pid: bool = False) -> tuple[int, int]:
+          tiers: int, plan: FdPlanC | None, stdio: tuple[int, int, int] = (-1, -1, -1),
+          listen_pid: bool = False, sigchld: RawSigchld | None = None,
+          keep_mask: bool = False) -> tuple[int, int]:
     """reexec_spawn: fork, apply `plan` in the child, exec `raw` by `tiers` (or, with no
     `raw`, the program at `path`), with `stdio` as its 0-2 (-1: inherited); with
-    `listen_pid`, LISTEN_PID is the child's own PID. Returns (0, pid) or (errno, -1)."""
+    `listen_pid`, LISTEN_PID is the child's own PID; `sigchld` (from sigchld_default):
+    the child gets SIGCHLD back as the caller had it; `keep_mask`: the signal mask is
+    not cleared. Returns (0, pid) or (errno, -1)."""
+    if keep_mask:
+        tiers |= lib.REEXEC_EXEC_KEEP_MASK
     argv_keep = [ffi.new("char[]", bytes(a)) for a in argv]
     c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
     env_keep = [ffi.new("char[]", e) for e in env_entries]
@@ -292,9 +301,35 @@ def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_ent
     c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
     pid = ffi.new("int *")
     c_path: CString = ffi.NULL if path is None else path
-    err = lib.reexec_spawn(ffi.NULL if raw is None else raw, c_path, c_argv, c_envp, tiers, plan.raw,
-                           pid_digits, ffi.new("int[3]", list(stdio)), pid)
+    err = lib.reexec_spawn(ffi.NULL if raw is None else raw, c_path, c_argv, c_envp, tiers,
+                           ffi.NULL if plan is None else plan.raw, pid_digits, ffi.new("int[3]", list(stdio)),
+                           ffi.NULL if sigchld is None else sigchld, pid)
     return (0, int(pid[0])) if err == 0 else (int(err), -1)
+
+
+# --- SIGCHLD while we wait for a child ------------------------------------------------
+
+SIGCHLD_IGNORED = int(lib.REEXEC_SIGCHLD_IGNORED)
+#: REEXEC_SIGCHLD_* as the log names them.
+SIGCHLD_NAMES = {
+    lib.REEXEC_SIGCHLD_DEFAULT: "default",
+    lib.REEXEC_SIGCHLD_IGNORED: "ignored (SIG_IGN)",
+    lib.REEXEC_SIGCHLD_NOCLDWAIT: "default with SA_NOCLDWAIT",
+    lib.REEXEC_SIGCHLD_HANDLED: "handled",
+}
+
+
+def sigchld_default() -> tuple[int, RawSigchld]:
+    """reexec_sigchld_default: (0 or errno, the saved state); SIGCHLD is at SIG_DFL
+    until sigchld_restore(state)."""
+    state = ffi.new("reexec_sigchld *")
+    return int(lib.reexec_sigchld_default(state)), state
+
+
+def sigchld_restore(state: RawSigchld, notify: bool) -> None:
+    """reexec_sigchld_restore: the caller's SIGCHLD back; with `notify`, a handler gets
+    one SIGCHLD for the children that ended meanwhile."""
+    lib.reexec_sigchld_restore(state, int(notify))
 
 
 # --- inotify wait ---------------------------------------------------------------------

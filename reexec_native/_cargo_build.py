@@ -18,7 +18,7 @@ from ._child import die_by_signal, exit_with, run_reading_stdout
 from ._fastpath import exec_with_retry
 from ._log import flush_stdio, log, shown
 from ._validate import is_mapping, is_sequence
-from .errors import ExecError, FallbackError
+from .errors import ExecError, FallbackError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -101,16 +101,22 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
     build_env = {k: v for k, v in env.items() if not k.startswith(b"LISTEN_")} if handover else env
     try:
         code = run_reading_stdout([program, *cmd[1:]], build_env, keep_message)
+    except ReexecError:
+        raise  # our output could not be flushed first: a refusal, nothing ran
     except OSError as exc:
         raise FallbackError.of(exc.errno or errno.EIO, exc.strerror or str(exc), program, stage="spawn",
                                mode="build-exec", command=command) from exc
+    if code is None:  # cargo ran; whether the build succeeded is not known: run nothing
+        raise FallbackError.of(errno.ECHILD, "cargo build ran, but its exit status could not be read "
+                               "(something else in this process waited for it)", program, stage="wait",
+                               mode="build-exec", command=command)
     if code < 0:
         log("cargo build killed by signal %d", -code)
-        flush_stdio()
+        flush_stdio(at_exit=True)
         die_by_signal(-code)
     if code != 0:
         log("cargo build failed with exit code %d; exiting with it", code)
-        flush_stdio()
+        flush_stdio(at_exit=True)
         exit_with(code)
     try:
         path = pick_executable(messages, package, bin)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from . import _binding
 from ._exe import audit_exec, open_plain
 from ._log import flush_stdio, log
+from ._sigstate import EXIT_STATUS_LOST, ChildWait, keeping_mask, reap
 from ._stdio import restore_stdin, rewind_stdin
 from ._validate import env_entries
 
@@ -149,38 +150,52 @@ _PYTHON_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
 def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes],
                    fds: FdPlan | None = None) -> NoReturn:
-    """Start `program` with argv `cmd` as exec would start it (empty signal mask,
-    Python's ignored signals back to default, the caller's inheritable descriptors),
-    wait, and leave exactly as it left. posix_spawn; with `fds` (an FdPlan), fork +
-    exec instead: the descriptors are placed and LISTEN_PID is the child's own PID,
-    both set in the child."""
+    """Start `program` with argv `cmd` as exec would start it (empty signal mask, or
+    the caller's for the command line; Python's ignored signals back to default; SIGCHLD
+    as the caller had it; the caller's inheritable descriptors), wait, and leave exactly
+    as it left. posix_spawn; fork + exec instead with `fds` (an FdPlan: the descriptors
+    are placed and LISTEN_PID is the child's own PID, both set in the child) or where
+    the caller ignores SIGCHLD (the child gets SIG_IGN back; posix_spawn cannot).
+    Raises OSError only when the child could not be started."""
     flush_stdio()
     ignored = (getattr(signal, name) for name in _PYTHON_IGNORED if hasattr(signal, name))
     reset = [s for s in ignored if signal.getsignal(s) == signal.SIG_IGN]
-    with SignalRelay() as relay:
+    mask: dict[str, Any] = {} if keeping_mask() else {"setsigmask": ()}
+    # The process leaves right after the wait: no SIGCHLD owed to a caller's handler.
+    with ChildWait(notify=False) as chld, SignalRelay() as relay:
         read_to = rewind_stdin()  # the child reads on where Python's reading stopped
         try:
-            if fds is not None:
-                pid = _spawn_with_plan(program, [os.fsencode(program), *map(os.fsencode, cmd[1:])], env, fds)
+            if fds is not None or chld.caller_ignored:
+                argv = [os.fsencode(program), *map(os.fsencode, cmd[1:])]
+                pid = _spawn_with_plan(program, argv, env, fds, chld)
             else:
-                pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigmask=(), setsigdef=reset)
+                pid = os.posix_spawn(program, [program, *cmd[1:]], env, setsigdef=reset, **mask)
         except BaseException:
             restore_stdin(read_to)
             raise
         relay.started(pid)
-        _, status = os.waitpid(pid, 0)
+        code = reap(pid)
         relay.reaped()
-    leave_like(os.waitstatus_to_exitcode(status), "Fallback child")
+    if code is None:  # it ran: exit, never a second run nor "could not be started"
+        log("Fallback child ran; its exit status is lost; exiting with %d", EXIT_STATUS_LOST)
+        flush_stdio(at_exit=True)
+        exit_with(EXIT_STATUS_LOST)
+    leave_like(code, "Fallback child")
 
 
-def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan) -> int:
-    """fork + exec `program` with `plan` applied in the child and LISTEN_PID set to the
-    child's own PID there (posix_spawn can do neither); returns its PID."""
-    entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
-    err, pid = _binding.spawn(None, os.fsencode(program), argv, entries, 0, plan.c_plan(),
-                              listen_pid=bool(plan.listen))
+def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan | None,
+                     chld: ChildWait) -> int:
+    """fork + exec `program` (posix_spawn can do none of this): `plan` applied in the
+    child and LISTEN_PID set to its own PID there, SIGCHLD as the caller had it;
+    returns its PID."""
+    if plan is not None:
+        env = {k: v for k, v in env.items() if k != b"LISTEN_PID"}
+    err, pid = _binding.spawn(None, os.fsencode(program), argv, env_entries(env), 0,
+                              None if plan is None else plan.c_plan(), listen_pid=bool(plan and plan.listen),
+                              sigchld=chld.for_child, keep_mask=keeping_mask())
     if err:
-        raise OSError(err, f"{os.strerror(err)} (starting the fallback with {plan.describe()})", program)
+        with_plan = f" with {plan.describe()}" if plan is not None else ""
+        raise OSError(err, f"{os.strerror(err)} (starting the fallback{with_plan})", program)
     return pid
 
 
@@ -200,19 +215,27 @@ def run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[byte
     leave_like(run.exit_code, "Fallback child")
 
 
-def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line: Callable[[bytes], None]) -> int:
+def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line: Callable[[bytes], None]) -> int | None:
     """Run `argv` with stdout piped (stderr inherited: the user sees it), each line
-    given to `on_line`, signals relayed; returns its exit code (negative: the signal)."""
+    given to `on_line`, signals relayed; returns its exit code (negative: the signal),
+    None when it ran but its status was lost. SIGCHLD is at its default for it (a tool
+    we wait for, not the new program)."""
     import subprocess
 
     flush_stdio()
-    with SignalRelay() as relay:
+    with ChildWait(), SignalRelay() as relay:
         child = subprocess.Popen(list(argv), env=_popen_env(env), stdout=subprocess.PIPE)
         relay.started(child.pid)
         assert child.stdout is not None
         for line in child.stdout:
             on_line(line)
-        code = child.wait()
+        child.stdout.close()
+        if os.name == "nt":
+            code: int | None = child.wait()
+        else:
+            # Not Popen.wait(): it answers 0 when the status is lost (ECHILD).
+            code = reap(child.pid)
+            child.returncode = EXIT_STATUS_LOST if code is None else code
         relay.reaped()
     return code
 
@@ -230,10 +253,10 @@ def leave_like(code: int, who: str) -> NoReturn:
     (`code` negative, as os.waitstatus_to_exitcode gives it)."""
     if code < 0:
         log("%s killed by signal %d (%s)", who, -code, signal.Signals(-code).name)
-        flush_stdio()
+        flush_stdio(at_exit=True)
         die_by_signal(-code)
     log("%s exited with code: %d", who, code)
-    flush_stdio()
+    flush_stdio(at_exit=True)
     exit_with(code)
 
 

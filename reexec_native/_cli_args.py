@@ -29,7 +29,8 @@ EXIT_NOT_FOUND = 127
 _EXIT_STATUS = {
     "exec": f"""\
 the program's own status (the program replaced this process);
-{EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist);
+{EXIT_NOT_FOUND} PROGRAM not found (not on PATH, or the path does not exist), or its
+    #! interpreter or ELF loader does not exist (as the shell and env say it);
 {EXIT_CANNOT_EXECUTE} PROGRAM found but could not be executed (permission, format,
     still busy after the retry budget, ...; stderr names path, tier and errno);
 {EXIT_INTERNAL} refused before trying: the --guard variable is already set,

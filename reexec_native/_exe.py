@@ -17,6 +17,7 @@ import sys
 from . import _binding
 from ._log import flush_stdio
 from ._seams import TIERS_ENV, requested_tiers, tiers_spec
+from ._sigstate import keeping_mask
 from ._stdio import restore_stdin, rewind_stdin
 from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
 from .errors import ExecError
@@ -181,7 +182,7 @@ class ExeHandle:
         flush_stdio()
         read_to = rewind_stdin()
         try:
-            status, attempts = _binding.exec_raw(raw, path, argv_b, entries, tiers, run)
+            status, attempts = _binding.exec_raw(raw, path, argv_b, entries, tiers, run, keep_mask=keeping_mask())
         finally:
             restore_stdin(read_to)
         if status == 0 and run:

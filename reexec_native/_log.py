@@ -18,6 +18,7 @@ import sys
 TYPE_CHECKING = False  # typing itself is not imported: it costs more than this module
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable
 
 LOGGER_NAME = "reexec_native"
 PREFIX = "[reexec] "
@@ -86,12 +87,118 @@ def log(message: str, *args: object) -> None:
     get_logger().info(message, *args)
 
 
-def flush_stdio() -> None:
-    """Flush Python's stdio: exec and os._exit drop whatever is still buffered."""
-    for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}.values():
-        if stream is None:
-            continue
+#: Seconds a would-block flush waits for its reader to take more (each time it does,
+#: the wait starts again); $REEXEC_NATIVE_FLUSH_TIMEOUT changes it.
+FLUSH_TIMEOUT = 10.0
+FLUSH_TIMEOUT_ENV = "REEXEC_NATIVE_FLUSH_TIMEOUT"
+
+
+def flush_stdio(*, at_exit: bool = False) -> None:
+    """Flush Python's stdio: exec and os._exit drop whatever is still buffered.
+
+    A stream on a non-blocking descriptor whose reader is slow (a full pipe) raises
+    BlockingIOError with the rest still buffered: we wait until the descriptor takes
+    more (poll) and flush again, as long as the reader keeps reading, and at most
+    $REEXEC_NATIVE_FLUSH_TIMEOUT seconds (FLUSH_TIMEOUT) without progress. Then,
+    before the point of no return, a FlushError naming the stream (nothing ran, this
+    process carries on); `at_exit` (the child already ran, we leave with its status):
+    a line saying what was lost. A closed or broken stream (EPIPE): nothing of ours
+    can reach it, as before."""
+    for name, stream in _streams():
         try:
-            stream.flush()
+            _flush_waiting(stream, _flush_timeout())
+        except BlockingIOError:
+            from .errors import FlushError
+
+            error = FlushError.of(name, _fileno(stream), _flush_timeout())
+            if not at_exit:
+                raise error from None
+            log("Warning: %s; exiting anyway", error)
         except (OSError, ValueError):
             pass  # closed or broken: nothing of ours can still reach it
+
+
+def _streams() -> list[tuple[str, object]]:
+    named = (("stdout", sys.stdout), ("stderr", sys.stderr), ("stdout", sys.__stdout__), ("stderr", sys.__stderr__))
+    return list({id(s): (n, s) for n, s in named if s is not None}.values())
+
+
+def _flush_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get(FLUSH_TIMEOUT_ENV, FLUSH_TIMEOUT)))
+    except ValueError:
+        return FLUSH_TIMEOUT
+
+
+def _flush_waiting(stream: object, timeout: float) -> None:
+    """stream.flush(), waiting while its descriptor would block. The binary buffer
+    (the older bytes) goes first; then the text layer's pending bytes, into the
+    emptied buffer once the descriptor has room: io's TextIOWrapper drops what its
+    buffer's write cannot take when that raises BlockingIOError."""
+    fd = _fileno(stream)
+    if fd is not None and _blocking(fd):
+        stream.flush()  # type: ignore[attr-defined]  # blocks until written, as it always did
+        return
+    buffer = getattr(stream, "buffer", None)
+    if fd is not None and callable(getattr(buffer, "flush", None)):
+        _until_flushed(buffer.flush, fd, timeout)  # type: ignore[union-attr]
+        _wait_writable(fd, timeout)  # no room after the timeout: flush anyway (nothing may be pending)
+    _until_flushed(stream.flush, fd, timeout)  # type: ignore[attr-defined]
+
+
+def _until_flushed(flush: Callable[[], object], fd: int | None, timeout: float) -> None:
+    """flush() until it does not raise BlockingIOError; between tries, wait for room.
+    Each time the descriptor takes more, the `timeout` starts again; re-raised once it
+    passed without."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            flush()
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0 or not _wait_writable(fd, left):
+                raise
+            if fd is not None and _can_poll():
+                deadline = time.monotonic() + timeout  # the reader took some: progress
+
+
+def _blocking(fd: int) -> bool:
+    try:
+        return os.get_blocking(fd)
+    except (AttributeError, OSError):
+        return True  # cannot tell (Windows before 3.12): flush as before
+
+
+def _fileno(stream: object) -> int | None:
+    try:
+        return int(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _can_poll() -> bool:
+    import select
+
+    return hasattr(select, "poll")
+
+
+def _wait_writable(fd: int | None, timeout: float) -> bool:
+    """Until `fd` has room (or is broken: the next flush says so), at most `timeout`
+    seconds; False when it did not. Without poll (Windows) or a descriptor: a short
+    sleep, True while `timeout` is not used up."""
+    import select
+
+    if fd is None or not _can_poll():
+        import time
+
+        time.sleep(min(0.01, timeout))
+        return timeout > 0.01
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    try:
+        return bool(poller.poll(int(timeout * 1000)))
+    except InterruptedError:
+        return True  # a signal: look again

@@ -17,6 +17,7 @@ from . import _binding
 from ._child import collect_output
 from ._fds import LISTEN_VARS, FdPlan
 from ._log import flush_stdio, log
+from ._sigstate import ChildWait, keeping_mask
 from ._validate import env_entries
 from .errors import ExecError, VerifyError
 
@@ -45,24 +46,34 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    try:
-        flush_stdio()
-        raw = handle._opened()  # pyright: ignore[reportPrivateUsage]  # package-internal: the C handle
-        err, pid = _binding.spawn(raw, path, [argv0, *args], entries, tiers, c_plan,
-                                  (null_fd, out_w, err_w))
-    finally:
-        for fd in (null_fd, out_w, err_w):
-            os.close(fd)
-    if err:
-        os.close(out_r)
-        os.close(err_r)
-        if err == errno.ETXTBSY:
-            raise ExecError.of(err, f"{os.strerror(err)} (verify run)", handle.path, tier="verify")
-        log("Verify: failed: could not start: %s", os.strerror(err))
-        raise VerifyError(f"Verify run of {handle.path} {shown} could not start: "
-                          f"{os.strerror(err)} ({errno.errorcode.get(err, err)}); not executing it",
-                          path=handle.path, args=list(args), errno=err)
-    status, stdout, stderr, timed_out = collect_output(pid, out_r, err_r, started + timeout, _TAIL)
+    # SIGCHLD at its default while the child runs (the caller may ignore it: its status
+    # would be lost); the child gets the caller's back, as the real exec will.
+    with ChildWait() as chld:
+        try:
+            flush_stdio()
+            raw = handle._opened()  # pyright: ignore[reportPrivateUsage]  # package-internal: the C handle
+            err, pid = _binding.spawn(raw, path, [argv0, *args], entries, tiers, c_plan,
+                                      (null_fd, out_w, err_w), sigchld=chld.for_child, keep_mask=keeping_mask())
+        finally:
+            for fd in (null_fd, out_w, err_w):
+                os.close(fd)
+        if err:
+            os.close(out_r)
+            os.close(err_r)
+            if err == errno.ETXTBSY:
+                raise ExecError.of(err, f"{os.strerror(err)} (verify run)", handle.path, tier="verify")
+            log("Verify: failed: could not start: %s", os.strerror(err))
+            raise VerifyError(f"Verify run of {handle.path} {shown} could not start: "
+                              f"{os.strerror(err)} ({errno.errorcode.get(err, err)}); not executing it",
+                              path=handle.path, args=list(args), errno=err)
+        try:
+            status, stdout, stderr, timed_out = collect_output(pid, out_r, err_r, started + timeout, _TAIL)
+        except ChildProcessError as exc:  # something else in this process waited for it
+            log("Verify: failed: its exit status was lost: %s", exc.strerror)
+            raise VerifyError(f"Verify run of {handle.path} {shown} ran, but its exit status could not be "
+                              f"read ({exc.strerror}: something else in this process waited for it); "
+                              "not executing it, this process carries on.",
+                              path=handle.path, args=list(args), errno=errno.ECHILD) from exc
     elapsed_ms = (time.monotonic() - started) * 1000
     code = None if status is None else os.waitstatus_to_exitcode(status)
     if code == 0 and not timed_out:

@@ -16,7 +16,7 @@ import errno
 import os
 
 from ._log import log, shown
-from .errors import ExecError, FallbackError
+from .errors import ExecError, FallbackError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class CargoRun:
             if uses_shim():
                 run_through_shim(program, cmd, env)
             spawn_and_wait(program, cmd, env)
+        except ReexecError:
+            raise  # our output could not be flushed first: a refusal, nothing ran
         except OSError as exc:
             raise _spawn_failed(exc, program, self.mode, shown) from exc
 

@@ -92,6 +92,7 @@ def _exec(opts: argparse.Namespace) -> int:
     from ._log import set_quiet
     from ._reexec import reexec
     from ._seams import requested_tiers
+    from ._sigstate import keep_caller_mask
     from .errors import RecursionGuardError, ReexecError, VerifyError
 
     program: str = opts.program
@@ -121,6 +122,7 @@ def _exec(opts: argparse.Namespace) -> int:
             _error(f"{program}: not found on PATH={os.environ.get('PATH', '')!r}")
             return EXIT_NOT_FOUND
         path = found or program
+    keep_caller_mask()  # as a shell's exec: the interpreter never changed it (docs/cli.md)
     try:
         reexec([program, *args], executable=path, guard=guard, fallback=fallback, **_reexec_options(opts))
     except VerifyError as exc:

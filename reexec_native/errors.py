@@ -12,8 +12,9 @@ them, so ``except OSError`` (what a user of os.execv writes) catches them all:
 - ``ReexecError``: reexec() could neither exec nor hand over. Its errno and filename
   are the fast path's; ``.exec_error`` and ``.fallback_error`` hold both causes and
   the message numbered recovery steps, chosen by the fallback's stage and mode.
-  Its subclasses ``RecursionGuardError``, ``CannotRerunError`` and ``VerifyError`` are
-  refusals before anything ran (errno None, except a verify child that could not start).
+  Its subclasses ``RecursionGuardError``, ``CannotRerunError``, ``VerifyError`` and
+  ``FlushError`` are refusals before anything ran (errno None, except a verify child
+  that could not start and FlushError's EAGAIN).
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ NOTES = ("not-elf", "identity-changed", "needs-interpreter", "unsupported", "win
 #: Where a FallbackError happened: ``cargo-not-found``, ``spawn`` (cargo, or the
 #: fallback's child, could not be started), ``no-artifact`` (cargo build succeeded but
 #: reported no single executable), ``artifact-exec`` (the built program could not be
-#: executed; ``.exec_error`` says why). A build that fails is not raised: this process
+#: executed; ``.exec_error`` says why), ``wait`` (cargo build ran but its exit status
+#: was lost, ECHILD: nothing is run). A build that fails is not raised: this process
 #: exits with cargo's status, as ``cargo run`` would.
-STAGES = ("cargo-not-found", "spawn", "no-artifact", "artifact-exec")
+STAGES = ("cargo-not-found", "spawn", "no-artifact", "artifact-exec", "wait")
 
 # The spec logs Rust's io::ErrorKind names ("Error kind: NotFound"); keep them.
 _ERROR_KINDS = {
@@ -296,6 +298,32 @@ class VerifyError(ReexecError):
         self.stderr_tail = stderr_tail
 
 
+class FlushError(ReexecError):
+    """Python's buffered output could not be written before the exec, which would have
+    dropped it: ``stream`` ("stdout" or "stderr", also ``filename`` as "<stdout>") is on
+    a non-blocking descriptor ``fd`` whose reader took nothing for ``timeout`` seconds.
+    Nothing ran; this process carries on (errno EAGAIN). What io could keep stays
+    buffered: its text layer drops what its binary buffer cannot take when the write
+    would block (docs/hardening.md)."""
+
+    stream: str
+    fd: int | None
+    timeout: float
+
+    @classmethod
+    def of(cls, stream: str, fd: int | None, timeout: float) -> FlushError:
+        where = f"{stream} (fd {fd})" if fd is not None else stream
+        exc = cls(f"Python's buffered {where} could not be written: its descriptor is non-blocking and "
+                  f"its reader took nothing for {timeout:g} s (a full pipe); exec would drop that output, "
+                  "so nothing was run and this process carries on "
+                  "($REEXEC_NATIVE_FLUSH_TIMEOUT sets the wait)")
+        exc.errno = _errno.EAGAIN
+        exc.strerror = os.strerror(_errno.EAGAIN)
+        exc.filename = f"<{stream}>"
+        exc.stream, exc.fd, exc.timeout = stream, fd, timeout
+        return exc
+
+
 def _fallback_label(fallback_error: BaseException) -> str:
     mode = getattr(fallback_error, "mode", None)
     if not isinstance(fallback_error, FallbackError):
@@ -342,6 +370,9 @@ def _fallback_steps(fallback_error: BaseException | None) -> list[str]:
         return [f"{run} succeeded but {fallback_error.strerror}: check that the package has a bin "
                 "target, or pass CargoRun(bin=...) to choose one.",
                 "Or use CargoRun(mode=\"run\"), which lets cargo pick and run the program."]
+    if fallback_error.stage == "wait":
+        return ["Another thread of this process waits for any child (os.wait(), os.waitpid(-1, ...)): "
+                "keep it from doing so around reexec(), then run it again."]
     # artifact-exec: the fresh build exists but cannot be executed.
     steps = _exec_steps(fallback_error.exec_error, None)
     return steps + ["Or use CargoRun(mode=\"run\"), which runs the program as cargo's child."]

@@ -22,6 +22,9 @@ extern "C" {
 #define REEXEC_TIER_FEXECVE       0x02 /* libc fexecve(fd), only for a verified ELF image */
 #define REEXEC_TIER_PATH          0x04 /* execve(path) after re-checking (dev, ino) */
 #define REEXEC_TIER_CREATEPROCESS 0x08 /* Windows: CreateProcessW + job + wait + ExitProcess */
+/* Not a tier: in reexec_exec's (and reexec_spawn's) `tiers`, leave the signal mask as
+ * it is instead of clearing it (the command line's exec: the mask is the caller's). */
+#define REEXEC_EXEC_KEEP_MASK     0x100
 
 /* Why a tier did not run the program, beyond its errno. */
 #define REEXEC_NOTE_NONE              0
@@ -90,7 +93,8 @@ int reexec_current_exe(char *buf, size_t size);
 /* Replace the process with the program behind `exe` (`path` is what it was
  * opened as, used by the path tier and for Windows). Tries the tiers in `tiers`
  * in order; just before each exec, SIGPIPE and SIGXFSZ go back to SIG_DFL and
- * the signal mask is cleared; both are restored if every tier fails.
+ * the signal mask is cleared (unless REEXEC_EXEC_KEEP_MASK); both are restored if
+ * every tier fails.
  * On Windows the "exec" runs the program as a child in a kill-on-close job,
  * waits, and ExitProcess()es with its full 32-bit exit code.
  * Returns only on failure: the errno of the last attempt (report has each one). */

@@ -44,17 +44,41 @@ void reexec_fds_restore(reexec_fdplan *plan);
  * previous occupant moves to a close-on-exec duplicate; any other fd stays. */
 int reexec_fds_moved(const reexec_fdplan *plan, int fd);
 
+/* SIGCHLD as the caller had it, while the library waits for a child of its own.
+ * Ignored (SIG_IGN) or with SA_NOCLDWAIT, the kernel reaps children itself and
+ * waitpid() fails with ECHILD once the child is gone; a handler may reap it first.
+ * So SIGCHLD is at SIG_DFL from before the fork until the child was waited for. */
+#define REEXEC_SIGCHLD_DEFAULT   0 /* SIG_DFL: nothing was changed */
+#define REEXEC_SIGCHLD_IGNORED   1 /* SIG_IGN */
+#define REEXEC_SIGCHLD_NOCLDWAIT 2 /* SIG_DFL with SA_NOCLDWAIT */
+#define REEXEC_SIGCHLD_HANDLED   3 /* a handler */
+typedef struct reexec_sigchld {
+    int was;              /* REEXEC_SIGCHLD_*: the caller's disposition */
+    long long saved[32];  /* the caller's struct sigaction (opaque) */
+} reexec_sigchld;
+
+/* Save SIGCHLD's disposition in *state and, unless it is plain SIG_DFL, set SIG_DFL.
+ * Returns 0 or an errno (the disposition unchanged); ENOSYS on Windows. */
+int reexec_sigchld_default(reexec_sigchld *state);
+
+/* Put back what reexec_sigchld_default saved. With `notify` and a handler saved,
+ * SIGCHLD is raised once: children that ended meanwhile are the handler's to reap. */
+void reexec_sigchld_restore(const reexec_sigchld *state, int notify);
+
 /* fork, then in the child: stdio[i] >= 0 becomes descriptor i, the plan is applied
  * (NULL: no change), the decimal PID of the child is written at pid_digits (a buffer
- * of at least 21 bytes inside one of envp's strings, or NULL), SIGPIPE/SIGXFSZ go
- * back to SIG_DFL with an empty signal mask, and the program runs: through
+ * of at least 21 bytes inside one of envp's strings, or NULL), SIGCHLD goes back to
+ * what `sigchld` saved (NULL: left as it is; exec keeps SIG_IGN, a handler becomes
+ * SIG_DFL), SIGPIPE/SIGXFSZ go back to SIG_DFL with an empty signal mask (kept with
+ * REEXEC_EXEC_KEEP_MASK in tiers), and the program runs: through
  * reexec_exec(exe, path, ..., tiers) when exe is not NULL (the same tiers, so the
  * same image, as an exec in this process), else execve(path).
  * Returns 0 with *pid_out set, or the errno with which the child could not exec
  * (the child then has been reaped). */
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], int *pid_out);
+                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
+                 int *pid_out);
 
 /* inotify watch on directory `dir` for names created, moved in, closed after
  * writing or changed in attributes. Returns 0 with *fd_out (close-on-exec,

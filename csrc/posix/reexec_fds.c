@@ -199,7 +199,7 @@ static void write_decimal(char *out, long value)
     *out = '\0';
 }
 
-static void child_signals(void)
+static void child_signals(unsigned int tiers)
 {
     struct sigaction dfl;
     sigset_t empty;
@@ -209,8 +209,10 @@ static void child_signals(void)
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGPIPE, &dfl, NULL);
     sigaction(SIGXFSZ, &dfl, NULL);
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
+    if (!(tiers & REEXEC_EXEC_KEEP_MASK)) {
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+    }
 }
 
 static void child_fail(int report_fd, int err)
@@ -224,7 +226,8 @@ static void child_fail(int report_fd, int err)
 
 static void run_child(const reexec_exe *exe, const char *path, char *const argv[],
                       char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                      char *pid_digits, const int stdio[3], int report_fd)
+                      char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
+                      int report_fd)
 {
     int i, err, above;
     reexec_report report;
@@ -247,11 +250,13 @@ static void run_child(const reexec_exe *exe, const char *path, char *const argv[
         child_fail(report_fd, err);
     if (pid_digits != NULL)
         write_decimal(pid_digits, (long)getpid());
+    /* The program gets SIGCHLD as the caller had it (SIG_IGN stays ignored). */
+    reexec_sigchld_restore(sigchld, 0);
     if (exe != NULL) {
         /* reexec_exec resets the signals itself, as for an exec in place. */
         err = reexec_exec(exe, path, argv, envp, tiers, &report);
     } else {
-        child_signals();
+        child_signals(tiers);
         do {
             execve(path, argv, envp);
         } while (errno == EINTR);
@@ -262,7 +267,8 @@ static void run_child(const reexec_exe *exe, const char *path, char *const argv[
 
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], int *pid_out)
+                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
+                 int *pid_out)
 {
     int pipefd[2];
     int child_err = 0, status, err;
@@ -277,7 +283,7 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
         return err;
     if (pid == 0) {
         close(pipefd[0]);
-        run_child(exe, path, argv, envp, tiers, plan, pid_digits, stdio, pipefd[1]);
+        run_child(exe, path, argv, envp, tiers, plan, pid_digits, stdio, sigchld, pipefd[1]);
         _exit(127); /* not reached */
     }
     close(pipefd[1]);

@@ -223,7 +223,7 @@ typedef struct saved_signals {
     sigset_t mask;
 } saved_signals;
 
-static void reset_signals_for_exec(saved_signals *saved)
+static void reset_signals_for_exec(saved_signals *saved, int keep_mask)
 {
     struct sigaction dfl;
     sigset_t empty;
@@ -236,7 +236,7 @@ static void reset_signals_for_exec(saved_signals *saved)
     sigaction(SIGXFSZ, &dfl, &saved->xfsz_action);
     /* sigprocmask acts on the calling thread on Linux, which is the thread that
      * execs; it avoids a libpthread dependency on old glibc. */
-    sigprocmask(SIG_SETMASK, &empty, &saved->mask);
+    sigprocmask(SIG_SETMASK, keep_mask ? NULL : &empty, &saved->mask);
 }
 
 static void restore_signals(const saved_signals *saved)
@@ -411,7 +411,8 @@ int reexec_exec(const reexec_exe *exe, const char *path, char *const argv[],
     if (exe == NULL || argv == NULL || argv[0] == NULL || envp == NULL)
         return EINVAL;
 
-    reset_signals_for_exec(&saved);
+    reset_signals_for_exec(&saved, (tiers & REEXEC_EXEC_KEEP_MASK) != 0);
+    tiers &= ~(unsigned int)REEXEC_EXEC_KEEP_MASK;
 #if defined(REEXEC_HAVE_EXECVEAT) || defined(REEXEC_HAVE_FEXECVE)
     if (!try_fd_tiers(exe, argv, envp, tiers, report, &err)) {
         restore_signals(&saved);

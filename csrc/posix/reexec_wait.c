@@ -152,11 +152,19 @@ int reexec_watch_hold(int fd, int *release_out)
     int pipefd[2], status, err;
     pid_t pid;
 
+    reexec_sigchld chld;
+    int changed;
+
     if (fd < 0 || release_out == NULL)
         return EINVAL;
     *release_out = -1;
-    if ((err = reexec_fork_with_pipe(pipefd, &pid)) != 0)
+    /* SIGCHLD ignored by the caller would reap the first child before we wait. */
+    changed = reexec_sigchld_default(&chld) == 0;
+    if ((err = reexec_fork_with_pipe(pipefd, &pid)) != 0) {
+        if (changed)
+            reexec_sigchld_restore(&chld, 0);
         return err;
+    }
     if (pid == 0) {
         /* Double fork: the holder is nobody's child here (init reaps it), so the
          * program we exec does not inherit a child it never started. */
@@ -168,7 +176,10 @@ int reexec_watch_hold(int fd, int *release_out)
         _exit(holder < 0 ? 1 : 0);
     }
     close(pipefd[0]);
-    if ((err = reexec_reap(pid, &status)) != 0) {
+    err = reexec_reap(pid, &status);
+    if (changed)
+        reexec_sigchld_restore(&chld, 1);
+    if (err != 0) {
         close(pipefd[1]);
         return err;
     }

@@ -1,7 +1,7 @@
 /*
  * fds_unsupported.c - descriptor placement and reexec_spawn on Windows, which has
  * no descriptor inheritance by number and no fork: ENOSYS (reexec_fds_moved: the
- * descriptor did not move). The POSIX implementation is posix/reexec_fds.c.
+ * descriptor did not move); nor SIGCHLD: reexec_sigchld_default answers ENOSYS. The POSIX implementation is posix/reexec_fds.c.
  */
 #include "reexec_upgrade.h"
 
@@ -27,7 +27,8 @@ int reexec_fds_moved(const reexec_fdplan *plan, int fd)
 
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], int *pid_out)
+                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
+                 int *pid_out)
 {
     (void)exe;
     (void)path;
@@ -37,7 +38,21 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
     (void)plan;
     (void)pid_digits;
     (void)stdio;
+    (void)sigchld;
     if (pid_out != NULL)
         *pid_out = -1;
     return ENOSYS;
+}
+
+int reexec_sigchld_default(reexec_sigchld *state)
+{
+    if (state != NULL)
+        state->was = REEXEC_SIGCHLD_DEFAULT;
+    return ENOSYS;
+}
+
+void reexec_sigchld_restore(const reexec_sigchld *state, int notify)
+{
+    (void)state;
+    (void)notify;
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +115,10 @@ static void test_spawn_sets_the_childs_pid(void)
     plan.nlisten = 1;
     plan.listen = listen;
     plan.scratch = scratch;
-    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, &plan, pid_entry + 11, NULL, &pid) == 0);
+    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, &plan, pid_entry + 11, NULL, NULL, &pid) == 0);
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
-    CHECK(reexec_spawn(NULL, "/nonexistent/x", argv, envp, 0, NULL, NULL, NULL, &pid) == ENOENT);
+    CHECK(reexec_spawn(NULL, "/nonexistent/x", argv, envp, 0, NULL, NULL, NULL, NULL, &pid) == ENOENT);
     close(fds[0]);
     close(fds[1]);
 }
@@ -148,12 +149,60 @@ static void test_watch_wakes_on_a_link(void)
     rmdir(dir);
 }
 
-int main(void)
+/* SIGCHLD ignored: the kernel reaps children itself, waitpid gives ECHILD. Held at
+ * SIG_DFL, the child's status is read; the spawned program gets SIG_IGN back; the
+ * caller's disposition is back after; a watch holder is still handed over. */
+static void test_sigchld_ignored_is_held_at_default(void)
 {
+    char *argv[] = {"test_fds", "--sigchld-ignored?", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    char dir[] = "/tmp/reexec-chld-XXXXXX";
+    struct sigaction ign, now;
+    reexec_sigchld state;
+    int status, pid = -1, fd, release = -1;
+
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    CHECK(sigaction(SIGCHLD, &ign, NULL) == 0);
+    CHECK(reexec_sigchld_default(&state) == 0 && state.was == REEXEC_SIGCHLD_IGNORED);
+    CHECK(reexec_spawn(NULL, "/proc/self/exe", argv, envp, 0, NULL, NULL, NULL, &state, &pid) == 0);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5); /* SIG_IGN in the program */
+    reexec_sigchld_restore(&state, 1);
+    CHECK(sigaction(SIGCHLD, NULL, &now) == 0 && now.sa_handler == SIG_IGN);
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK(reexec_watch_open(dir, &fd) == 0);
+    CHECK(reexec_watch_hold(fd, &release) == 0 && release >= 0);
+    CHECK(sigaction(SIGCHLD, NULL, &now) == 0 && now.sa_handler == SIG_IGN);
+    close(release);
+    close(fd);
+    rmdir(dir);
+    /* SIG_DFL with SA_NOCLDWAIT: the same auto-reaping, told apart, undone, put back. */
+    ign.sa_handler = SIG_DFL;
+    ign.sa_flags = SA_NOCLDWAIT;
+    CHECK(sigaction(SIGCHLD, &ign, NULL) == 0);
+    CHECK(reexec_sigchld_default(&state) == 0 && state.was == REEXEC_SIGCHLD_NOCLDWAIT);
+    pid = fork();
+    if (pid == 0)
+        _exit(4);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 4);
+    reexec_sigchld_restore(&state, 0);
+    CHECK(sigaction(SIGCHLD, NULL, &now) == 0 && (now.sa_flags & SA_NOCLDWAIT));
+    ign.sa_flags = 0;
+    sigaction(SIGCHLD, &ign, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction now;
+
+    if (argc > 1 && strcmp(argv[1], "--sigchld-ignored?") == 0)
+        return sigaction(SIGCHLD, NULL, &now) == 0 && now.sa_handler == SIG_IGN ? 5 : 6;
     test_place_and_restore();
     test_place_fails_cleanly();
     test_spawn_sets_the_childs_pid();
     test_watch_wakes_on_a_link();
+    test_sigchld_ignored_is_held_at_default();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;
