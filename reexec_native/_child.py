@@ -174,11 +174,15 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
 
 
 def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan) -> int:
-    """fork + exec `program` with `plan` applied in the child and LISTEN_PID set to the
-    child's own PID there (posix_spawn can do neither); returns its PID."""
-    entries = env_entries({k: v for k, v in env.items() if k != b"LISTEN_PID"})
+    """fork + exec `program` with `plan` applied in the child and LISTEN_PID (and, where
+    the kernel has them, LISTEN_PIDFDID) naming the child there (posix_spawn can do
+    neither): ours would make the program ignore the descriptors. Returns its PID."""
+    from ._fds import pidfd_id_of
+
+    entries = env_entries({k: v for k, v in env.items() if k not in (b"LISTEN_PID", b"LISTEN_PIDFDID")})
     err, pid = _binding.spawn(None, os.fsencode(program), argv, entries, 0, plan.c_plan(),
-                              listen_pid=bool(plan.listen))
+                              listen_pid=bool(plan.listen),
+                              listen_pidfdid=bool(plan.listen) and pidfd_id_of(os.getpid()) is not None)
     if err:
         raise OSError(err, f"{os.strerror(err)} (starting the fallback with {plan.describe()})", program)
     return pid

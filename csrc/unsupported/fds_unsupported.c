@@ -1,7 +1,8 @@
 /*
  * fds_unsupported.c - descriptor placement and reexec_spawn on Windows, which has
  * no descriptor inheritance by number and no fork: ENOSYS (reexec_fds_moved: the
- * descriptor did not move). The POSIX implementation is posix/reexec_fds.c.
+ * descriptor did not move), and no pidfds. The POSIX implementation is
+ * posix/reexec_fds.c.
  */
 #include "reexec_upgrade.h"
 
@@ -25,9 +26,16 @@ int reexec_fds_moved(const reexec_fdplan *plan, int fd)
     return fd;
 }
 
+int reexec_pidfd_id(int pid, unsigned long long *id_out)
+{
+    (void)pid;
+    (void)id_out;
+    return ENOSYS;
+}
+
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], int *pid_out)
+                 char *pid_digits, char *pidfdid_digits, const int stdio[3], int *pid_out)
 {
     (void)exe;
     (void)path;
@@ -36,6 +44,7 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
     (void)tiers;
     (void)plan;
     (void)pid_digits;
+    (void)pidfdid_digits;
     (void)stdio;
     if (pid_out != NULL)
         *pid_out = -1;
