@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report
+    from ._native import CData, CharArray, CharPtrArray, CString, Exe, FdPlan, Report
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan
@@ -283,7 +283,7 @@ def pidfd_id(pid: int) -> tuple[int, int]:
     return (0, int(out[0])) if err == 0 else (err, 0)
 
 
-def _digits_entry(name: bytes, keep: list[CData]) -> CData:
+def _digits_entry(name: bytes, keep: list[CharArray]) -> CData:
     """A NAME=<24 digits> entry the child fills in; returns where its digits start."""
     entry = ffi.new("char[]", name + b"=" + b"0" * 24)
     keep.append(entry)
