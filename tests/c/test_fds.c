@@ -103,7 +103,7 @@ static void test_place_fails_cleanly(void)
 
 static void test_spawn_sets_the_childs_pid(void)
 {
-    int fds[2], listen[1], scratch[4], pid = -1, status;
+    int fds[2], listen[1], scratch[4], pid = -1, status = 0;
     char pid_entry[64] = "LISTEN_PID=00000000000000000000";
     char *argv[] = {"sh", "-c", "test \"$LISTEN_PID\" = $$ && test -e /proc/self/fd/3 && "
                                 "test ! -e /proc/self/fd/4 && exit 7", NULL};
@@ -132,7 +132,7 @@ static void test_pidfd_id(void)
     char entry[64] = "LISTEN_PIDFDID=000000000000000000000", got[64];
     char *argv[] = {"sh", "-c", "printf %s \"$LISTEN_PIDFDID\"", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", entry, NULL};
-    int err, fds[2], stdio[3], pid = -1, status, pidfd;
+    int err, fds[2], stdio[3], pid = -1, status = 0, pidfd;
     ssize_t n;
 
     CHECK(reexec_pidfd_id(0, &own) == EINVAL);
