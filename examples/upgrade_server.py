@@ -192,7 +192,7 @@ def demo(args) -> dict:
         cmd.append("--verify")
     if args.build_exec:
         cmd += ["--build-exec", args.build_exec]
-    env = {k: v for k, v in os.environ.items() if k not in (GEN_ENV, "LISTEN_FDS", "LISTEN_PID")}
+    env = {k: v for k, v in os.environ.items() if k not in (GEN_ENV, "LISTEN_FDS", "LISTEN_PID", "LISTEN_PIDFDID")}
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         first = server.stdout.readline()

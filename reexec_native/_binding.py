@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
+    from ._native import CData, CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan
@@ -279,31 +279,44 @@ class FdPlanC:
         return int(lib.reexec_fds_moved(self.raw, fd))
 
 
+def pidfd_id(pid: int) -> tuple[int, int]:
+    """reexec_pidfd_id: (0, the pidfd inode id of `pid`: systemd's LISTEN_PIDFDID) or
+    (errno, 0): EOPNOTSUPP/ENOSYS where the kernel gives no such id."""
+    out = ffi.new("unsigned long long *")
+    err = int(lib.reexec_pidfd_id(pid, out))
+    return (0, int(out[0])) if err == 0 else (err, 0)
+
+
+def _digits_entry(name: bytes, keep: list[CharArray]) -> CData:
+    """A NAME=<24 digits> entry the child fills in; returns where its digits start."""
+    entry = ffi.new("char[]", name + b"=" + b"0" * 24)
+    keep.append(entry)
+    return entry + len(name) + 1
+
+
 def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
           tiers: int, plan: FdPlanC | None, stdio: tuple[int, int, int] = (-1, -1, -1),
-          listen_pid: bool = False, sigchld: RawSigchld | None = None,
+          listen_pid: bool = False, listen_pidfdid: bool = False, sigchld: RawSigchld | None = None,
           keep_mask: bool = False) -> tuple[int, int]:
     """reexec_spawn: fork, apply `plan` in the child, exec `raw` by `tiers` (or, with no
     `raw`, the program at `path`), with `stdio` as its 0-2 (-1: inherited); with
-    `listen_pid`, LISTEN_PID is the child's own PID; `sigchld` (from sigchld_default):
-    the child gets SIGCHLD back as the caller had it; `keep_mask`: the signal mask is
-    not cleared. Returns (0, pid) or (errno, -1)."""
+    `listen_pid`, LISTEN_PID is the child's own PID, with `listen_pidfdid`,
+    LISTEN_PIDFDID its own pidfd inode id (ask only where pidfd_id() works here);
+    `sigchld` (from sigchld_default): the child gets SIGCHLD back as the caller had
+    it; `keep_mask`: the signal mask is not cleared. Returns (0, pid) or (errno, -1)."""
     if keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
     argv_keep = [ffi.new("char[]", bytes(a)) for a in argv]
     c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
     env_keep = [ffi.new("char[]", e) for e in env_entries]
-    pid_digits: CData = ffi.NULL
-    if listen_pid:
-        pid_entry = ffi.new("char[]", b"LISTEN_PID=" + b"0" * 24)
-        env_keep.append(pid_entry)
-        pid_digits = pid_entry + len(b"LISTEN_PID=")
+    pid_digits = _digits_entry(b"LISTEN_PID", env_keep) if listen_pid else ffi.NULL
+    pidfdid_digits = _digits_entry(b"LISTEN_PIDFDID", env_keep) if listen_pidfdid else ffi.NULL
     c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
     pid = ffi.new("int *")
     c_path: CString = ffi.NULL if path is None else path
     err = lib.reexec_spawn(ffi.NULL if raw is None else raw, c_path, c_argv, c_envp, tiers,
-                           ffi.NULL if plan is None else plan.raw, pid_digits, ffi.new("int[3]", list(stdio)),
-                           ffi.NULL if sigchld is None else sigchld, pid)
+                           ffi.NULL if plan is None else plan.raw, pid_digits, pidfdid_digits,
+                           ffi.new("int[3]", list(stdio)), ffi.NULL if sigchld is None else sigchld, pid)
     return (0, int(pid[0])) if err == 0 else (int(err), -1)
 
 

@@ -186,13 +186,21 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
 def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlan | None,
                      chld: ChildWait) -> int:
     """fork + exec `program` (posix_spawn can do none of this): `plan` applied in the
-    child and LISTEN_PID set to its own PID there, SIGCHLD as the caller had it;
-    returns its PID."""
+    child and LISTEN_PID (and, where the kernel has them, LISTEN_PIDFDID) naming the
+    child there (ours would make the program ignore the descriptors), SIGCHLD as the
+    caller had it; returns its PID."""
+    listen = bool(plan and plan.listen)
     if plan is not None:
-        env = {k: v for k, v in env.items() if k != b"LISTEN_PID"}
+        env = {k: v for k, v in env.items() if k not in (b"LISTEN_PID", b"LISTEN_PIDFDID")}
+    if listen:
+        from ._fds import pidfd_id_of
+
+        listen_pidfdid = pidfd_id_of(os.getpid()) is not None
+    else:
+        listen_pidfdid = False
     err, pid = _binding.spawn(None, os.fsencode(program), argv, env_entries(env), 0,
-                              None if plan is None else plan.c_plan(), listen_pid=bool(plan and plan.listen),
-                              sigchld=chld.for_child, keep_mask=keeping_mask())
+                              None if plan is None else plan.c_plan(), listen_pid=listen,
+                              listen_pidfdid=listen_pidfdid, sigchld=chld.for_child, keep_mask=keeping_mask())
     if err:
         with_plan = f" with {plan.describe()}" if plan is not None else ""
         raise OSError(err, f"{os.strerror(err)} (starting the fallback{with_plan})", program)

@@ -1,8 +1,9 @@
 """Descriptors across the exec: systemd's socket-activation layout, and pass_fds.
 
 ``reexec(listen_fds=[...])`` puts the given descriptors at 3, 4, ... in the new
-program, inheritable there and only there, with ``LISTEN_FDS``, ``LISTEN_PID`` and
-(when names are given) ``LISTEN_FDNAMES``; ``pass_fds`` keep their numbers. With
+program, inheritable there and only there, with ``LISTEN_FDS``, ``LISTEN_PID``,
+``LISTEN_PIDFDID`` (where the kernel has pidfd inode ids) and (when names are given)
+``LISTEN_FDNAMES``; ``pass_fds`` keep their numbers. With
 either, the descriptors above 2 that reach the new program are exactly these: every
 other inheritable one is marked close-on-exec just before the exec. A failed exec
 puts everything back (numbers, files, flags). The C core does the moving
@@ -17,7 +18,7 @@ import os
 import sys
 from collections.abc import Generator, Mapping, Sequence
 
-from ._binding import LISTEN_FDS_START, FdPlanC
+from ._binding import LISTEN_FDS_START, FdPlanC, pidfd_id
 from ._validate import is_sequence
 from .errors import ExecError
 
@@ -25,7 +26,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from ._exe import ExeHandle
 
-LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
+LISTEN_VARS = (b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_PIDFDID", b"LISTEN_FDNAMES")
 _NAME_MAX = 255  # systemd: FileDescriptorName= is at most 255 characters
 
 
@@ -131,11 +132,16 @@ class FdPlan:
         return cls(listen, names, keep)
 
     def listen_env(self, env: Mapping[bytes, bytes], pid: int) -> dict[bytes, bytes]:
-        """`env` without stale LISTEN_* variables, plus this plan's (LISTEN_PID=`pid`)."""
+        """`env` without stale LISTEN_* variables, plus this plan's: LISTEN_PID=`pid`
+        and, where the kernel names processes by pidfd inode ids (systemd v258's
+        LISTEN_PIDFDID), that of `pid`, which an exec keeps."""
         out = {k: v for k, v in env.items() if k not in LISTEN_VARS}
         if self.listen:
             out[b"LISTEN_FDS"] = str(len(self.listen)).encode()
             out[b"LISTEN_PID"] = str(pid).encode()
+            pidfdid = pidfd_id_of(pid)
+            if pidfdid is not None:
+                out[b"LISTEN_PIDFDID"] = str(pidfdid).encode()
             if self.names is not None:
                 out[b"LISTEN_FDNAMES"] = ":".join(self.names).encode()
         return out
@@ -158,6 +164,15 @@ class FdPlan:
         keep = set(self.keep) | set(slots) | set(exempt)
         others = [fd for fd in inheritable_fds() if fd not in keep]
         return FdPlanC(self.listen, self.keep, others)
+
+
+def pidfd_id_of(pid: int) -> int | None:
+    """The pidfd inode id of `pid` (LISTEN_PIDFDID), or None where there is none to be
+    had (no pidfs: Linux before 6.9, other systems; or pidfd_open failed): then the
+    variable is left out, as systemd leaves it out, and LISTEN_PID alone names the
+    receiver."""
+    err, pidfdid = pidfd_id(pid)
+    return pidfdid if err == 0 else None
 
 
 def inheritable_fds() -> list[int]:

@@ -2,8 +2,10 @@
 
 A program started by systemd, by ``systemd-socket-activate``, or by
 ``reexec(listen_fds=...)`` finds its descriptors at 3, 4, ... with ``LISTEN_FDS=n``
-and ``LISTEN_PID`` its own PID (a variable meant for another process, e.g. inherited
-by a child, is ignored). These functions check that, unset the variables (so the
+and ``LISTEN_PID`` its own PID, and (systemd v258+, Linux 6.9+) ``LISTEN_PIDFDID``
+its own pidfd inode id, which unlike a PID is never reused (variables meant for
+another process, e.g. inherited by a child, are ignored). These functions check
+that, as ``sd_listen_fds`` does, unset the variables (so the
 programs this one starts do not take the descriptors for their own) and mark the
 descriptors close-on-exec: pass them on explicitly with ``reexec(listen_fds=...)``.
 """
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     import socket
 
 LISTEN_FDS_START = 3
-_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_PIDFDID", "LISTEN_FDNAMES")
 
 
 def _unset() -> None:
@@ -29,7 +31,9 @@ def _unset() -> None:
 def listen_fds(unset_environment: bool = True) -> list[tuple[int, str]]:
     """``[(fd, name), ...]`` passed to this process; names are ``"unknown"`` where
     LISTEN_FDNAMES gave none (systemd's default). Empty when LISTEN_PID is not this
-    process's PID or nothing was passed. ValueError for malformed variables. As
+    process's PID, when LISTEN_PIDFDID is set and is not this process's pidfd inode id
+    (where the kernel has one to compare: else it is not checked, as sd_listen_fds
+    does), or nothing was passed. ValueError for malformed variables. As
     sd_listen_fds(1), the variables are unset whether or not this succeeds."""
     try:
         return _received()
@@ -48,7 +52,7 @@ def _received() -> list[tuple[int, str]]:
         count = int(count_text)
     except ValueError:
         raise ValueError(f"malformed LISTEN_PID={pid_text!r} / LISTEN_FDS={count_text!r}") from None
-    if pid != os.getpid():
+    if not _meant_for_us(pid):
         return []  # meant for another process (we inherited it)
     if count < 0:
         raise ValueError(f"malformed LISTEN_FDS={count_text!r}")
@@ -59,6 +63,22 @@ def _received() -> list[tuple[int, str]]:
     for fd in fds:
         os.set_inheritable(fd, False)  # OSError EBADF names a descriptor that is not there
     return list(zip(fds, names[:count], strict=False))
+
+
+def _meant_for_us(pid: int) -> bool:
+    """LISTEN_PID is ours and LISTEN_PIDFDID, when set, is our pidfd inode id (a
+    recycled PID has another); without pidfs there is nothing to compare it with."""
+    if pid != os.getpid():
+        return False
+    text = os.environ.get("LISTEN_PIDFDID")
+    if text is None:
+        return True
+    if not text.isdigit() or not text.isascii() or int(text) >= 1 << 64:
+        raise ValueError(f"malformed LISTEN_PIDFDID={text!r}")
+    from ._binding import pidfd_id  # the C core only when systemd v258+ gave an id
+
+    err, own = pidfd_id(os.getpid())
+    return err != 0 or own == int(text)
 
 
 def listen_sockets(unset_environment: bool = True) -> list[socket.socket]:
@@ -75,8 +95,12 @@ def listen_sockets(unset_environment: bool = True) -> list[socket.socket]:
 def _check_sockets() -> None:
     import errno
 
-    if os.environ.get("LISTEN_PID", "").strip() != str(os.getpid()):
-        return
+    pid_text = os.environ.get("LISTEN_PID", "").strip()
+    try:
+        if not pid_text.isdigit() or not _meant_for_us(int(pid_text)):
+            return
+    except ValueError:
+        return  # listen_fds() reports it
     count = os.environ.get("LISTEN_FDS", "").strip()
     if not count.isdigit():
         return  # listen_fds() reports it

@@ -65,11 +65,24 @@ int reexec_sigchld_default(reexec_sigchld *state);
  * SIGCHLD is raised once: children that ended meanwhile are the handler's to reap. */
 void reexec_sigchld_restore(const reexec_sigchld *state, int notify);
 
+/* The pidfd inode id of process `pid`, which systemd (v258+) passes as LISTEN_PIDFDID:
+ * a pidfd from pidfd_open(pid), on pidfs (Linux 6.9+), names the process by a 64-bit
+ * inode number that is never reused (a PID is). Read as systemd does: the pidfs file
+ * handle (Linux 6.14+), else st_ino where that is 64 bits wide. Returns 0 with *id_out
+ * set; EOPNOTSUPP where pidfds are not on pidfs (Linux 5.3-6.8) or only a 32-bit inode
+ * number is available; ENOSYS without pidfd_open (older kernels or headers, off
+ * Linux); or pidfd_open's errno (ESRCH, EMFILE...). Only syscalls: a forked child may
+ * call it. */
+int reexec_pidfd_id(int pid, unsigned long long *id_out);
+
 /* fork, then in the child: stdio[i] >= 0 becomes descriptor i, the plan is applied
  * (NULL: no change), the decimal PID of the child is written at pid_digits (a buffer
- * of at least 21 bytes inside one of envp's strings, or NULL), SIGCHLD goes back to
- * what `sigchld` saved (NULL: left as it is; exec keeps SIG_IGN, a handler becomes
- * SIG_DFL), SIGPIPE/SIGXFSZ go back to SIG_DFL with an empty signal mask (kept with
+ * of at least 21 bytes inside one of envp's strings, or NULL), its pidfd inode id
+ * (reexec_pidfd_id) at pidfdid_digits (the same kind of buffer, or NULL; ask for it
+ * only where reexec_pidfd_id works for this process: if the child cannot get its own,
+ * it does not run and that errno is returned), SIGCHLD goes back to what `sigchld`
+ * saved (NULL: left as it is; exec keeps SIG_IGN, a handler becomes SIG_DFL),
+ * SIGPIPE/SIGXFSZ go back to SIG_DFL with an empty signal mask (kept with
  * REEXEC_EXEC_KEEP_MASK in tiers), and the program runs: through
  * reexec_exec(exe, path, ..., tiers) when exe is not NULL (the same tiers, so the
  * same image, as an exec in this process), else execve(path).
@@ -77,8 +90,8 @@ void reexec_sigchld_restore(const reexec_sigchld *state, int notify);
  * (the child then has been reaped). */
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
-                 int *pid_out);
+                 char *pid_digits, char *pidfdid_digits, const int stdio[3],
+                 const reexec_sigchld *sigchld, int *pid_out);
 
 /* inotify watch on directory `dir` for names created, moved in, closed after
  * writing or changed in attributes. Returns 0 with *fd_out (close-on-exec,

@@ -2,7 +2,7 @@
  * linux_compat.h - Linux constants that old kernel or libc headers lack (manylinux2014
  * builds against glibc 2.17 and kernel 3.10 headers), with the values from the
  * kernel's uapi headers: AT_* (linux/fcntl.h), MFD_* (linux/memfd.h), F_SEAL_*
- * (linux/fcntl.h), O_TMPFILE (asm-generic/fcntl.h). Private to csrc/posix/.
+ * (linux/fcntl.h), O_TMPFILE (asm-generic/fcntl.h), SYS_pidfd_open. Private to csrc/posix/.
  */
 #ifndef REEXEC_LINUX_COMPAT_H
 #define REEXEC_LINUX_COMPAT_H
@@ -38,5 +38,17 @@
 #define AT_EXECVE_CHECK 0x10000
 #endif
 
+/* pidfd_open (Linux 5.3): 434 in the syscall table every architecture shares since
+ * 5.1 (asm-generic/unistd.h, arch/x86/entry/syscalls), missing from kernel 3.10
+ * headers. Other architectures (mips, alpha...) number it differently: there only
+ * headers that have it enable it. */
+#ifdef __linux__
+#include <sys/syscall.h>
+#if !defined(SYS_pidfd_open) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) \
+    || defined(__arm__) || defined(__powerpc__) || defined(__s390__) || defined(__riscv) \
+    || defined(__loongarch__))
+#define SYS_pidfd_open 434
+#endif
+#endif
 
 #endif /* REEXEC_LINUX_COMPAT_H */

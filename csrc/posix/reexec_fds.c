@@ -6,6 +6,8 @@
  * close-on-exec duplicate, every flag changed is remembered, so a failed exec leaves
  * the table as it was (same numbers, same files, same flags). Only async-signal-safe
  * calls (fcntl, dup2, close), so reexec_spawn's child can apply a plan after fork.
+ * reexec_pidfd_id (systemd's LISTEN_PIDFDID) is here too: only syscalls, so that
+ * child can name itself.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE
@@ -20,6 +22,15 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include "linux_compat.h" /* AT_EMPTY_PATH */
+#define PIDFS_MAGIC 0x50494446UL /* PID_FS_MAGIC, linux/magic.h (Linux 6.9) */
+#define PIDFS_FILEID 0xfe        /* FILEID_KERNFS, linux/exportfs.h: pidfs handles (6.14) */
+#endif
 
 /* scratch layout: tmp[n] | saved[n] | flags[n] | inherit_flags[ninherit] | changed[ncloexec] */
 #define TMP(p, i) ((p)->scratch[(i)])
@@ -180,14 +191,76 @@ int reexec_fds_moved(const reexec_fdplan *p, int fd)
     return fd;
 }
 
+/* ---- systemd's LISTEN_PIDFDID -------------------------------------------- */
+
+#if defined(__linux__) && defined(SYS_pidfd_open)
+/* The id as systemd's pidfd_get_inode_id_impl reads it: the 64-bit inode number in
+ * the pidfs file handle, else st_ino where st_ino has 64 bits (a 32-bit one is not
+ * the id systemd compares with). */
+static int pidfs_inode_id(int pidfd, unsigned long long *id_out)
+{
+    struct stat st;
+#ifdef SYS_name_to_handle_at
+    struct {
+        unsigned int handle_bytes; /* struct file_handle, linux/fcntl.h */
+        int handle_type;
+        unsigned char f_handle[16];
+    } fh;
+    int mount_id;
+
+    memset(&fh, 0, sizeof fh);
+    fh.handle_bytes = sizeof *id_out;
+    fh.handle_type = PIDFS_FILEID;
+    if (syscall(SYS_name_to_handle_at, pidfd, "", &fh, &mount_id, AT_EMPTY_PATH) == 0
+        && fh.handle_bytes == sizeof *id_out) {
+        memcpy(id_out, fh.f_handle, sizeof *id_out);
+        return 0;
+    }
+#endif
+    /* Linux 6.9-6.13: no pidfs handles (EOPNOTSUPP); the inode number is the id. */
+    if (sizeof st.st_ino < sizeof *id_out)
+        return EOPNOTSUPP;
+    if (fstat(pidfd, &st) != 0)
+        return errno;
+    *id_out = (unsigned long long)st.st_ino;
+    return 0;
+}
+#endif
+
+int reexec_pidfd_id(int pid, unsigned long long *id_out)
+{
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    struct statfs fs;
+    int pidfd, err;
+
+    if (id_out == NULL || pid <= 0)
+        return EINVAL;
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by default */
+    if (pidfd < 0)
+        return errno;
+    if (fstatfs(pidfd, &fs) != 0)
+        err = errno;
+    else if ((unsigned long)fs.f_type != PIDFS_MAGIC)
+        err = EOPNOTSUPP; /* an anon inode (Linux 5.3-6.8): every pidfd has the same one */
+    else
+        err = pidfs_inode_id(pidfd, id_out);
+    close_quietly(pidfd);
+    return err;
+#else
+    (void)pid;
+    (void)id_out;
+    return ENOSYS;
+#endif
+}
+
 /* ---- a child that runs the program ------------------------------------- */
 
-static void write_decimal(char *out, long value)
+static void write_decimal(char *out, unsigned long long value)
 {
     char digits[24];
     int n = 0;
 
-    if (value <= 0) {
+    if (value == 0) {
         digits[n++] = '0';
     }
     while (value > 0 && n < (int)sizeof digits) {
@@ -226,10 +299,12 @@ static void child_fail(int report_fd, int err)
 
 static void run_child(const reexec_exe *exe, const char *path, char *const argv[],
                       char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                      char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
+                      char *pid_digits, char *pidfdid_digits, const int stdio[3],
+                      const reexec_sigchld *sigchld,
                       int report_fd)
 {
     int i, err, above;
+    unsigned long long pidfdid;
     reexec_report report;
 
     /* The error pipe must not sit where a listen descriptor goes. */
@@ -249,7 +324,12 @@ static void run_child(const reexec_exe *exe, const char *path, char *const argv[
     if (plan != NULL && (err = reexec_fds_place(plan)) != 0)
         child_fail(report_fd, err);
     if (pid_digits != NULL)
-        write_decimal(pid_digits, (long)getpid());
+        write_decimal(pid_digits, (unsigned long long)getpid());
+    if (pidfdid_digits != NULL) {
+        if ((err = reexec_pidfd_id((int)getpid(), &pidfdid)) != 0)
+            child_fail(report_fd, err);
+        write_decimal(pidfdid_digits, pidfdid);
+    }
     /* The program gets SIGCHLD as the caller had it (SIG_IGN stays ignored). */
     reexec_sigchld_restore(sigchld, 0);
     if (exe != NULL) {
@@ -267,8 +347,8 @@ static void run_child(const reexec_exe *exe, const char *path, char *const argv[
 
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
-                 int *pid_out)
+                 char *pid_digits, char *pidfdid_digits, const int stdio[3],
+                 const reexec_sigchld *sigchld, int *pid_out)
 {
     int pipefd[2];
     int child_err = 0, status, err;
@@ -283,7 +363,8 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
         return err;
     if (pid == 0) {
         close(pipefd[0]);
-        run_child(exe, path, argv, envp, tiers, plan, pid_digits, stdio, sigchld, pipefd[1]);
+        run_child(exe, path, argv, envp, tiers, plan, pid_digits, pidfdid_digits, stdio, sigchld,
+                  pipefd[1]);
         _exit(127); /* not reached */
     }
     close(pipefd[1]);

@@ -1,7 +1,8 @@
 /*
  * fds_unsupported.c - descriptor placement and reexec_spawn on Windows, which has
  * no descriptor inheritance by number and no fork: ENOSYS (reexec_fds_moved: the
- * descriptor did not move); nor SIGCHLD: reexec_sigchld_default answers ENOSYS. The POSIX implementation is posix/reexec_fds.c.
+ * descriptor did not move), no pidfds, nor SIGCHLD: reexec_sigchld_default answers
+ * ENOSYS. The POSIX implementation is posix/reexec_fds.c.
  */
 #include "reexec_upgrade.h"
 
@@ -25,10 +26,17 @@ int reexec_fds_moved(const reexec_fdplan *plan, int fd)
     return fd;
 }
 
+int reexec_pidfd_id(int pid, unsigned long long *id_out)
+{
+    (void)pid;
+    (void)id_out;
+    return ENOSYS;
+}
+
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
-                 char *pid_digits, const int stdio[3], const reexec_sigchld *sigchld,
-                 int *pid_out)
+                 char *pid_digits, char *pidfdid_digits, const int stdio[3],
+                 const reexec_sigchld *sigchld, int *pid_out)
 {
     (void)exe;
     (void)path;
@@ -37,6 +45,7 @@ int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
     (void)tiers;
     (void)plan;
     (void)pid_digits;
+    (void)pidfdid_digits;
     (void)stdio;
     (void)sigchld;
     if (pid_out != NULL)

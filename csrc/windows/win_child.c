@@ -238,6 +238,90 @@ static void close_std_handles(std_handles *dups)
 }
 
 /* ------------------------------------------------------------------ */
+/* Which handles the child inherits                                    */
+
+/*
+ * Only the std handles: the child gets them and no other inheritable handle of
+ * this process (a library's pipe, a listening socket, a log file), as CPython's
+ * subprocess does since 3.7 (close_fds=True with std handles: _execute_child,
+ * _filter_handle_list; _winapi.c getattributelist). CreateProcessW fails with
+ * ERROR_INVALID_PARAMETER on a list that holds the same handle twice, a handle
+ * that is not inheritable, or a console pseudo-handle (Windows 7: low bits 11,
+ * a character device; the console gives those to the child itself), so each is
+ * left out. The reexec API hands no other handle over on Windows (listen_fds and
+ * pass_fds are POSIX only).
+ */
+static void inherit_only(inherit_list *list, HANDLE h)
+{
+    DWORD flags;
+    int i;
+
+    if (h == NULL || h == INVALID_HANDLE_VALUE)
+        return;
+    if (((ULONG_PTR)h & 3) == 3 && GetFileType(h) == FILE_TYPE_CHAR)
+        return;
+    if (!GetHandleInformation(h, &flags) || !(flags & HANDLE_FLAG_INHERIT))
+        return;
+    for (i = 0; i < list->count; i++) {
+        if (list->handles[i] == h)
+            return;
+    }
+    list->handles[list->count++] = h;
+}
+
+void reexec_win_inherit_list(const STARTUPINFOW *si, inherit_list *list)
+{
+    list->count = 0;
+    if (si->dwFlags & STARTF_USESTDHANDLES) {
+        inherit_only(list, si->hStdInput);
+        inherit_only(list, si->hStdOutput);
+        inherit_only(list, si->hStdError);
+    } else {
+        /* hStdInput is a hotkey or monitor here: the child finds our std handles
+         * at their numbers, which needs them inherited. */
+        inherit_only(list, GetStdHandle(STD_INPUT_HANDLE));
+        inherit_only(list, GetStdHandle(STD_OUTPUT_HANDLE));
+        inherit_only(list, GetStdHandle(STD_ERROR_HANDLE));
+    }
+}
+
+/* A PROC_THREAD_ATTRIBUTE_LIST with `list` as its HANDLE_LIST (which must stay
+ * alive until CreateProcessW), or NULL with the Win32 error in *err. */
+static LPPROC_THREAD_ATTRIBUTE_LIST handle_list_attribute(inherit_list *list, DWORD *err)
+{
+    LPPROC_THREAD_ATTRIBUTE_LIST attrs;
+    SIZE_T size = 0;
+
+    InitializeProcThreadAttributeList(NULL, 1, 0, &size); /* ERROR_INSUFFICIENT_BUFFER */
+    attrs = (LPPROC_THREAD_ATTRIBUTE_LIST)HeapAlloc(GetProcessHeap(), 0, size);
+    if (attrs == NULL) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        return NULL;
+    }
+    if (!InitializeProcThreadAttributeList(attrs, 1, 0, &size)) {
+        *err = GetLastError();
+        HeapFree(GetProcessHeap(), 0, attrs);
+        return NULL;
+    }
+    if (!UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list->handles,
+                                   (SIZE_T)list->count * sizeof(HANDLE), NULL, NULL)) {
+        *err = GetLastError();
+        DeleteProcThreadAttributeList(attrs);
+        HeapFree(GetProcessHeap(), 0, attrs);
+        return NULL;
+    }
+    return attrs;
+}
+
+static void free_attribute_list(LPPROC_THREAD_ATTRIBUTE_LIST attrs)
+{
+    if (attrs != NULL) {
+        DeleteProcThreadAttributeList(attrs);
+        HeapFree(GetProcessHeap(), 0, attrs);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Start, wait, exit                                                   */
 
 /* Starts the child suspended, puts it in the job, lets it run. Returns 0 or a
@@ -245,20 +329,35 @@ static void close_std_handles(std_handles *dups)
 static DWORD start_child(const wchar_t *application, wchar_t *command_line,
                          wchar_t *environment, HANDLE job, PROCESS_INFORMATION *pi)
 {
-    STARTUPINFOW si;
+    STARTUPINFOEXW six;
     std_handles dups;
-    DWORD err = 0;
+    inherit_list inherit;
+    LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
+    DWORD err = 0, flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT;
     BOOL created;
 
-    prepare_startup_info(&si, &dups);
+    memset(&six, 0, sizeof(six));
+    prepare_startup_info(&six.StartupInfo, &dups);
+    reexec_win_inherit_list(&six.StartupInfo, &inherit);
+    if (inherit.count > 0) {
+        attrs = handle_list_attribute(&inherit, &err);
+        if (attrs == NULL) {
+            close_std_handles(&dups);
+            return err;
+        }
+        six.StartupInfo.cb = sizeof(six);
+        six.lpAttributeList = attrs;
+        flags |= EXTENDED_STARTUPINFO_PRESENT;
+    }
     /* CREATE_SUSPENDED: in the job before it runs a single instruction (swift
      * TSC exec, libuv PR #4152). No CREATE_NEW_PROCESS_GROUP: it disables
-     * Ctrl+C in the child. */
-    created = CreateProcessW(application, command_line, NULL, NULL,
-                             TRUE, CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT,
-                             environment, NULL, &si, pi);
+     * Ctrl+C in the child. bInheritHandles: only the listed handles (an empty
+     * list: none, as CPython passes close_fds). */
+    created = CreateProcessW(application, command_line, NULL, NULL, inherit.count > 0, flags,
+                             environment, NULL, &six.StartupInfo, pi);
     if (!created)
         err = GetLastError();
+    free_attribute_list(attrs);
     close_std_handles(&dups); /* the child has its own copies now */
     if (!created)
         return err;

@@ -31,8 +31,22 @@ HANDLE reexec_win_pin_handle(int pin);
 DWORD reexec_win_pin_free(int pin);
 
 /*
+ * The handles the child inherits, and only those (PROC_THREAD_ATTRIBUTE_HANDLE_LIST):
+ * the std handles `si` passes (or, without STARTF_USESTDHANDLES, ours), each once,
+ * leaving out those CreateProcessW refuses in the list (not inheritable, console
+ * pseudo-handles, NULL/INVALID_HANDLE_VALUE). An empty list means inherit nothing.
+ */
+typedef struct inherit_list {
+    HANDLE handles[3];
+    int count;
+} inherit_list;
+
+void reexec_win_inherit_list(const STARTUPINFOW *si, inherit_list *list);
+
+/*
  * Runs `application` (a full path) as a child in a kill-on-close job, with the
- * console-control handler registered and this process's std handles inherited,
+ * console-control handler registered and this process's std handles inherited
+ * (no other handle: see reexec_win_inherit_list),
  * waits for it and ExitProcess()es with its full 32-bit exit code. Returns only
  * if the hand-over fails, with the Win32 error: the child then does not run
  * (or was killed) and the handler is removed again. `environment` is a

@@ -1,6 +1,7 @@
 /* test_fds.c - the descriptor placement and the inotify wait of csrc/posix/reexec_fds.c and
  * csrc/posix/reexec_wait.c, without Python: place, check, restore, check again; a spawned
- * child sees the layout and its own PID; a watch wakes on a link. Linux only. */
+ * child sees the layout, its own PID and its own pidfd inode id; a watch wakes on a link.
+ * Linux only. */
 #define _GNU_SOURCE
 #include "reexec_upgrade.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,7 +104,7 @@ static void test_place_fails_cleanly(void)
 
 static void test_spawn_sets_the_childs_pid(void)
 {
-    int fds[2], listen[1], scratch[4], pid = -1, status;
+    int fds[2], listen[1], scratch[4], pid = -1, status = 0;
     char pid_entry[64] = "LISTEN_PID=00000000000000000000";
     char *argv[] = {"sh", "-c", "test \"$LISTEN_PID\" = $$ && test -e /proc/self/fd/3 && "
                                 "test ! -e /proc/self/fd/4 && exit 7", NULL};
@@ -115,12 +117,50 @@ static void test_spawn_sets_the_childs_pid(void)
     plan.nlisten = 1;
     plan.listen = listen;
     plan.scratch = scratch;
-    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, &plan, pid_entry + 11, NULL, NULL, &pid) == 0);
+    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, &plan, pid_entry + 11, NULL, NULL, NULL, &pid) == 0);
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
-    CHECK(reexec_spawn(NULL, "/nonexistent/x", argv, envp, 0, NULL, NULL, NULL, NULL, &pid) == ENOENT);
+    CHECK(reexec_spawn(NULL, "/nonexistent/x", argv, envp, 0, NULL, NULL, NULL, NULL, NULL, &pid) == ENOENT);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* systemd's LISTEN_PIDFDID: our own id is the st_ino of a pidfd for us (pidfs, 64-bit),
+ * and a spawned child gets its own (read by the parent from the unreaped child). */
+static void test_pidfd_id(void)
+{
+    unsigned long long own = 0, again = 0, childs = 0;
+    char entry[64] = "LISTEN_PIDFDID=000000000000000000000", got[64];
+    char *argv[] = {"sh", "-c", "printf %s \"$LISTEN_PIDFDID\"", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", entry, NULL};
+    int err, fds[2], stdio[3], pid = -1, status = 0, pidfd;
+    ssize_t n;
+
+    CHECK(reexec_pidfd_id(0, &own) == EINVAL);
+    err = reexec_pidfd_id((int)getpid(), &own);
+    if (err == ENOSYS || err == EOPNOTSUPP) {
+        fprintf(stderr, "test_pidfd_id: no pidfd inode ids here (%s), skipped\n", strerror(err));
+        return;
+    }
+    CHECK(err == 0 && own != 0);
+    CHECK(reexec_pidfd_id((int)getpid(), &again) == 0 && again == own); /* stable */
+    pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    CHECK(pidfd >= 0 && ino_of(pidfd) == own);
+    close(pidfd);
+
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    stdio[0] = -1;
+    stdio[1] = fds[1];
+    stdio[2] = -1;
+    CHECK(reexec_spawn(NULL, "/bin/sh", argv, envp, 0, NULL, NULL, entry + 15, stdio, NULL, &pid) == 0);
+    close(fds[1]);
+    n = read(fds[0], got, sizeof got - 1);
+    close(fds[0]);
+    got[n > 0 ? n : 0] = '\0';
+    CHECK(pid > 0 && reexec_pidfd_id(pid, &childs) == 0); /* a zombie still has its pidfd */
+    CHECK(childs != own && strtoull(got, NULL, 10) == childs);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_watch_wakes_on_a_link(void)
@@ -165,7 +205,7 @@ static void test_sigchld_ignored_is_held_at_default(void)
     ign.sa_handler = SIG_IGN;
     CHECK(sigaction(SIGCHLD, &ign, NULL) == 0);
     CHECK(reexec_sigchld_default(&state) == 0 && state.was == REEXEC_SIGCHLD_IGNORED);
-    CHECK(reexec_spawn(NULL, "/proc/self/exe", argv, envp, 0, NULL, NULL, NULL, &state, &pid) == 0);
+    CHECK(reexec_spawn(NULL, "/proc/self/exe", argv, envp, 0, NULL, NULL, NULL, NULL, &state, &pid) == 0);
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5); /* SIG_IGN in the program */
     reexec_sigchld_restore(&state, 1);
@@ -201,6 +241,7 @@ int main(int argc, char **argv)
     test_place_and_restore();
     test_place_fails_cleanly();
     test_spawn_sets_the_childs_pid();
+    test_pidfd_id();
     test_watch_wakes_on_a_link();
     test_sigchld_ignored_is_held_at_default();
     if (failures) {
