@@ -11,6 +11,7 @@ import stat
 import pytest
 
 from _cli_helpers import PY, console_script, popen, run
+from _env import FAKE_CARGO_METADATA
 from conftest import child_env, parse_report
 from test_fast_path import TRICKY_ARGS
 
@@ -351,7 +352,7 @@ def test_cargo_mode_as_a_separate_word_is_refused_with_a_hint(cli, tmp_path):
     it missing, called cargo with the argument `true`."""
     marker = tmp_path / "cargo-ran"
     cargo = tmp_path / "cargo"
-    cargo.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\ntouch {marker}\n")
     cargo.chmod(0o755)
     for mode in ("run", "build-exec"):
         result = run([*cli, "exec", "--cargo-fallback", mode, "true"], env=child_env(CARGO=str(cargo)))
