@@ -115,7 +115,11 @@ def reexec(
         if os.environ.get(guard):
             raise RecursionGuardError(
                 f"Refusing to re-exec: {guard}={os.environ[guard]} is already set in this process, "
-                "so it is itself a re-exec (pass guard=None to allow it)."
+                "so it is itself a re-exec (the guard stops a re-exec loop at start-up; pass guard=None "
+                "to allow it). A long-lived program that re-executes on purpose again and again (a "
+                "server upgrading on SIGUSR2/SIGHUP, a reloader) passes guard=None, or calls "
+                f"clear_guard({guard!r}) once started; and fallback=None unless cargo builds it. "
+                "See docs/upgrade.md, 'Servers and reloaders'."
             )
         env_b[os.fsencode(guard)] = b"1"
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
