@@ -34,6 +34,7 @@ _LAZY = {
     "ExecError": ".errors",
     "FallbackError": ".errors",
     "RecursionGuardError": ".errors",
+    "SnapshotWarning": ".errors",
     "ReexecError": ".errors",
     "VerifyError": ".errors",
     "listen_fds": ".listen",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
         FallbackError,
         RecursionGuardError,
         ReexecError,
+        SnapshotWarning,
         VerifyError,
     )
     from .listen import listen_fds, listen_sockets
@@ -95,6 +97,7 @@ __all__ = [
     "FallbackError",
     "RecursionGuardError",
     "ReexecError",
+    "SnapshotWarning",
     "VerifyError",
     "clear_guard",
     "current_command",

@@ -261,6 +261,12 @@ def _warn_deprecated(message: str) -> None:
     warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
+class SnapshotWarning(UserWarning):
+    """``snapshot=True`` found no sealed copy that could run, so the file itself runs
+    (in-place rewrites can reach it); the message names why each method failed.
+    ``snapshot="required"`` refuses instead."""
+
+
 class ArgumentListTooLongError(OSError, ValueError):
     """argv + environment exceed what exec accepts (errno E2BIG), found before
     anything was opened or run. Both an OSError with errno E2BIG (what exec itself
