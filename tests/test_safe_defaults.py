@@ -212,3 +212,58 @@ def test_reloader_example_survives_a_refused_re_exec(tmp_path):
     assert proc.returncode == 1, err  # --max-seconds passed: it was still running
     assert "[reloader] re-exec refused, generation 0 carries on" in err
     assert str(script) in err
+
+
+# -- the entry script's race (docs/hardening.md): what is and is not protected ----------
+
+SELF_REEXEC_SCRIPT = """
+import os, sys
+from reexec_native import reexec, guard_active, CannotRerunError
+if guard_active():
+    print("generation 2 ran", flush=True)
+    sys.exit(0)
+HOOK
+try:
+    reexec(fallback=None)
+except CannotRerunError as e:
+    print("refused:", e, flush=True)
+print("generation 1 carries on", flush=True)
+"""
+
+
+def _script(tmp_path, hook: str) -> Path:
+    script = tmp_path / "app.py"
+    script.write_text(SELF_REEXEC_SCRIPT.replace("HOOK", hook))
+    return script
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative"])
+def test_an_entry_script_gone_before_the_re_exec_is_refused_and_the_process_survives(tmp_path, how):
+    """Before the fix an absolute script that was deleted (or replaced, mid-save) went
+    through, and the new interpreter failed with "can't open file" after the point of
+    no return: the process was lost (exit 2)."""
+    script = _script(tmp_path, "os.unlink(sys.argv[0])")
+    arg = str(script) if how == "absolute" else script.name
+    result = subprocess.run([sys.executable, arg], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "generation 1 carries on" in result.stdout
+    assert "generation 2 ran" not in result.stdout
+    assert f"refused: Cannot re-run the current command: its script {arg!r}" in result.stdout
+    if how == "absolute":
+        assert "no longer exists" in result.stdout and "-m from an installed package" in result.stdout
+
+
+def test_an_entry_script_removed_after_the_check_is_the_documented_limit(tmp_path):
+    """What is NOT protected: the script removed between reexec()'s check and the new
+    interpreter opening it (here by an audit hook on the exec event, the last moment
+    before the exec). Only the binary is opened by descriptor; the script is opened by
+    the new interpreter, by name, after the point of no return: the process is lost."""
+    hook = ("sys.addaudithook(lambda event, args: event == 'os.exec' and os.path.exists(sys.argv[0]) "
+            "and os.unlink(sys.argv[0]))")
+    script = _script(tmp_path, hook)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=child_env(), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stderr  # the new interpreter's "can't open file"
+    assert "can't open file" in result.stderr
+    assert "generation 1 carries on" not in result.stdout and "generation 2 ran" not in result.stdout
