@@ -48,11 +48,19 @@ def _text_env(env: Mapping[bytes, bytes]) -> dict[str, str]:
     return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
 
 
-def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
-                    mode: str, command: str) -> str:
-    """The workspace root cargo finds from here, if it has `package` (None: any
-    workspace). Otherwise a FallbackError: stage "no-workspace" (cargo found none,
-    or could not say), "no-package" (the workspace has no such member)."""
+class Answer:
+    """What cargo said: the workspace ``root`` (None if none was found), and when the
+    fallback must not run, ``stage`` ("no-workspace", "no-package"), ``errno`` and ``why``."""
+
+    __slots__ = ("root", "stage", "errno", "why")
+
+    def __init__(self, root: str | None, stage: str | None = None, err: int = 0, why: str = "") -> None:
+        self.root, self.stage, self.errno, self.why = root, stage, err, why
+
+
+def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
+    """Run ``cargo metadata --no-deps`` here (with `manifest`, `env`): is there a
+    workspace, and has it `package` (None: any workspace will do)?"""
     import json
     import subprocess
 
@@ -62,11 +70,11 @@ def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], en
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=METADATA_TIMEOUT,
                               env=_text_env(env))
     except subprocess.TimeoutExpired:
-        raise _refused(errno.ETIMEDOUT, f"cargo metadata ({where}) did not answer within "
-                       f"{METADATA_TIMEOUT:g} s", "no-workspace", mode, command) from None
+        return Answer(None, "no-workspace", errno.ETIMEDOUT,
+                      f"cargo metadata ({where}) did not answer within {METADATA_TIMEOUT:g} s")
     except OSError as exc:
-        raise _refused(exc.errno or errno.EIO, f"cargo metadata could not be started: {exc.strerror or exc}",
-                       "no-workspace", mode, command) from exc
+        return Answer(None, "no-workspace", exc.errno or errno.EIO,
+                      f"cargo metadata could not be started: {exc.strerror or exc}")
     try:
         metadata = json.loads(done.stdout)
         members = [str(p["name"]) for p in metadata["packages"]]
@@ -74,15 +82,22 @@ def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], en
     except (ValueError, TypeError, KeyError) as exc:
         said = [line for line in done.stderr.decode(errors="replace").strip().splitlines() if line.strip()]
         reason = " / ".join(said[:8]) if said else f"it wrote no workspace description ({type(exc).__name__})"
-        raise _refused(errno.ENOENT, f"no cargo workspace {where}: {reason}", "no-workspace", mode,
-                       command) from None
+        return Answer(None, "no-workspace", errno.ENOENT, f"no cargo workspace {where}: {reason}")
     if package is not None and package not in members:
-        raise _refused(errno.ENOENT, f"the cargo workspace at {root} has no package {package!r} (its "
-                       f"packages: {', '.join(members) or 'none'})", "no-package", mode, command)
-    log("Fallback workspace: %s (package %s found)", root, package if package is not None else "<default>")
-    return root
+        return Answer(root, "no-package", errno.ENOENT, f"the cargo workspace at {root} has no package "
+                      f"{package!r} (its packages: {', '.join(members) or 'none'})")
+    return Answer(root)
 
 
-def _refused(err: int, why: str, stage: str, mode: str, command: str) -> FallbackError:
-    log("Fallback refused, nothing run: %s", why)
-    return FallbackError.of(err, why, None, stage=stage, mode=mode, command=command)
+def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
+                    mode: str, command: str) -> str:
+    """The workspace root cargo finds from here, if it has `package` (None: any
+    workspace). Otherwise a FallbackError: stage "no-workspace" (cargo found none,
+    or could not say), "no-package" (the workspace has no such member); logged."""
+    answer = ask_cargo(cargo, package, manifest, env)
+    if answer.stage is not None or answer.root is None:
+        log("Fallback refused, nothing run: %s", answer.why)
+        raise FallbackError.of(answer.errno, answer.why, None, stage=answer.stage or "no-workspace", mode=mode,
+                               command=command)
+    log("Fallback workspace: %s (package %s found)", answer.root, package if package is not None else "<default>")
+    return answer.root

@@ -178,6 +178,12 @@ def _cargo() -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         info["version"] = None
         info["error"] = str(exc)
+    # Would the default fallback run from here? (It asks cargo the same before it runs.)
+    from ._cargo_check import ask_cargo
+
+    answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
+    info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
+                         "refusal": None if answer.stage is None else f"{answer.stage}: {answer.why}"}
     return info
 
 
@@ -423,6 +429,9 @@ def format_report(report: dict[str, Any]) -> str:
     cargo = report["cargo"]
     if cargo.get("found"):
         out.append(_line("cargo", f"{cargo['path']}" + (f" ({cargo['version']})" if cargo.get("version") else "")))
+        ws: dict[str, Any] = cargo.get("workspace") or {}
+        out.append(_line("fallback from here", f"runs (workspace {ws.get('root')})" if ws.get("runs") else
+                         f"refused, nothing would run ({ws.get('refusal')})"))
     else:
         out.append(_line("cargo", f"not found: {cargo.get('error')}"))
     guard = report["guard"]

@@ -166,3 +166,14 @@ def test_doctor_on_macos_explains_the_in_place_rewrite_kill(tmp_path):
     assert len(note) == 1, result.stdout
     assert "SIGKILL" in note[0] and "Killed: 9" in note[0] and "exit 137" in note[0]
     assert "rename() it over the old one" in note[0]
+
+
+def test_doctor_says_whether_the_default_fallback_would_run_from_here(tmp_path):
+    """The workspace check, asked by doctor the way the fallback asks it."""
+    from conftest import FIXTURE_WS
+
+    outside = json.loads(run([console_script(), "doctor", "--json", "--no-probe"], cwd=tmp_path).stdout)["cargo"]
+    assert outside["workspace"]["runs"] is False
+    assert outside["workspace"]["refusal"].startswith(f"no-workspace: no cargo workspace from {tmp_path}")
+    inside = run([console_script(), "doctor", "--no-probe"], cwd=FIXTURE_WS).stdout
+    assert f"fallback from here     runs (workspace {FIXTURE_WS})" in inside
