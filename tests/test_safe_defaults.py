@@ -119,6 +119,17 @@ def test_the_manifest_path_is_the_one_cargo_run_would_use(python_copy, tmp_path)
                                         str(FIXTURE_WS / "Cargo.toml")]
 
 
+def test_the_check_reads_cargos_answer_not_its_status_with_sigchld_ignored(python_copy, tmp_path):
+    """A daemon that auto-reaps (SIGCHLD ignored) gets no exit status from any child
+    (subprocess reads ECHILD as 0): the refusal still stands, from cargo's output."""
+    code = GONE_THEN_DEFAULT_FALLBACK.replace("**KW", "").replace(
+        "import os, sys\n", "import os, sys, signal\n    signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n", 1)
+    result = run_python(code, python=str(python_copy), cwd=tmp_path, env=child_env(CARGO=None))
+    assert result.returncode == 0, result.stderr
+    assert "survived stage=no-workspace" in result.stdout
+    assert "could not find `Cargo.toml`" in result.stderr
+
+
 def test_check_workspace_false_is_the_old_behaviour(python_copy, tmp_path):
     """One documented line away: CargoRun(check_workspace=False) runs cargo unchecked."""
     cargo, marker = marking_cargo(tmp_path, NO_WORKSPACE)
