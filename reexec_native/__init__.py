@@ -35,6 +35,7 @@ _LAZY = {
     "FallbackError": ".errors",
     "FlushError": ".errors",
     "RecursionGuardError": ".errors",
+    "SnapshotWarning": ".errors",
     "ReexecError": ".errors",
     "VerifyError": ".errors",
     "listen_fds": ".listen",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
         FlushError,
         RecursionGuardError,
         ReexecError,
+        SnapshotWarning,
         VerifyError,
     )
     from .listen import listen_fds, listen_sockets
@@ -98,6 +100,7 @@ __all__ = [
     "FlushError",
     "RecursionGuardError",
     "ReexecError",
+    "SnapshotWarning",
     "VerifyError",
     "clear_guard",
     "current_command",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ._child import die_by_signal, exit_with, run_reading_stdout
 from ._fastpath import exec_with_retry
@@ -81,14 +81,18 @@ def pick_executable(messages: Sequence[object], package: str | None, bin: str | 
 
 
 def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: str | None,
-                   argv: Sequence[bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
+                   argv: Sequence[bytes], env: Mapping[bytes, bytes], handover: Handover | None = None,
+                   check: Callable[[str], None] | None = None) -> NoReturn:
     """Run `cmd` (``cargo build ... --message-format=...``, with `program` the cargo
     found), then replace this process with the artifact of `package`/`bin` (argv
     unchanged, argv[0] included). A failed build leaves with cargo's status; returns
-    only by raising the FallbackError that stopped the exec."""
+    only by raising the FallbackError that stopped the exec. `check` (given the
+    command line, before anything runs) may refuse by raising."""
     log("Trying cargo build fallback...")
     command = " ".join(shown(part) for part in cmd)
     log("Fallback command: %s", command)
+    if check is not None:
+        check(command)
     messages: list[object] = []
 
     def keep_message(line: bytes) -> None:

@@ -157,6 +157,13 @@ _EXEC_OPTIONS = (
     _Option("--verify-timeout", group=_UPGRADES, type=float, metavar="S",
             library_default=("reexec", "verify_timeout"),
             help="seconds the --verify run may take (default {default})"),
+    _Option("--snapshot", action="store_true",
+            help="execute a sealed copy of PROGRAM (O_TMPFILE or memfd, Linux), which in-place "
+                 "rewrites cannot reach; where none can be made, PROGRAM itself, with a warning "
+                 "naming why"),
+    _Option("--snapshot-required", action="store_true",
+            help=f"like --snapshot, but where no sealed copy can be made exit {EXIT_CANNOT_EXECUTE} "
+                 "and run nothing"),
     _Option("-v", "--verbose", action="store_true",
             help="print the library's [reexec] diagnostic lines on stderr"),
 )

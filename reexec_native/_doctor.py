@@ -22,7 +22,8 @@ PROBE_TIMEOUT = 30.0
 # Run in a child: exec a tiny program through the tiers the seam allows (argv: the
 # import path, the snapshot method the seam allows or "", the program).
 _PROBE = r"""
-import errno, json, sys
+import errno, json, sys, warnings
+warnings.simplefilter("ignore")  # a SnapshotWarning: the check below says it in the probe's words
 sys.path[:0] = json.loads(sys.argv[1])  # the doctor's own: same package, same cffi
 from reexec_native import open_exe
 method = sys.argv[2]
@@ -177,6 +178,12 @@ def _cargo() -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         info["version"] = None
         info["error"] = str(exc)
+    # Would the default fallback run from here? (It asks cargo the same before it runs.)
+    from ._cargo_check import ask_cargo
+
+    answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
+    info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
+                         "refusal": None if answer.stage is None else f"{answer.stage}: {answer.why}"}
     return info
 
 
@@ -205,7 +212,7 @@ def _system() -> dict[str, Any]:
 
 def diagnose(probe: bool = True) -> dict[str, Any]:
     """Everything ``doctor`` reports, as plain data (what ``--json`` prints)."""
-    from ._platforms import platform_exec
+    from ._platforms import platform_exec, platform_notes
 
     report: dict[str, Any] = {
         "platform": {
@@ -217,6 +224,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         "native": _native(),
     }
     report["platform_exec"] = platform_exec()
+    report["platform_notes"] = platform_notes()
     report["package"] = os.path.dirname(os.path.abspath(__file__))
     if not report["native"]["loaded"]:  # nothing below can run without it: say so, exit 1
         report["plan"] = {"fast_path": [], "fallback": None, "ok": False,
@@ -266,6 +274,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:
         report["current_exe"] = {"path": None, "error": str(exc)}
+    report["snapshot_order"] = _snapshot_order(report["current_exe"]["path"] or sys.executable)
     report["cargo"] = _cargo()
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
     report["plan"] = _plan(report)
@@ -307,6 +316,28 @@ def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: in
     return methods
 
 
+def _snapshot_order(path: str) -> list[list[str | None]]:
+    """[method, directory or None] in the order snapshot mode tries them for `path`
+    (the running program: what reexec() re-executes by default); [] when the seam is
+    invalid (the methods' entries say why)."""
+    from ._snapshot import plan
+
+    try:
+        return [[method, where] for method, where in plan(path)]
+    except (ValueError, OSError):
+        return []
+
+
+def _snapshot_plan(report: dict[str, Any]) -> str:
+    """What snapshot mode will run here: the first copy that works, or the file itself."""
+    usable = ("works", "not probed")
+    for method, where in report["snapshot_order"]:
+        if report["snapshot"].get(method, {}).get("status") in usable:
+            return f"a sealed copy ({method}{f' in {where}' if where else ''}, else the next)"
+    return ("the file itself: no sealed copy can be made here, so snapshot=True runs the file "
+            "(with a SnapshotWarning) and snapshot='required' refuses, running nothing")
+
+
 def _plan(report: dict[str, Any]) -> dict[str, Any]:
     """What reexec() will do here, in order."""
     tiers = [name for name, entry in report["tiers"].items()
@@ -324,6 +355,7 @@ def _plan(report: dict[str, Any]) -> dict[str, Any]:
         "fallback": f"cargo {cargo['mode']} ({cargo['path']})" if cargo.get("found") else
                     f"cargo {cargo['mode']}, which will fail: cargo not found",
         "refuses": refuses,
+        "snapshot": _snapshot_plan(report),
         "ok": bool(tiers),
     }
 
@@ -366,6 +398,7 @@ def format_report(report: dict[str, Any]) -> str:
     out.append(_line("native module", f"loaded ({native['file']})" if native["loaded"]
                      else f"NOT loaded: {native['error']}"))
     out.append(_line("exec on this OS", "{exec}; {atomic}".format(**report["platform_exec"])))
+    out.extend(_line("note", note) for note in report.get("platform_notes", []))
     out.append("")
     if not native["loaded"]:
         return "\n".join([*out, *_broken_install(native)])
@@ -376,9 +409,16 @@ def format_report(report: dict[str, Any]) -> str:
     for name, entry in report["tiers"].items():
         out.append(_line(name, _status(entry, label=entry["label"])))
     out.append("")
-    out.append("Snapshot methods (snapshot=True, in order)")
-    for name, entry in report["snapshot"].items():
-        out.append(_line(name, _status(entry)))
+    out.append("Snapshot methods (snapshot=True, in the order it tries them)")
+    listed: set[str] = set()
+    for method, where in report.get("snapshot_order", []):
+        listed.add(method)
+        entry = report["snapshot"].get(method, {"status": "unsupported"})
+        out.append(_line(method, _status(entry) + (f" (a copy in {where})" if where else "")))
+    for name, entry in report["snapshot"].items():  # those the order leaves out (seam, platform)
+        if name not in listed:
+            out.append(_line(name, _status(entry)))
+    out.append(_line("snapshot mode runs", report["plan"]["snapshot"]))
     out.append("")
     out.append("Kernel features")
     for name, entry in report["features"].items():
@@ -389,6 +429,9 @@ def format_report(report: dict[str, Any]) -> str:
     cargo = report["cargo"]
     if cargo.get("found"):
         out.append(_line("cargo", f"{cargo['path']}" + (f" ({cargo['version']})" if cargo.get("version") else "")))
+        ws: dict[str, Any] = cargo.get("workspace") or {}
+        out.append(_line("fallback from here", f"runs (workspace {ws.get('root')})" if ws.get("runs") else
+                         f"refused, nothing would run ({ws.get('refusal')})"))
     else:
         out.append(_line("cargo", f"not found: {cargo.get('error')}"))
     guard = report["guard"]

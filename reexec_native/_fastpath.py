@@ -41,11 +41,11 @@ def _is_transient(exc: OSError) -> bool:
 
 
 def exec_with_retry(
-    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool = False,
+    path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool | str = False,
     handover: Handover | None = None,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
-    it); return the final error if it cannot. Between attempts it waits for the name
+    it; snapshot="required": a copy or a ReexecError); return the final error if it cannot. Between attempts it waits for the name
     to change in its directory (inotify), the backoff delay at most (see _wait).
     `handover`: descriptors to place and a verify run (VerifyError propagates)."""
     waiters: list[NameWaiter] = []  # made at the first retry (most execs need none)
@@ -56,7 +56,7 @@ def exec_with_retry(
             waiter.close()
 
 
-def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool,
+def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool | str,
                      handover: Handover | None, waiters: list[NameWaiter]) -> OSError:
     mode = wait_mode()  # a bad $REEXEC_NATIVE_WAIT is refused before the first attempt
     tiers = requested_tiers()
@@ -81,7 +81,7 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
                     log("Attempting exec()...")
                 try:
                     if snapshot:
-                        _exec_snapshots(handle, argv, env, tiers, handover)
+                        _exec_snapshots(handle, argv, env, tiers, handover, required=snapshot == "required")
                     _exec_handle(handle, argv, _without(env, ORIGINAL_EXE_ENV), tiers, handover)
                 except ReexecError:
                     raise  # VerifyError: a refusal (this process carries on), not an exec failure
@@ -123,13 +123,16 @@ def _without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
 
 
 def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,
-                    handover: Handover | None = None) -> None:
+                    handover: Handover | None = None, required: bool = False) -> None:
     """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
-    when none could run (each refusal logged), raises when the file is mid-write."""
-    from ._snapshot import snapshots  # snapshot mode only (import cost of every reexec())
+    when none could run (each refusal logged, a SnapshotWarning), raises when the file
+    is mid-write. `required`: no copy is a refusal instead (ReexecError carrying the
+    ExecError, tier "snapshot"): nothing runs, not even the fallback."""
+    from ._snapshot import no_copy, snapshots  # snapshot mode only (import cost of every reexec())
 
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
-    for copy in snapshots(handle):
+    failures: list[str] = []
+    for copy in snapshots(handle, failures):
         with copy:
             try:
                 _exec_handle(copy, argv, env, tiers, handover)
@@ -139,3 +142,9 @@ def _exec_snapshots(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, by
                 if getattr(exc, "tier", None) == "check":
                     raise  # about the program, not the copy: every copy would say it
                 log("Snapshot %s could not run: %s", copy.snapshot, exc)
+                failures.append(f"{copy.snapshot} copy could not run: {exc}")
+    # The warning points at reexec()'s caller: _exec_with_retry, exec_with_retry, reexec, caller.
+    error = no_copy(handle.path, failures, required, stacklevel=5)
+    if required:
+        raise ReexecError(f"Re-exec refused: snapshot='required', and {error.strerror}. Nothing ran "
+                          "(no fallback either): this process carries on.", exec_error=error) from error

@@ -28,3 +28,21 @@ def platform_exec(platform: str = sys.platform) -> dict[str, str]:
     key = "freebsd" if platform.startswith("freebsd") else platform
     exec_text, atomic = _EXEC_BY_PLATFORM.get(key, _OTHER)
     return {"exec": exec_text, "atomic": atomic}
+
+
+# What to know about a platform beyond its exec: limits a user can act on.
+_NOTES = {
+    "darwin": (
+        "macOS kills a program whose file was rewritten in place (same inode: cp over it, "
+        "open+truncate+write) with SIGKILL at every later exec: 'Killed: 9', exit 137, no "
+        "output (the code-signing cache is keyed on the vnode). Replace the file by rename "
+        "instead: write the new build to a temporary file in the same directory, then "
+        "rename() it over the old one (cargo, install(1) and `cp` to a new name then `mv` do). "
+        "Snapshot mode cannot help here: macOS has neither memfd nor O_TMPFILE.",
+    ),
+}
+
+
+def platform_notes(platform: str = sys.platform) -> list[str]:
+    """Limits of this platform a user can act on (sys.platform values), for doctor."""
+    return list(_NOTES.get(platform, ()))

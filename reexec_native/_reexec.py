@@ -16,7 +16,7 @@ from .errors import RecursionGuardError, ReexecError, error_kind
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import Any, NoReturn, Protocol
+    from typing import Any, Literal, NoReturn, Protocol
 
 if TYPE_CHECKING:  # a Protocol for type checkers; typing is not imported at run time
     class Fallback(Protocol):
@@ -77,7 +77,7 @@ def reexec(
     guard: str | None = DEFAULT_GUARD,
     fallback: Fallback | None = _DEFAULT_FALLBACK,  # type: ignore[assignment]
     retry_budget: float = 0.25,
-    snapshot: bool = False,
+    snapshot: bool | Literal["required"] = False,
     cwd: str | bytes | os.PathLike[str] | None = None,
     listen_fds: Sequence[object] | None = None,
     listen_fdnames: Sequence[str] | None = None,
@@ -92,8 +92,11 @@ def reexec(
     path. The guard variable is set to "1" in the new process; if it is already set
     here, RecursionGuardError is raised and nothing runs. Returns only by raising:
     ReexecError carries the fast path's error and the fallback's.
-    With `snapshot`, a sealed copy of the program runs (memfd, else O_TMPFILE, else
-    the file itself, each step logged): in-place rewrites cannot reach it.
+    With `snapshot`, a sealed copy of the program runs (O_TMPFILE or memfd, each step
+    logged): in-place rewrites cannot reach it. When no copy can run, snapshot=True
+    runs the file itself with a SnapshotWarning naming why each method failed;
+    snapshot="required" raises ReexecError (its exec_error an ExecError, tier
+    "snapshot") before the point of no return, and runs no fallback.
     cwd: the directory the new process starts in (``start_dir()`` re-runs a command
     from where it was started); entered just before exec, left again if reexec raises.
     listen_fds / listen_fdnames / pass_fds: descriptors for the new program, by
@@ -105,6 +108,7 @@ def reexec(
     env_b = _validate.env_bytes(os.environ if env is None else env)
     guard = _validate.guard_name(guard)
     budget = _validate.retry_budget(retry_budget)
+    snapshot_mode = _validate.snapshot_mode(snapshot)
     target = None if executable is None else os.fsdecode(_validate.path_bytes(executable))
     if fallback is _DEFAULT_FALLBACK:
         fallback = CargoRun()
@@ -115,7 +119,11 @@ def reexec(
         if os.environ.get(guard):
             raise RecursionGuardError(
                 f"Refusing to re-exec: {guard}={os.environ[guard]} is already set in this process, "
-                "so it is itself a re-exec (pass guard=None to allow it)."
+                "so it is itself a re-exec (the guard stops a re-exec loop at start-up; pass guard=None "
+                "to allow it). A long-lived program that re-executes on purpose again and again (a "
+                "server upgrading on SIGUSR2/SIGHUP, a reloader) passes guard=None, or calls "
+                f"clear_guard({guard!r}) once started; and fallback=None unless cargo builds it. "
+                "See docs/upgrade.md, 'Servers and reloaders'."
             )
         env_b[os.fsencode(guard)] = b"1"
     # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
@@ -150,7 +158,7 @@ def reexec(
             exec_error = exc
             log("current_exe() failed, skipping exec(): %s", exc)
         else:
-            exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=bool(snapshot),
+            exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=snapshot_mode,
                                          handover=handover)
             log("Fast path failed: %s", exec_error)
             log("Error kind: %s", error_kind(exec_error))

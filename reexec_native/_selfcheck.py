@@ -5,7 +5,11 @@ find what that command runs. Two things it cannot, found here before the point o
 no return (CannotRerunError, nothing run): a script read from standard input (the
 new process would read an exhausted stdin, run nothing and exit 0), and a relative
 script or a ``-m`` module that will not be found, or would be another file, from the
-directory the new process starts in. ``-c`` code travels in argv and is not checked.
+directory the new process starts in; a script that is gone or unreadable by now
+(replaced by a deploy, mid-save by an editor). This narrows the entry script's race
+but cannot close it: a script replaced between this check and the new interpreter
+opening it is lost with the process (docs/hardening.md). ``-c`` code travels in argv
+and is not checked.
 Nothing is resolved behind the caller's back (an absolute script path would change
 the new process's sys.argv[0]; entering start_dir() would change its working
 directory): the error names the fix, usually ``cwd=start_dir()``.
@@ -132,8 +136,23 @@ def _fix(script_or_module: str, found_from: Callable[[str], bool]) -> str:
             f"{script_or_module} is not found either), or argv= with an absolute path")
 
 
+def _readable(path: str) -> bool:
+    """What the new interpreter needs of its script: a file it can read, or a
+    directory (or zip file) with a __main__.py it can list."""
+    if os.path.isdir(path):
+        return os.access(path, os.R_OK | os.X_OK)
+    return os.path.isfile(path) and os.access(path, os.R_OK)
+
+
 def _check_script(script: str, new_cwd: str | None) -> None:
     if os.path.isabs(script):
+        if not _readable(script):
+            raise CannotRerunError(
+                f"Cannot re-run the current command: its script {script!r} "
+                f"{'cannot be read' if os.path.exists(script) else 'no longer exists'} (replaced or "
+                "removed since it started?): the new interpreter would fail to open it after the "
+                "point of no return, losing this process. Re-run once it is back, run the program "
+                "as -m from an installed package, or pass argv= with a copy of the script.")
         return
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
@@ -152,6 +171,8 @@ def _check_script(script: str, new_cwd: str | None) -> None:
         where = f"{new_cwd!r}, where it does not exist"
     elif not runs_it(new_cwd):
         where = f"{new_cwd!r}, where it names another file than the running script {running!r}"
+    elif not _readable(os.path.join(new_cwd, script)):
+        where = f"{new_cwd!r}, where it cannot be read"
     else:
         return
     raise CannotRerunError(

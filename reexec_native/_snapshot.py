@@ -7,7 +7,10 @@ program still finds itself: its /proc/self/exe names that directory (programs th
 locate their files from it, e.g. Nuitka standalone builds), and so does the loader's
 $ORIGIN (RPATH/RUNPATH ``$ORIGIN/lib``). Under a memfd both become ``/``. An ELF that
 loads libraries from $ORIGIN gets no copy outside its directory at all: it would die
-after the point of no return (loader error, exit 127); the file itself runs instead.
+after the point of no return (loader error, exit 127); the file itself runs instead. When no copy can run, ``snapshot=True`` runs the file
+itself with a SnapshotWarning (and a log line) naming why each method failed;
+``snapshot="required"`` refuses instead, before the point of no return (ExecError,
+tier "snapshot"; reexec() raises it in a ReexecError and runs no fallback).
 A file being written (ETXTBSY) or changing during the copy (ESTALE) is not a
 refusal of the method but of the moment: that error is raised, and the fast
 path's retry loop tries again within its budget.
@@ -21,6 +24,7 @@ import os
 from ._exe import ExeHandle, current_exe
 from ._log import log
 from ._seams import requested_methods, snapshot_seam_set
+from .errors import ExecError, SnapshotWarning
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -69,18 +73,28 @@ def _origin_paths(handle: ExeHandle) -> list[str]:
     return inspect_fd(handle.fd, handle.path, handle.st_dev, handle.st_ino).origin_paths
 
 
-def snapshots(handle: ExeHandle) -> Iterator[ExeHandle]:
+def _step_name(method: str, tmpdir: str | None) -> str:
+    return f"{method} in {tmpdir}" if tmpdir else method
+
+
+def snapshots(handle: ExeHandle, failures: list[str] | None = None) -> Iterator[ExeHandle]:
     """Sealed copies of `handle`'s program, one per method that works, in plan order;
-    logs each refusal and, at the end, that the file itself is next."""
+    logs each refusal. `failures` (when given) gets one "method: why" per step that
+    gave no copy; the caller adds the copies that could not run, and decides what
+    happens when none did (see no_copy())."""
+    failures = [] if failures is None else failures
     steps = plan(handle.path)
     origin = _origin_paths(handle)
     if origin:
         kept = [step for step in steps if _same_directory(step, handle.path)]
+        skipped = [_step_name(m, d) for m, d in steps if (m, d) not in kept]
         log("Snapshot: %s loads libraries from %s: only a copy in its own directory keeps "
-            "them found; %s skipped", handle.path, ":".join(origin),
-            ", ".join(f"{m}{f' in {d}' if d else ''}" for m, d in steps if (m, d) not in kept) or "nothing")
+            "them found; %s skipped", handle.path, ":".join(origin), ", ".join(skipped) or "nothing")
+        failures += [f"{name}: skipped, the program loads libraries from $ORIGIN" for name in skipped]
         steps = kept
-    log("Snapshot order: %s", ", ".join(f"{m}{f' in {d}' if d else ''}" for m, d in steps) or "none")
+    log("Snapshot order: %s", ", ".join(_step_name(m, d) for m, d in steps) or "none")
+    if not steps and not origin:
+        failures.append(no_method_reason())
     for method, tmpdir in steps:
         where = f" in {tmpdir}" if tmpdir else ""
         try:
@@ -89,7 +103,37 @@ def snapshots(handle: ExeHandle) -> Iterator[ExeHandle]:
             if exc.errno in NOT_NOW:
                 raise
             log("Snapshot %s%s refused: %s", method, where, exc)
+            failures.append(f"{_step_name(method, tmpdir)}: {exc}")
             continue
         log("Snapshot: %s copy%s, %d bytes", method, where, copy.st_size)
         yield copy
-    log("Snapshot: no sealed copy could run, using the file itself")
+
+
+def no_method_reason(environ: Mapping[str, str] | None = None) -> str:
+    """Why no snapshot method is tried at all: the seam, or the platform."""
+    from ._seams import SNAPSHOT_ENV
+
+    spec = (os.environ if environ is None else environ).get(SNAPSHOT_ENV)
+    if spec is not None:
+        return f"no method to try ({SNAPSHOT_ENV}={spec!r} leaves none that this build has)"
+    return "no method to try (this platform has neither memfd nor O_TMPFILE)"
+
+
+def no_copy(path: str, failures: list[str], required: bool, stacklevel: int = 2) -> ExecError:
+    """No sealed copy could run: the ExecError (tier "snapshot", `failures` in its
+    message) to refuse with when a copy is `required`; otherwise the file itself is
+    next, which is logged and warned about (SnapshotWarning, at the caller's frame
+    `stacklevel` frames above no_copy's caller)."""
+    why = "; ".join(failures) or "no reason recorded"
+    err = errno.ENOSYS
+    error = ExecError.of(err, f"no sealed copy of the program could be made or run ({why})", path, tier="snapshot")
+    if required:
+        log("Snapshot required, none could run (%s): refusing, nothing ran", why)
+    else:
+        import warnings
+
+        log("Snapshot: no sealed copy could run (%s), using the file itself", why)
+        warnings.warn(f"snapshot=True: no sealed copy of {path} could be made or run ({why}); running the "
+                      "file itself, which in-place rewrites can reach (snapshot='required' refuses instead)",
+                      SnapshotWarning, stacklevel=stacklevel + 1)
+    return error

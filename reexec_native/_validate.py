@@ -142,6 +142,21 @@ def guard_name(guard: object) -> str | None:
     return guard
 
 
+SNAPSHOT_MODES = (False, True, "required")
+
+
+def snapshot_mode(snapshot: object) -> bool | str:
+    """snapshot=: False, True (a sealed copy, else the file itself with a warning) or
+    "required" (a sealed copy, else a refusal)."""
+    if isinstance(snapshot, bool):
+        return snapshot
+    if not isinstance(snapshot, str):
+        raise TypeError(f"snapshot must be True, False or 'required', not {type(snapshot).__name__}")
+    if snapshot != "required":
+        raise ValueError(f"snapshot must be True, False or 'required', not {snapshot!r}")
+    return snapshot
+
+
 def is_finite(value: float) -> bool:
     """math.isfinite without importing math (a quarter of a millisecond of every start):
     inf - inf and nan - nan are nan, which is not 0."""

@@ -56,6 +56,12 @@ def _optional_str(value: object, what: str) -> str | None:
     return value
 
 
+def _bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, not {type(value).__name__}")
+    return value
+
+
 MODES = ("run", "build-exec")
 
 
@@ -64,6 +70,12 @@ class CargoRun:
 
     ``mode="build-exec"``: ``cargo build`` with the same options instead, then exec
     the built binary in this process (same PID, no waiting parent); see _cargo_build.
+
+    Before it runs anything, it asks cargo (``cargo metadata --no-deps``) whether the
+    working directory (or ``manifest_path``) is in a workspace that has ``package``;
+    if not, it raises FallbackError (stage "no-workspace" or "no-package") and runs
+    nothing, so a program that is not this workspace's is never built and run in its
+    place. ``check_workspace=False`` runs cargo unchecked (0.2's behaviour).
     """
 
     def __init__(
@@ -75,6 +87,7 @@ class CargoRun:
         cargo: str | os.PathLike[str] | None = None,
         cargo_args: Sequence[str] = (),
         mode: str = "run",
+        check_workspace: bool = True,
     ) -> None:
         self.package = _optional_str(package, "package")
         self.features = _strings(features, "features")
@@ -85,9 +98,11 @@ class CargoRun:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
         self.mode = mode
+        self.check_workspace = _bool(check_workspace, "check_workspace")
 
     def __repr__(self) -> str:
         extra = "" if self.mode == "run" else f", mode={self.mode!r}"
+        extra += "" if self.check_workspace else ", check_workspace=False"
         return f"CargoRun(package={self.package!r}, features={self.features!r}{extra})"
 
     def cargo_program(self) -> str:
@@ -134,6 +149,17 @@ class CargoRun:
             why = f"{program!r} not found on PATH={os.environ.get('PATH', '')!r} and $CARGO is not set"
         raise FallbackError.of(errno.ENOENT, why, program, stage="cargo-not-found", mode=self.mode)
 
+    def check_here(self, program: str, env: Mapping[bytes, bytes], command: str) -> None:
+        """Unless check_workspace is off: refuse (FallbackError, stage "no-workspace"
+        or "no-package") when cargo, run from here with `env`, finds no workspace
+        that has the package (see _cargo_check)."""
+        if not self.check_workspace:
+            return
+        from ._cargo_check import check_workspace, manifest_args
+
+        check_workspace(program, self.package, manifest_args(self.manifest_path, self.cargo_args), env,
+                        self.mode, command)
+
     def run(self, argv: Sequence[str | bytes], env: Mapping[bytes, bytes], handover: Handover | None = None) -> NoReturn:
         """Run the command, wait, and leave this process exactly as the child left.
         mode="build-exec": build, then exec the binary (raises if that exec fails).
@@ -144,8 +170,10 @@ class CargoRun:
         if self.mode == "build-exec":
             from ._cargo_build import MESSAGE_FORMAT, build_and_exec
 
-            build_and_exec(self.resolve_cargo(), [*self.build_command(), MESSAGE_FORMAT], self.package, self.bin,
-                           [os.fsencode(part) for part in argv], env, handover)
+            program = self.resolve_cargo()
+            build_and_exec(program, [*self.build_command(), MESSAGE_FORMAT], self.package, self.bin,
+                           [os.fsencode(part) for part in argv], env, handover,
+                           check=lambda command: self.check_here(program, env, command))
         from ._child import run_through_shim, spawn_and_wait, uses_shim
 
         log("Trying cargo run fallback...")
@@ -153,6 +181,7 @@ class CargoRun:
         shown = format_command(cmd)
         log("Fallback command: %s", shown)
         program = self.resolve_cargo()
+        self.check_here(program, env, shown)
         if handover is not None and handover.verify is not None:
             log("Verify: skipped for cargo run (cargo builds and runs the program itself)")
         try:

@@ -164,6 +164,8 @@ def _reexec_options(opts: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if opts.retry_budget is not None:
         kwargs["retry_budget"] = opts.retry_budget
+    if opts.snapshot or opts.snapshot_required:
+        kwargs["snapshot"] = "required" if opts.snapshot_required else True
     if opts.listen_fd:
         kwargs["listen_fds"] = opts.listen_fd
         if opts.fdname is not None:

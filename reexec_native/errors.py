@@ -48,13 +48,16 @@ TIERS = ("open", "check", "execveat", "fexecve", "path", "createprocess", "snaps
 NOTES = ("not-elf", "identity-changed", "needs-interpreter", "unsupported", "win32", "open-for-writing",
          "changed-during-copy")
 
-#: Where a FallbackError happened: ``cargo-not-found``, ``spawn`` (cargo, or the
+#: Where a FallbackError happened: ``cargo-not-found``, ``no-workspace`` (cargo found
+#: no workspace from the working directory or --manifest-path, or could not say:
+#: nothing was run), ``no-package`` (the workspace has no such package: nothing was
+#: run), ``spawn`` (cargo, or the
 #: fallback's child, could not be started), ``no-artifact`` (cargo build succeeded but
 #: reported no single executable), ``artifact-exec`` (the built program could not be
 #: executed; ``.exec_error`` says why), ``wait`` (cargo build ran but its exit status
 #: was lost, ECHILD: nothing is run). A build that fails is not raised: this process
 #: exits with cargo's status, as ``cargo run`` would.
-STAGES = ("cargo-not-found", "spawn", "no-artifact", "artifact-exec", "wait")
+STAGES = ("cargo-not-found", "no-workspace", "no-package", "spawn", "no-artifact", "artifact-exec", "wait")
 
 # The spec logs Rust's io::ErrorKind names ("Error kind: NotFound"); keep them.
 _ERROR_KINDS = {
@@ -260,6 +263,12 @@ def _warn_deprecated(message: str) -> None:
     warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
+class SnapshotWarning(UserWarning):
+    """``snapshot=True`` found no sealed copy that could run, so the file itself runs
+    (in-place rewrites can reach it); the message names why each method failed.
+    ``snapshot="required"`` refuses instead."""
+
+
 class ArgumentListTooLongError(OSError, ValueError):
     """argv + environment exceed what exec accepts (errno E2BIG), found before
     anything was opened or run. Both an OSError with errno E2BIG (what exec itself
@@ -333,8 +342,12 @@ def _fallback_label(fallback_error: BaseException) -> str:
 
 def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
               rebuild_command: str | None = None) -> str:
+    refused = getattr(fallback_error, "stage", None) in ("no-workspace", "no-package")
     if fallback_error is None:
         head = "Re-exec failed: exec() failed and no fallback was tried."
+    elif refused:
+        head = (f"Re-exec failed: {'the fast path was not available' if exec_error is None else 'exec() failed'}"
+                f" and {_fallback_label(fallback_error)} was refused before it ran anything.")
     elif exec_error is None:
         head = f"Re-exec failed: the fast path was not available and {_fallback_label(fallback_error)} failed."
     else:
@@ -362,6 +375,12 @@ def _fallback_steps(fallback_error: BaseException | None) -> list[str]:
         return ["Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
                 f"(PATH={os.environ.get('PATH', '')!r}).",
                 "Or set CARGO to the full path of the cargo binary (or pass CargoRun(cargo=...))."]
+    if fallback_error.stage in ("no-workspace", "no-package"):
+        return ["The cargo fallback ran nothing: it builds and runs a cargo package, which only "
+                "means this program from inside its workspace. Run from the workspace (or pass "
+                "CargoRun(manifest_path=...), and package= the program's package).",
+                "Or, for a program that is not built by cargo (a server, a reloader), pass "
+                "fallback=None; CargoRun(check_workspace=False) runs cargo unchecked."]
     if fallback_error.stage == "spawn":
         return [f"{fallback_error.filename} could not be started ({fallback_error.strerror}): check that "
                 "it is an executable cargo, or set CARGO to one."]

@@ -13,6 +13,13 @@ INHERITED_NOT = frozenset({"BITNET_REPAIR_PARENT", "REEXEC_NATIVE_TIERS", "REEXE
                            "PYTHONUNBUFFERED"})
 
 
+#: A fake cargo's (a sh script's) first line: it answers the cargo fallback's check
+#: before anything runs (`cargo metadata --no-deps ...`) as a workspace with an xtask
+#: package would, so the script's own body runs only as `cargo run`/`cargo build`.
+FAKE_CARGO_METADATA = ("if [ \"$1\" = metadata ]; then echo "
+                       "'{\"packages\": [{\"name\": \"xtask\"}], \"workspace_root\": \"/fake-ws\"}'; exit 0; fi")
+
+
 def child_env(**extra: str | None) -> dict[str, str]:
     """os.environ without INHERITED_NOT (on Windows, in any case), plus `extra`
     (a None value removes the variable)."""

@@ -10,6 +10,7 @@ import signal
 import pytest
 
 from _cli_helpers import console_script, popen, run_code
+from _env import FAKE_CARGO_METADATA
 from conftest import FIXTURE_WS, child_env, parse_xtask
 from test_fast_path import TRICKY_ARGS
 
@@ -102,12 +103,16 @@ def test_compile_error_is_rendered_on_stderr(cargo_target, tmp_path):
     assert "[reexec] cargo build failed with exit code 101" in result.stderr
 
 
-def test_broken_manifest_exits_with_cargos_code(cargo_target, tmp_path):
+def test_broken_manifest_is_refused_before_cargo_builds_with_cargos_reason(cargo_target, tmp_path):
+    """0.2 ran `cargo build` and exited with its 101; the workspace check now asks
+    cargo first, and the process survives with cargo's parse error in the message."""
     bad = tmp_path / "Cargo.toml"
     bad.write_text("[package\nname = ")
     result = build_exec(cargo_target, ["a"], cwd=tmp_path, kw=f"dict(manifest_path={str(bad)!r})")
-    assert result.returncode == 101, result.stderr
-    assert "error:" in result.stderr and "Cargo.toml:1:9" in result.stderr  # cargo's parse error
+    assert result.returncode == 1, result.stderr  # the uncaught ReexecError
+    assert "ReexecError: Re-exec failed: exec() failed and cargo build fallback was refused" in result.stderr
+    assert "[reexec] Fallback refused, nothing run: no cargo workspace --manifest-path" in result.stderr
+    assert "Cargo.toml:1:9" in result.stderr  # cargo's parse error
 
 
 def test_cli_exec_with_build_exec_fallback(cargo_target):
@@ -187,7 +192,7 @@ def test_sigterm_while_cargo_builds_reaches_cargo(tmp_path):
 
     marker = tmp_path / "building"
     fake_cargo = tmp_path / "cargo"
-    fake_cargo.write_text(f"#!/bin/sh\ntouch {marker}\nexec sleep 30\n")
+    fake_cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\ntouch {marker}\nexec sleep 30\n")
     fake_cargo.chmod(0o755)
     code = textwrap.dedent("""
         from reexec_native import reexec, CargoRun

@@ -11,6 +11,7 @@ import stat
 import pytest
 
 from _cli_helpers import PY, console_script, popen, run
+from _env import FAKE_CARGO_METADATA
 from conftest import child_env, parse_report
 from test_fast_path import TRICKY_ARGS
 
@@ -299,7 +300,8 @@ def test_doctor_plan_says_reexec_refuses_with_an_invalid_seam(cli):
                            "unknown tier 'bogus'"), plan
     assert "fallback" not in plan and "cargo" not in plan
     snapshot = [line for line in result.stdout.splitlines() if line.split()[:1] in (["memfd"], ["tmpfile"])]
-    assert len(snapshot) == 2 and all("disabled -- REEXEC_NATIVE_TIERS is invalid" in line for line in snapshot)
+    # In the order tried: tmpfile next to the program, memfd, tmpfile in the temp directory.
+    assert len(snapshot) == 3 and all("disabled -- REEXEC_NATIVE_TIERS is invalid" in line for line in snapshot)
     report = json.loads(run([*cli, "doctor", "--json", "--no-probe"],
                             env=child_env(REEXEC_NATIVE_TIERS="bogus")).stdout)
     assert report["plan"]["refuses"].startswith("ValueError: REEXEC_NATIVE_TIERS='bogus'")
@@ -351,7 +353,7 @@ def test_cargo_mode_as_a_separate_word_is_refused_with_a_hint(cli, tmp_path):
     it missing, called cargo with the argument `true`."""
     marker = tmp_path / "cargo-ran"
     cargo = tmp_path / "cargo"
-    cargo.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\ntouch {marker}\n")
     cargo.chmod(0o755)
     for mode in ("run", "build-exec"):
         result = run([*cli, "exec", "--cargo-fallback", mode, "true"], env=child_env(CARGO=str(cargo)))

@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from _env import FAKE_CARGO_METADATA
 from conftest import FIXTURE_WS, child_env, parse_xtask, run_python
 from test_fast_path import TRICKY_ARGS
 
@@ -119,7 +120,7 @@ def test_sigterm_to_the_waiting_parent_reaches_the_child(python_copy, cargo_targ
     sleeper.write_text(f"#!/bin/sh\ntouch {marker}\nexec sleep 30\n")
     sleeper.chmod(0o755)
     fake_cargo = tmp_path / "cargo"
-    fake_cargo.write_text(f"#!/bin/sh\nexec {sleeper}\n")
+    fake_cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\nexec {sleeper}\n")
     fake_cargo.chmod(0o755)
     code = textwrap.dedent("""
         import os, sys

@@ -119,7 +119,7 @@ def test_fallback_round_trips_env(envdump, workdir, argv, env):
     result = run_python(f"""
         from reexec_native import reexec, CargoRun
         reexec({argv!r}, executable="/nonexistent/xtask", env={env!r}, retry_budget=0,
-               fallback=CargoRun(cargo={envdump!r}))
+               fallback=CargoRun(cargo={envdump!r}, check_workspace=False))
     """, cwd=workdir, timeout=60)
     assert result.returncode == 0, result.stderr
     report = parse_envdump(result.stdout)
@@ -279,7 +279,7 @@ def test_kernel_e2big_past_the_check_is_a_clean_error(envdump, tmp_path):
                   signal.pthread_sigmask(signal.SIG_BLOCK, []))
         try:
             reexec(["x"] + ["a" * 100000] * 80, executable={envdump!r}, retry_budget=0,
-                   fallback=CargoRun(cargo={envdump!r}))
+                   fallback=CargoRun(cargo={envdump!r}, check_workspace=False))
         except ReexecError as e:
             print("exec_error errno=%s tier=%s attempts=%r" % (e.exec_error.errno, e.exec_error.tier,
                                                                e.exec_error.attempts))

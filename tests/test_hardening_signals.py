@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from _env import FAKE_CARGO_METADATA
 from conftest import child_env, parse_report
 from test_hardening_properties import PYTHON, run_python
 
@@ -30,7 +31,7 @@ SIGBIT = lambda sig: 1 << (sig - 1)  # noqa: E731  (bit in /proc/PID/status mask
 
 def fake_cargo(tmp_path, body: str):
     script = tmp_path / "cargo"
-    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.write_text("#!/bin/sh\n" + FAKE_CARGO_METADATA + "\n" + body + "\n")
     script.chmod(0o755)
     return script
 
@@ -126,7 +127,7 @@ def test_signal_state_of_the_new_program(path, report_prog, tmp_path):
         call = f"reexec(['report'], executable={str(report_prog)!r}, fallback=None)"
     else:
         call = (f"reexec(['report'], executable='/nonexistent/x', retry_budget=0, "
-                f"fallback=CargoRun(cargo={str(report_prog)!r}))")
+                f"fallback=CargoRun(cargo={str(report_prog)!r}, check_workspace=False))")
     result = run_python(SIGNAL_SETUP + call, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = parse_report(result.stdout)

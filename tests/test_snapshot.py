@@ -254,7 +254,12 @@ def test_every_copy_refused_falls_back_to_the_file_itself(variants, tmp_path):
     assert f"[reexec] Snapshot tmpfile in {bindir} refused: [Errno 30] Read-only file system" in log
     assert f"[reexec] Snapshot: tmpfile copy in {tmpdir}" in log
     assert "[reexec] Snapshot tmpfile could not run: [Errno 13] Permission denied" in log
-    assert "[reexec] Snapshot: no sealed copy could run, using the file itself" in log
+    # The file itself runs, and the log line and a SnapshotWarning say why each method failed.
+    last = log.split("[reexec] Snapshot: no sealed copy could run (", 1)[1].splitlines()[0]
+    assert last.startswith(f"tmpfile in {bindir}: [Errno 30] Read-only file system"), last
+    assert "; tmpfile copy could not run: [Errno 13] Permission denied" in last
+    assert last.endswith("), using the file itself"), last
+    assert "SnapshotWarning: snapshot=True: no sealed copy of " in log
 
 
 def test_snapshot_refuses_a_file_held_open_for_writing(variants, tmp_path):
@@ -343,7 +348,8 @@ def test_an_origin_binary_never_runs_from_a_copy_elsewhere(origin_prog, tmp_path
     """, env=child_env(REEXEC_NATIVE_SNAPSHOT="memfd"), cwd=tmp_path)
     assert (result.returncode, result.stdout) == (0, "libval=42\n"), result.stderr
     assert "memfd skipped" in result.stderr
-    assert "[reexec] Snapshot: no sealed copy could run, using the file itself" in result.stderr
+    assert ("[reexec] Snapshot: no sealed copy could run (memfd: skipped, the program loads libraries "
+            "from $ORIGIN), using the file itself") in result.stderr
 
 
 def test_a_self_locating_program_finds_its_files_from_a_snapshot(tmp_path):

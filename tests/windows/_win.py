@@ -94,8 +94,12 @@ def wait_dead(pid: int, timeout_ms: int = 20000) -> bool:
 FAKE_CARGO = r'''#!python
 """A fake cargo: prints its argv as JSON; `run ... -- ARGS`: exits with the code in
 $FAKE_CARGO_EXIT (full 32 bits); `build`: prints a compiler-artifact message naming
-$FAKE_CARGO_ARTIFACT, or exits with $FAKE_CARGO_EXIT when that is set."""
+$FAKE_CARGO_ARTIFACT, or exits with $FAKE_CARGO_EXIT when that is set; `metadata` (the
+fallback's check before it runs anything): a workspace with an xtask package."""
 import ctypes, json, os, sys
+if sys.argv[1:2] == ["metadata"]:
+    print(json.dumps({"packages": [{"name": "xtask"}], "workspace_root": "C:\\fake-ws"}), flush=True)
+    ctypes.windll.kernel32.ExitProcess(0)
 print(json.dumps({"fake_cargo": sys.argv, "guard": os.environ.get("BITNET_REPAIR_PARENT")}),
       file=sys.stderr if "build" in sys.argv[1:2] else sys.stdout, flush=True)
 code = int(os.environ.get("FAKE_CARGO_EXIT", "0"))

@@ -46,7 +46,10 @@ def test_doctor_json():
     assert report["features"]["/proc/self/fd"]["status"] == "unsupported"
     assert os.path.normcase(report["current_exe"]["path"]) == IMAGE
     assert report["plan"] == {"fast_path": ["createprocess"], "ok": True, "refuses": None,
-                              "fallback": report["plan"]["fallback"]}
+                              "fallback": report["plan"]["fallback"], "snapshot": report["plan"]["snapshot"]}
+    # No memfd or O_TMPFILE on Windows: snapshot mode would run the file itself.
+    assert report["plan"]["snapshot"].startswith("the file itself: no sealed copy can be made here")
+    assert report["snapshot_order"] == []
 
 
 def test_doctor_with_the_tier_disabled_exits_1():
