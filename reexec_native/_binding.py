@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharPtrArray, CString, Exe, FdPlan, Report
+    from ._native import CData, CharArray, CharPtrArray, CString, Exe, FdPlan, Report
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan
@@ -157,10 +157,8 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
              run: ExecFunction | None = None) -> tuple[int, list[Attempt]]:
     """reexec_exec (or `run`, same arguments) with C vectors of `argv` and `env_entries`
     (``NAME=value``); returns only when it did: (status, the attempts in order)."""
-    keep = [ffi.new("char[]", item) for item in argv]
-    c_argv = ffi.new("char *[]", keep + [ffi.NULL])
-    env_keep = [ffi.new("char[]", item) for item in env_entries]
-    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    argv_buf, c_argv = c_vector(argv)
+    env_buf, c_envp = c_vector(env_entries)
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if path is None else path
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
@@ -168,7 +166,19 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
     for i in range(report.count):
         a = report.attempts[i]
         attempts.append(Attempt(tier_name(a.tier), int(a.err), NOTE_NAMES.get(int(a.note))))
+    del argv_buf, env_buf  # kept alive until here: c_argv and c_envp point into them
     return int(status), attempts
+
+
+def c_vector(items: Sequence[bytes]) -> tuple[CharArray, CharPtrArray]:
+    """(buffer, vector): every item in one C buffer and the NULL-terminated vector of
+    pointers into it, built by reexec_vector; the buffer must outlive the vector's use.
+    Items hold no NUL (checked by _validate; reexec_vector refuses a count mismatch)."""
+    buf = ffi.new("char[]", b"\0".join(items))  # cffi adds the last string's NUL
+    vec = ffi.new("char *[]", len(items) + 1)
+    if lib.reexec_vector(buf, len(buf), vec, len(items)) != 0:
+        raise ValueError("an argv or environment string holds a NUL byte")
+    return buf, vec
 
 
 class WinRun:
