@@ -22,17 +22,18 @@ def sources(platform=sys.platform):
 
     Every platform gets the whole reexec.h/reexec_upgrade.h API: where a mechanism does
     not exist, a file under unsupported/ gives the documented answer (ENOSYS)."""
+    common = ["common/reexec_vector.c"]
     posix = ["posix/reexec_posix.c", "posix/reexec_fds.c", "posix/fork_pipe.c"]
     linux_only = ["posix/reexec_snapshot.c", "posix/reexec_check.c", "posix/reexec_wait.c"]
     not_linux = ["unsupported/snapshot_unsupported.c", "unsupported/check_unsupported.c",
                  "unsupported/wait_unsupported.c"]
     if platform == "win32":
-        names = ["windows/reexec_win.c", "windows/win_text.c", "windows/win_child.c",
+        names = [*common, "windows/reexec_win.c", "windows/win_text.c", "windows/win_child.c",
                  "windows/win_cmdline.c", "unsupported/fds_unsupported.c", *not_linux]
     elif platform == "linux":
-        names = posix + linux_only
+        names = common + posix + linux_only
     else:  # darwin, freebsd*, other POSIX systems
-        names = posix + not_linux
+        names = common + posix + not_linux
     return ["csrc/" + name for name in names]
 
 

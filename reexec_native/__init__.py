@@ -69,9 +69,9 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
+    # __import__ with level=1 is import_module(module, __name__) without importing
+    # importlib (and its warnings), about a millisecond of a cold reexec()
+    value = getattr(__import__(module[1:], globals(), None, (name,), 1), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

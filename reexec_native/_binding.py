@@ -161,10 +161,8 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
     `keep_mask`: the signal mask stays as it is (else it is cleared for the exec)."""
     if keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
-    keep = [ffi.new("char[]", item) for item in argv]
-    c_argv = ffi.new("char *[]", keep + [ffi.NULL])
-    env_keep = [ffi.new("char[]", item) for item in env_entries]
-    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    argv_buf, c_argv = c_vector(argv)
+    env_buf, c_envp = c_vector(env_entries)
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if path is None else path
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
@@ -172,7 +170,19 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
     for i in range(report.count):
         a = report.attempts[i]
         attempts.append(Attempt(tier_name(a.tier), int(a.err), NOTE_NAMES.get(int(a.note))))
+    del argv_buf, env_buf  # kept alive until here: c_argv and c_envp point into them
     return int(status), attempts
+
+
+def c_vector(items: Sequence[bytes]) -> tuple[CharArray, CharPtrArray]:
+    """(buffer, vector): every item in one C buffer and the NULL-terminated vector of
+    pointers into it, built by reexec_vector; the buffer must outlive the vector's use.
+    Items hold no NUL (checked by _validate; reexec_vector refuses a count mismatch)."""
+    buf = ffi.new("char[]", b"\0".join(items))  # cffi adds the last string's NUL
+    vec = ffi.new("char *[]", len(items) + 1)
+    if lib.reexec_vector(buf, len(buf), vec, len(items)) != 0:
+        raise ValueError("an argv or environment string holds a NUL byte")
+    return buf, vec
 
 
 class WinRun:
@@ -287,11 +297,7 @@ def pidfd_id(pid: int) -> tuple[int, int]:
     return (0, int(out[0])) if err == 0 else (err, 0)
 
 
-def _digits_entry(name: bytes, keep: list[CharArray]) -> CData:
-    """A NAME=<24 digits> entry the child fills in; returns where its digits start."""
-    entry = ffi.new("char[]", name + b"=" + b"0" * 24)
-    keep.append(entry)
-    return entry + len(name) + 1
+_DIGITS = b"0" * 24  # room for a PID or a 64-bit id, written by the child
 
 
 def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
@@ -306,17 +312,20 @@ def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_ent
     it; `keep_mask`: the signal mask is not cleared. Returns (0, pid) or (errno, -1)."""
     if keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
-    argv_keep = [ffi.new("char[]", bytes(a)) for a in argv]
-    c_argv = ffi.new("char *[]", argv_keep + [ffi.NULL])
-    env_keep = [ffi.new("char[]", e) for e in env_entries]
-    pid_digits = _digits_entry(b"LISTEN_PID", env_keep) if listen_pid else ffi.NULL
-    pidfdid_digits = _digits_entry(b"LISTEN_PIDFDID", env_keep) if listen_pidfdid else ffi.NULL
-    c_envp = ffi.new("char *[]", env_keep + [ffi.NULL])
+    argv_buf, c_argv = c_vector([bytes(a) for a in argv])
+    # NAME=<digits> entries the child fills in, last in envp: found by index there.
+    extra = [name + b"=" + _DIGITS for name, asked in ((b"LISTEN_PID", listen_pid),
+                                                        (b"LISTEN_PIDFDID", listen_pidfdid)) if asked]
+    env_buf, c_envp = c_vector([*env_entries, *extra])
+    first = len(env_entries)
+    pid_digits = c_envp[first] + len(b"LISTEN_PID=") if listen_pid else ffi.NULL
+    pidfdid_digits = c_envp[first + listen_pid] + len(b"LISTEN_PIDFDID=") if listen_pidfdid else ffi.NULL
     pid = ffi.new("int *")
     c_path: CString = ffi.NULL if path is None else path
     err = lib.reexec_spawn(ffi.NULL if raw is None else raw, c_path, c_argv, c_envp, tiers,
                            ffi.NULL if plan is None else plan.raw, pid_digits, pidfdid_digits,
                            ffi.new("int[3]", list(stdio)), ffi.NULL if sigchld is None else sigchld, pid)
+    del argv_buf, env_buf  # kept alive until here: c_argv and c_envp point into them
     return (0, int(pid[0])) if err == 0 else (int(err), -1)
 
 

@@ -29,6 +29,10 @@ TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.05
 _NEEDS_PATH_TIER = ("needs-interpreter", "not-elf")
+# With a fallback to go to, a missing name whose directory has stood still this long
+# is not being replaced (cargo links the new file microseconds after it removes the
+# old one), so the rest of the budget would be dead time before the fallback.
+QUIET_GIVE_UP = 0.01
 
 
 def _is_transient(exc: OSError) -> bool:
@@ -42,22 +46,24 @@ def _is_transient(exc: OSError) -> bool:
 
 def exec_with_retry(
     path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool | str = False,
-    handover: Handover | None = None,
+    handover: Handover | None = None, give_up_when_quiet: bool = False,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
     it; snapshot="required": a copy or a ReexecError); return the final error if it cannot. Between attempts it waits for the name
     to change in its directory (inotify), the backoff delay at most (see _wait).
-    `handover`: descriptors to place and a verify run (VerifyError propagates)."""
+    `handover`: descriptors to place and a verify run (VerifyError propagates).
+    `give_up_when_quiet` (there is a fallback): stop retrying a missing name once
+    inotify shows its directory standing still for QUIET_GIVE_UP."""
     waiters: list[NameWaiter] = []  # made at the first retry (most execs need none)
     try:
-        return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiters)
+        return _exec_with_retry(path, argv, env, budget, snapshot, handover, waiters, give_up_when_quiet)
     finally:
         for waiter in waiters:
             waiter.close()
 
 
 def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], budget: float, snapshot: bool | str,
-                     handover: Handover | None, waiters: list[NameWaiter]) -> OSError:
+                     handover: Handover | None, waiters: list[NameWaiter], give_up_when_quiet: bool) -> OSError:
     mode = wait_mode()  # a bad $REEXEC_NATIVE_WAIT is refused before the first attempt
     tiers = requested_tiers()
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
@@ -89,6 +95,10 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
                     error = exc
         if not _is_transient(error) or time.monotonic() + delay > deadline:
             return error
+        if give_up_when_quiet and waiters and _missing_in_still_directory(error, waiters[0]):
+            log("Nothing changed in %s for %.0f ms (inotify): %s is missing, not being replaced; "
+                "no more retries", waiters[0].directory, QUIET_GIVE_UP * 1000, path)
+            return error
         if retries == 0:
             from ._wait import NameWaiter
 
@@ -103,6 +113,15 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
         )
         waiter.wait(delay)
         delay = min(delay * 2, _MAX_DELAY)
+
+
+def _missing_in_still_directory(error: OSError, waiter: NameWaiter) -> bool:
+    """The name is missing (ENOENT at the open tier) and inotify has seen nothing
+    happen in its directory for QUIET_GIVE_UP (False where it cannot know)."""
+    if error.errno != errno.ENOENT or getattr(error, "tier", None) != "open":
+        return False
+    quiet = waiter.quiet_for()
+    return quiet is not None and quiet >= QUIET_GIVE_UP
 
 
 def _exec_handle(handle: ExeHandle, argv: list[bytes], env: Mapping[bytes, bytes], tiers: int,

@@ -1,7 +1,10 @@
 """The ``reexec_native`` logger: the spec's ``[reexec] ...`` lines, on stderr by default.
 
-``logging`` is imported at the first line logged, not at ``import reexec_native``
-(it costs about a third of a plain interpreter start). The logger then gets one
+``logging`` is never imported by this package. While the application has not
+imported it either, nothing can have configured it, so a line is written straight
+to ``sys.stderr`` (importing logging would cost more than the whole exec: about
+10 ms, most of a cold ``reexec()``). Once ``logging`` is in ``sys.modules``, lines
+go through the ``reexec_native`` logger, which gets one
 handler of ours, which writes ``[reexec] ...`` to whatever ``sys.stderr`` is at the
 time of the call, but only while the application has configured no handler the
 record would propagate to (the root logger's, typically): once it has, the records
@@ -82,9 +85,20 @@ def shown(part: str | bytes) -> str:
 
 
 def log(message: str, *args: object) -> None:
+    """One diagnostic line: to logging if the application loaded it, else to stderr."""
     if _quiet:
         return
-    get_logger().info(message, *args)
+    if _logger is not None or "logging" in sys.modules:
+        get_logger().info(message, *args)
+        return
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:  # as our handler does: a diagnostic line never raises into the caller
+        stream.write(PREFIX + (message % args if args else message) + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 #: Seconds a would-block flush waits for its reader to take more (each time it does,

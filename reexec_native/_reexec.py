@@ -159,7 +159,7 @@ def reexec(
             log("current_exe() failed, skipping exec(): %s", exc)
         else:
             exec_error = exec_with_retry(path, argv_b, env_b, budget, snapshot=snapshot_mode,
-                                         handover=handover)
+                                         handover=handover, give_up_when_quiet=fallback is not None)
             log("Fast path failed: %s", exec_error)
             log("Error kind: %s", error_kind(exec_error))
 

@@ -56,6 +56,35 @@ def is_path_like(value: object) -> TypeGuard[os.PathLike[str] | os.PathLike[byte
     return isinstance(value, os.PathLike)
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
+
+
+def _nul_joined(items: Sequence[object]) -> str:
+    """The items joined by NUL; TypeError unless every one is a str (that is the test)."""
+    return "\0".join(items)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+def _encode_all(items: Sequence[object]) -> list[bytes] | None:
+    """Every item as os.fsencode gives it, in a few C loops over the whole list (no
+    Python per item: 100,000 arguments cost what os.execv's own conversion does),
+    when all are str without NUL (and, on Windows, UTF-16-representable); None
+    otherwise, for the item-by-item pass that names the bad item."""
+    try:
+        joined = _nul_joined(items)
+    except TypeError:
+        return None
+    if joined.count("\0") != len(items) - 1:
+        return None  # an item holds a NUL
+    data = joined.encode(_FS_ENCODING, _FS_ERRORS)  # NUL stays one 0 byte in any fs encoding
+    if _WINDOWS:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return data.split(b"\0")
+
+
 def _encode(item: object, what: str) -> bytes:
     if isinstance(item, str):
         data = os.fsencode(item)
@@ -88,7 +117,9 @@ def argv_bytes(argv: object) -> list[bytes]:
         raise TypeError(f"argv must be a list or tuple of str/bytes, not {type(argv).__name__}")
     if len(argv) == 0:
         raise ValueError("argv must not be empty: argv[0] is the program name the new process sees")
-    result = [_encode(item, f"argv[{index}]") for index, item in enumerate(argv)]
+    result = _encode_all(argv)
+    if result is None:  # bytes among the items, or an item to refuse: one by one, named
+        result = [_encode(item, f"argv[{index}]") for index, item in enumerate(argv)]
     if not result[0]:
         # As os.execv ("first element cannot be empty"): a program started with an
         # empty argv[0] cannot find itself (a Python loses its venv).
@@ -100,6 +131,10 @@ def env_bytes(env: object) -> dict[bytes, bytes]:
     """env as a dict of bytes names to bytes values, names non-empty and without '='."""
     if not is_mapping(env):
         raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
+    names = _encode_all(list(env.keys()))
+    values = None if names is None else _encode_all(list(env.values()))
+    if names is not None and values is not None and all(names) and b"=" not in b"\0".join(names):
+        return dict(zip(names, values, strict=True))  # keys() and values() iterate in the same order
     result: dict[bytes, bytes] = {}
     for name, value in env.items():
         name_b = _encode(name, "environment variable name")
@@ -113,7 +148,7 @@ def env_bytes(env: object) -> dict[bytes, bytes]:
 
 def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
     """The NAME=VALUE strings exec takes."""
-    return [name + b"=" + value for name, value in env.items()]
+    return list(map(b"=".join, env.items()))
 
 
 def path_bytes(path: object, what: str = "executable") -> bytes:
@@ -197,22 +232,23 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
         _check_windows_command_line(argv)
         return
     pointer = 8 if sys.maxsize > 2**32 else 4
-    total = _FILENAME_RESERVE
-    linux = sys.platform.startswith("linux")
-    for index, item in enumerate(argv):
-        if linux and len(item) + 1 > MAX_ARG_STRLEN:
+    # Sizes by C loops (map/sum/max); the offending item is looked for only on refusal.
+    arg_sizes = list(map(len, argv))
+    env_sizes = list(map(int.__add__, map(len, env.keys()), map(len, env.values())))  # NAME=VALUE minus 1
+    if sys.platform.startswith("linux"):
+        if arg_sizes and max(arg_sizes) + 1 > MAX_ARG_STRLEN:
+            index = next(i for i, size in enumerate(arg_sizes) if size + 1 > MAX_ARG_STRLEN)
             raise ArgumentListTooLongError(
-                errno.E2BIG, f"argv[{index}] is {len(item)} bytes; exec accepts at most "
+                errno.E2BIG, f"argv[{index}] is {arg_sizes[index]} bytes; exec accepts at most "
                 f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
-        total += len(item) + 1 + pointer
-    for name, value in env.items():
-        size = len(name) + 1 + len(value) + 1
-        if linux and size > MAX_ARG_STRLEN:
+        if env_sizes and max(env_sizes) + 2 > MAX_ARG_STRLEN:
+            name, value = next((n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN)
             raise ArgumentListTooLongError(
-                errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {size - 1} bytes as "
-                f"NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string (MAX_ARG_STRLEN)")
-        total += size + pointer
-    total += 2 * pointer  # the two NULL terminators
+                errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} bytes "
+                f"as NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string (MAX_ARG_STRLEN)")
+    total = (_FILENAME_RESERVE + sum(arg_sizes) + len(arg_sizes) * (1 + pointer)
+             + sum(env_sizes) + len(env_sizes) * (2 + pointer)
+             + 2 * pointer)  # the two NULL terminators
     limit = arg_max()
     if limit is not None and total > limit:
         raise ArgumentListTooLongError(

@@ -8,6 +8,11 @@ comes first: where inotify is missing, refused, or silent (NFS and other network
 filesystems give no events for remote changes; a symlink's target in another
 directory), the loop is the plain timer it always was. Off Linux: the timer.
 $REEXEC_NATIVE_WAIT=poll forces the timer (a seam, for benchmarks and tests).
+
+quiet_for() tells the retry loop how long nothing has happened: no event about the
+name and no change of the directory (its mtime moves on every create, unlink and
+rename in it). A missing name in a directory that stands still is not being
+replaced, so waiting for the rest of the budget is dead time (see _fastpath).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class NameWaiter:
         self._fd = -1
         self._release = -1  # pipe to the holder of a second reference (see arm)
         self._failed: int | None = None  # errno that disabled the watch
+        self._last_activity = time.monotonic()
+        self._dir_mtime: int | None = None
 
     @property
     def how(self) -> str:
@@ -49,6 +56,8 @@ class NameWaiter:
         else:
             self._fd = fd
             self._failed = None
+            self._last_activity = time.monotonic()
+            self._dir_mtime = self._directory_mtime()
             # Exec closes our (close-on-exec) inotify descriptor before the new program
             # runs; if that is the last reference, the kernel first waits for an SRCU
             # grace period (1-16 ms here). A holder process keeps a reference and pays
@@ -67,8 +76,13 @@ class NameWaiter:
             left_ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
             err = _binding.watch_wait(self._fd, os.fsencode(self.name), left_ms)
             if err == 0:
+                self._last_activity = time.monotonic()
                 return True
             if err == errno.ETIMEDOUT:
+                mtime = self._directory_mtime()
+                if mtime != self._dir_mtime:
+                    self._dir_mtime = mtime
+                    self._last_activity = time.monotonic()
                 return False
             if err == errno.EINTR:
                 continue  # a signal handler ran (cffi released the GIL); keep waiting
@@ -79,6 +93,20 @@ class NameWaiter:
             if left > 0:
                 time.sleep(left)
             return False
+
+    def quiet_for(self) -> float | None:
+        """Seconds since the last sign of life in the directory (the watch was armed,
+        an event about the name, the directory changed); None without a live watch,
+        where nothing is known."""
+        if self._fd < 0:
+            return None
+        return time.monotonic() - self._last_activity
+
+    def _directory_mtime(self) -> int | None:
+        try:
+            return os.stat(self.directory or ".").st_mtime_ns
+        except OSError:
+            return None
 
     def close(self) -> None:
         release, self._release = self._release, -1

@@ -243,3 +243,44 @@ def test_exec_of_a_closed_handle_is_refused():
     handle.close()
     with pytest.raises(ValueError, match="closed"):
         handle.exec(["true"])
+
+
+def test_the_c_vector_points_at_each_packed_string_and_refuses_a_count_mismatch():
+    """reexec_vector: one buffer, one vector, exactly `count` strings (a NUL inside an
+    item would make more: refused, never a silently shifted argv)."""
+    from reexec_native import _binding
+
+    buf, vec = _binding.c_vector([b"prog", b"", b"x=1"])
+    assert [_binding.ffi.string(vec[i]) for i in range(3)] == [b"prog", b"", b"x=1"]
+    assert vec[3] == _binding.ffi.NULL
+    _, empty = _binding.c_vector([])
+    assert empty[0] == _binding.ffi.NULL
+    with pytest.raises(ValueError, match="NUL"):
+        _binding.c_vector([b"a\0b"])
+    assert buf  # the vector pointed into it until here
+
+
+@pytest.mark.parametrize("items, message", [
+    (["prog", "ok", "bad\0"], r"argv\[2\] contains a NUL byte"),
+    (["prog", b"ok", 3], r"argv\[2\] must be str or bytes, not int"),
+    (["prog", b"bytes-and-str"], None),
+])
+def test_argv_checks_name_the_item_after_the_one_pass_conversion(items, message):
+    from reexec_native import _validate
+
+    if message is None:
+        assert _validate.argv_bytes(items) == [b"prog", b"bytes-and-str"]
+        return
+    with pytest.raises((TypeError, ValueError), match=message):
+        _validate.argv_bytes(items)
+
+
+def test_env_one_pass_conversion_matches_the_checked_one():
+    from reexec_native import _validate
+
+    env = {"A": "1", "EMPTY": "", "U": "\udcff-surrogate-escaped", "EQ": "a=b"}
+    assert _validate.env_bytes(env) == {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+    for bad, message in (({"A=B": "1"}, "contains '='"), ({"": "1"}, "must not be empty"),
+                         ({"A": "1\0"}, "NUL byte")):
+        with pytest.raises(ValueError, match=message):
+            _validate.env_bytes(bad)

@@ -38,3 +38,17 @@ def test_benchmarks_smoke(tmp_path):
     assert data["fast_path_overhead"]["ratio_vs_execv"] > 0
     assert data["fallback"]["fixture"]["cargo_run_ms"] > 0
     assert "kernel" in data["meta"] and "loadavg_end" in data["meta"]
+
+
+def test_cold_call_benchmark_smoke(tmp_path):
+    """benchmarks/cold.py: every variant reached stamp in fresh processes, both clocks."""
+    out = tmp_path / "cold.json"
+    result = subprocess.run([sys.executable, str(RUN.parent / "cold.py"), "--smoke", "--output", str(out),
+                             "--cache-dir", str(tmp_path / "cache")],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cold = json.loads(out.read_text())["cold_call"]
+    assert set(cold["us"]) == {"reexec/whole", "reexec/in_call", "os_execv/whole", "os_execv/in_call",
+                               "c_execve/whole"}
+    assert all(s["n"] == 3 and s["median"] > 0 for s in cold["us"].values())
+    assert set(cold["ratio_reexec_vs_os_execv"]) == {"whole", "in_call"}

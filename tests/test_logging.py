@@ -80,3 +80,21 @@ def test_silencing_is_one_line_before_or_after_the_first_line():
         assert LINE not in err, setup
     _, err = run("", after='import logging\nlogging.getLogger("reexec_native").disabled = True\n' + FAIL)
     assert err.count(LINE) == 1
+
+
+def test_the_lines_cost_no_logging_import_when_the_application_has_none():
+    """A cold reexec() prints the spec's lines without importing logging (nothing can
+    have configured it): an audit hook reports any import of it up to the exec."""
+    result = run_python("""
+import sys
+def hook(event, args):
+    if event == "import" and args[0] == "logging":
+        print("logging imported", flush=True)
+sys.addaudithook(hook)
+from reexec_native import reexec
+reexec(["/bin/echo", "became-echo"], executable="/bin/echo", guard=None, fallback=None)
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["became-echo"]
+    assert "[reexec] Fast path: /bin/echo" in result.stderr.splitlines()
+    assert "[reexec] Attempting exec()..." in result.stderr.splitlines()

@@ -91,3 +91,71 @@ def test_reexec_runs_the_program_once_it_is_linked_back(mode, report_prog, tmp_p
     expected = "(inotify)" if mode == "inotify" else "(poll (forced))"
     assert "[reexec] Retry 1 in 5 ms: ENOENT at tier open" in result.stderr
     assert f"or sooner when the name changes {expected}" in result.stderr
+
+
+# A fallback that reports and exits: the retry loop's decision is what is tested.
+_GONE = """
+import os, sys
+from reexec_native import reexec
+class Report:
+    def run(self, argv, env):
+        print("fallback ran", flush=True)
+        os._exit(7)
+target = sys.argv[1]
+reexec(["prog"], executable=target, guard=None, retry_budget=float(sys.argv[2]),
+       fallback=Report() if sys.argv[3] == "fallback" else None)
+"""
+
+
+@linux
+def test_a_missing_name_in_a_still_directory_goes_to_the_fallback_without_waiting(tmp_path):
+    """Nothing is replacing the program (inotify: the directory stands still), so the
+    rest of a 20 s budget would be dead time before the fallback: it is not spent."""
+    result = run_python(_GONE, args=(str(tmp_path / "gone"), "20", "fallback"), timeout=60)
+    assert result.returncode == 7, result.stderr
+    assert "fallback ran" in result.stdout
+    assert f"Nothing changed in {tmp_path} for 10 ms (inotify)" in result.stderr
+    assert sum("] Retry " in line for line in result.stderr.splitlines()) <= 4
+
+
+@linux
+def test_without_a_fallback_the_whole_budget_is_waited(tmp_path):
+    result = run_python(_GONE, args=(str(tmp_path / "gone"), "0.3", "none"), timeout=60)
+    assert result.returncode == 1
+    assert "ReexecError" in result.stderr and "Nothing changed" not in result.stderr
+    assert sum("] Retry " in line for line in result.stderr.splitlines()) >= 5
+
+
+@linux
+def test_a_busy_directory_keeps_the_retry_going_until_the_name_returns(tmp_path):
+    """Other names come and go next to the missing one (a build tool at work): the
+    loop keeps retrying, and runs the program once it is linked in."""
+    busy = """
+import os, shutil, sys, time
+folder, source = sys.argv[1], sys.argv[2]
+end = time.monotonic() + 0.3
+while time.monotonic() < end:
+    scratch = os.path.join(folder, "scratch")
+    open(scratch, "w").close()
+    os.unlink(scratch)
+    if not sys.stdout.closed:
+        print("busy", flush=True)
+        sys.stdout.close()
+    time.sleep(0.002)
+os.link(source, os.path.join(folder, "gone"))
+"""
+    source = tmp_path / "true"
+    shutil.copy("/bin/true", source)
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    import subprocess
+
+    worker = subprocess.Popen([sys.executable, "-c", busy, str(folder), str(source)], stdout=subprocess.PIPE)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == b"busy\n"  # at work before we start
+        result = run_python(_GONE, args=(str(folder / "gone"), "20", "fallback"), timeout=60)
+    finally:
+        worker.wait(timeout=60)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "fallback ran" not in result.stdout and "Nothing changed" not in result.stderr
+    assert "] Retry " in result.stderr  # it did find the name missing first

@@ -90,6 +90,13 @@ int reexec_close(reexec_exe *exe);
  * Returns 0, ERANGE when buf is too small, or another errno. */
 int reexec_current_exe(char *buf, size_t size);
 
+/* Point vec[0..count-1] at the `count` NUL-terminated strings packed back to back
+ * in buf[0..len) and set vec[count] to NULL: one buffer and one pointer vector for
+ * exec's argv or envp, however many strings (no allocation per string).
+ * Returns 0, or EINVAL when buf does not hold exactly `count` strings (for none:
+ * an empty buffer or a lone NUL). */
+int reexec_vector(char *buf, size_t len, char **vec, size_t count);
+
 /* Replace the process with the program behind `exe` (`path` is what it was
  * opened as, used by the path tier and for Windows). Tries the tiers in `tiers`
  * in order; just before each exec, SIGPIPE and SIGXFSZ go back to SIG_DFL and

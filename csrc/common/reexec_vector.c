@@ -1,0 +1,28 @@
+/* reexec_vector: exec's argv/envp vector over one packed buffer (every platform). */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "reexec.h"
+
+int reexec_vector(char *buf, size_t len, char **vec, size_t count)
+{
+    size_t i, off = 0;
+    char *end;
+
+    if (buf == NULL || vec == NULL)
+        return EINVAL;
+    for (i = 0; i < count; i++) {
+        if (off >= len)
+            return EINVAL; /* fewer strings than count */
+        end = memchr(buf + off, '\0', len - off);
+        if (end == NULL)
+            return EINVAL; /* the last string is not terminated */
+        vec[i] = buf + off;
+        off = (size_t)(end - buf) + 1;
+    }
+    if (off != len && !(count == 0 && len == 1 && buf[0] == '\0'))
+        return EINVAL; /* more strings than count: a NUL inside one */
+    vec[count] = NULL;
+    return 0;
+}
