@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a sta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._native import CData, CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
+    from ._native import CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan

@@ -5,7 +5,7 @@
 #   matrix_root SUITE ARCH NAME PKG...    make or reuse $MATRIX_CACHE/roots/NAME; prints its path
 #   matrix_enter ROOT CMD                 run `bash -lc CMD` in ROOT (proc/sys/dev mounted, pip set-up copied)
 #   matrix_clone ROOT                     a fresh clone of the committed HEAD at ROOT/root/repo
-#   matrix_umount_all DIR                 unmount everything at or below DIR, deepest first
+#   matrix_umount_all DIR                  unmount everything at or below DIR, deepest first
 #   matrix_counts LOGFILE                 pytest's summary line(s) as passed=N failed=N skipped=N errors=N
 # shellcheck shell=bash
 MATRIX_TOP=${MATRIX_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -21,12 +21,15 @@ _matrix_mounts_below() {
     awk -v r="$dir" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r
 }
 
-matrix_umount_all() {
+_matrix_umount_all() {
     local m
     for m in $(_matrix_mounts_below "$1"); do
         umount "$m" 2>/dev/null || umount -l "$m"
     done
 }
+
+# The legs' name for it.
+matrix_umount_all() { _matrix_umount_all "$@"; }
 
 # A root is reused while its stamp (outside the root: nothing run inside can fake it) records
 # the same suite, architecture and package list and is younger than MATRIX_MAX_AGE_DAYS;
@@ -50,7 +53,7 @@ matrix_root() {
     for old in "$root" "$root.new"; do
         [ -e "$old" ] || continue
         matrix_log "removing $old (stale, different or unfinished)"
-        matrix_umount_all "$old"
+        _matrix_umount_all "$old"
         if [ -n "$(_matrix_mounts_below "$old")" ]; then
             matrix_log "still mounted below $old: not removing it"
             return 1
@@ -119,7 +122,7 @@ matrix_enter() {
     shift
     local cmd="$*"
     (
-        trap 'matrix_umount_all "$root"' EXIT
+        trap '_matrix_umount_all "$root"' EXIT
         trap 'exit 130' INT
         trap 'exit 143' TERM
         # (no set -e: it is ignored when the caller writes `matrix_enter ... || status=$?`)
