@@ -45,8 +45,9 @@ def exec_with_retry(
     handover: Handover | None = None,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
-    it; snapshot="required": a copy or a ReexecError); return the final error if it cannot. Between attempts it waits for the name
-    to change in its directory (inotify), the backoff delay at most (see _wait).
+    it; "required": a copy or a ReexecError); return the final error if it cannot.
+    Between attempts it waits for the name to change in its directory (inotify), the
+    backoff delay at most (see _wait).
     `handover`: descriptors to place and a verify run (VerifyError propagates)."""
     waiters: list[NameWaiter] = []  # made at the first retry (most execs need none)
     try:
