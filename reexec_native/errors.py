@@ -14,6 +14,8 @@ them, so ``except OSError`` (what a user of os.execv writes) catches them all:
   the message numbered recovery steps, chosen by the fallback's stage and mode.
   Its subclasses ``RecursionGuardError``, ``CannotRerunError`` and ``VerifyError`` are
   refusals before anything ran (errno None, except a verify child that could not start).
+- ``SnapshotWarning`` (a warning, not an error): ``snapshot=True`` ran the file itself
+  because no sealed copy could run; ``snapshot="required"`` raises instead.
 """
 
 from __future__ import annotations
