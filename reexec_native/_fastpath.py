@@ -49,8 +49,9 @@ def exec_with_retry(
     handover: Handover | None = None, give_up_when_quiet: bool = False,
 ) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
-    it; snapshot="required": a copy or a ReexecError); return the final error if it cannot. Between attempts it waits for the name
-    to change in its directory (inotify), the backoff delay at most (see _wait).
+    it; "required": a copy or a ReexecError); return the final error if it cannot.
+    Between attempts it waits for the name to change in its directory (inotify), the
+    backoff delay at most (see _wait).
     `handover`: descriptors to place and a verify run (VerifyError propagates).
     `give_up_when_quiet` (there is a fallback): stop retrying a missing name once
     inotify shows its directory standing still for QUIET_GIVE_UP."""

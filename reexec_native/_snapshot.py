@@ -7,10 +7,11 @@ program still finds itself: its /proc/self/exe names that directory (programs th
 locate their files from it, e.g. Nuitka standalone builds), and so does the loader's
 $ORIGIN (RPATH/RUNPATH ``$ORIGIN/lib``). Under a memfd both become ``/``. An ELF that
 loads libraries from $ORIGIN gets no copy outside its directory at all: it would die
-after the point of no return (loader error, exit 127); the file itself runs instead. When no copy can run, ``snapshot=True`` runs the file
-itself with a SnapshotWarning (and a log line) naming why each method failed;
-``snapshot="required"`` refuses instead, before the point of no return (ExecError,
-tier "snapshot"; reexec() raises it in a ReexecError and runs no fallback).
+after the point of no return (loader error, exit 127). When no copy can run,
+``snapshot=True`` runs the file itself with a SnapshotWarning (and a log line) naming
+why each method failed; ``snapshot="required"`` refuses instead, before the point of
+no return (ExecError, tier "snapshot"; reexec() raises it in a ReexecError and runs no
+fallback).
 A file being written (ETXTBSY) or changing during the copy (ESTALE) is not a
 refusal of the method but of the moment: that error is raised, and the fast
 path's retry loop tries again within its budget.
@@ -23,7 +24,7 @@ import os
 
 from ._exe import ExeHandle, current_exe
 from ._log import log
-from ._seams import requested_methods, snapshot_seam_set
+from ._seams import SNAPSHOT_ENV, requested_methods, snapshot_seam_set
 from .errors import ExecError, SnapshotWarning
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
@@ -111,8 +112,6 @@ def snapshots(handle: ExeHandle, failures: list[str] | None = None) -> Iterator[
 
 def no_method_reason(environ: Mapping[str, str] | None = None) -> str:
     """Why no snapshot method is tried at all: the seam, or the platform."""
-    from ._seams import SNAPSHOT_ENV
-
     spec = (os.environ if environ is None else environ).get(SNAPSHOT_ENV)
     if spec is not None:
         return f"no method to try ({SNAPSHOT_ENV}={spec!r} leaves none that this build has)"

@@ -15,6 +15,8 @@ them, so ``except OSError`` (what a user of os.execv writes) catches them all:
   Its subclasses ``RecursionGuardError``, ``CannotRerunError``, ``VerifyError`` and
   ``FlushError`` are refusals before anything ran (errno None, except a verify child
   that could not start and FlushError's EAGAIN).
+- ``SnapshotWarning`` (a warning, not an error): ``snapshot=True`` ran the file itself
+  because no sealed copy could run; ``snapshot="required"`` raises instead.
 """
 
 from __future__ import annotations

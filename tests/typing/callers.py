@@ -49,6 +49,8 @@ def paths_and_handles(args: list[str]) -> None:
     assert_type(handle, ExeHandle)
     handle.exec(args, env=os.environ)
     open_exe("/bin/true", snapshot=True).exec(["true"], {"A": "b"})
+    open_exe("/bin/true", snapshot="required").exec(["true"])
+    reexec(args, snapshot="required", fallback=None)
     open_exe(b"/bin/true").exec([b"true"], {b"A": b"b"})
 
 
@@ -56,6 +58,8 @@ def cargo(args: list[str]) -> None:
     fallback = CargoRun(package="xtask", features=("crossval-all",))
     reexec(args, fallback=fallback)
     reexec(args, fallback=reexec_native.CargoRun())
+    reexec(args, fallback=CargoRun(check_workspace=False))
+    reexec(guard=None, fallback=None, cwd=reexec_native.start_dir())  # a server or a reloader
 
 
 def sockets() -> None:
