@@ -20,7 +20,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from _chromium import Chromium, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
