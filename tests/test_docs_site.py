@@ -20,7 +20,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from _chromium import Chromium, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,3 +221,15 @@ def test_platform_page_says_what_the_readme_says(crawl):
     for row in rows:
         for cell in row:
             assert markdown_text(cell) in cells, markdown_text(cell)
+
+
+def test_readme_links_name_files_that_exist():
+    """The README is read on the repository's page and on PyPI: its links into the
+    site's sources must name real files (the site itself is checked above)."""
+    readme = ROOT / "README.md"
+    if not (ROOT / "docs").is_dir():
+        pytest.skip("no docs/ next to the tests")
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", readme.read_text())
+    assert len(targets) > 10, targets
+    missing = [t for t in targets if not re.match(r"^[a-z]+:", t) and not (ROOT / t).exists()]
+    assert not missing, missing

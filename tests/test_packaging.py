@@ -24,8 +24,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 # The one abi3 wheel (cp310 = requires-python's floor) plus the free-threaded
-# interpreters, which cannot load abi3 extensions.
-PYTHONS = ["cp310", "cp314t", "cp315t"]
+# interpreters, which cannot load abi3 extensions, and PyPy, which has no abi3 either.
+PYTHONS = ["cp310", "cp314t", "cp315t", "pp311", "pp312"]
 ARCHS = {
     "linux": ["x86_64", "aarch64"],
     "macos": ["x86_64", "arm64"],
@@ -33,14 +33,35 @@ ARCHS = {
 }
 
 
+def has_pypy(platform: str, libc_or_arch: str, arch: str) -> bool:
+    """Where PyPy builds exist: manylinux (not musllinux), macOS, Windows AMD64 (not
+    ARM64). cibuildwheel lists macOS arm64 PyPy only on an arm64 host."""
+    if platform == "linux":
+        return libc_or_arch == "manylinux"
+    if platform == "macos":
+        return arch == "x86_64" or pymachine() in ("arm64", "aarch64")
+    return arch == "AMD64"
+
+
+def pymachine() -> str:
+    import platform as _platform
+    return _platform.machine()
+
+
 def expected_identifiers(platform: str) -> list[str]:
     """What cibuildwheel lists, in its order: per libc, per arch, per Python."""
+    def pythons(libc_or_arch: str, arch: str) -> list[str]:
+        return [py for py in PYTHONS
+                if not py.startswith("pp") or has_pypy(platform, libc_or_arch, arch)]
     if platform == "linux":
         return [f"{py}-{libc}_{arch}" for libc in ("manylinux", "musllinux")
-                for arch in ARCHS["linux"] for py in PYTHONS]
+                for arch in ARCHS["linux"] for py in pythons(libc, arch)]
     if platform == "macos":
-        return [f"{py}-macosx_{arch}" for py in PYTHONS for arch in ARCHS["macos"]]
-    return [f"{py}-win_{arch.lower()}" for arch in ARCHS["windows"] for py in PYTHONS]
+        return [f"{py}-macosx_{arch}" for py in PYTHONS for arch in ARCHS["macos"]
+                if py in pythons(arch, arch)]
+    # Windows: every CPython, then every PyPy.
+    return [f"{py}-win_{arch.lower()}" for impl in ("cp", "pp") for arch in ARCHS["windows"]
+            for py in pythons(arch, arch) if py.startswith(impl)]
 
 
 def load_pyproject() -> dict:
@@ -61,9 +82,9 @@ def cibw() -> dict:
 
 # ---------------------------------------------------------------- pyproject / setup.py
 
-def test_build_selects_one_abi3_wheel_and_the_free_threaded_ones(cibw):
+def test_build_selects_one_abi3_wheel_the_free_threaded_ones_and_pypy(cibw):
     assert cibw["build"] == [f"{py}-*" for py in PYTHONS]
-    assert not cibw.get("enable"), "no PyPy, prerelease or other extra builds"
+    assert cibw.get("enable") == ["pypy"], "PyPy, and no prerelease or other extra builds"
 
 
 @pytest.mark.parametrize("platform", sorted(ARCHS))
@@ -213,7 +234,20 @@ def test_wheels_workflow_builds_on_native_runners_and_publishes_on_tags():
     assert publish["environment"]["name"] == "pypi"
     assert "refs/tags/v" in publish["if"]
     assert set(publish["needs"]) == {"wheels", "sdist"}
-    assert any(uses.startswith("pypa/gh-action-pypi-publish@") for _, uses in steps_uses(data))
+    # The current publish action (v1.14), attestations on, every artifact (wheels and
+    # the sdist) downloaded into the directory it uploads.
+    publish_steps = [step for step in publish["steps"]
+                     if step.get("uses", "").startswith("pypa/gh-action-pypi-publish@")]
+    assert len(publish_steps) == 1
+    version = re.search(re.escape(publish_steps[0]["uses"]) + r"\s+# v(\d+)\.(\d+)\.\d+", path.read_text())
+    assert version and (int(version[1]), int(version[2])) >= (1, 14), publish_steps[0]["uses"]
+    assert publish_steps[0].get("with", {}).get("attestations") is not False
+    assert "password" not in publish_steps[0].get("with", {}), "trusted publishing, no token"
+    download = next(step for step in publish["steps"] if "download-artifact" in step.get("uses", ""))
+    assert download["with"]["pattern"] == "cibw-*"
+    uploads = [step["with"]["name"] for job in data["jobs"].values() for step in job.get("steps", [])
+               if "upload-artifact" in step.get("uses", "")]
+    assert "cibw-sdist" in uploads and any(name.startswith("cibw-wheels-") for name in uploads)
 
 
 def test_ci_workflow_runs_the_suite_on_push_and_pull_requests():

@@ -1,7 +1,7 @@
 """Standard streams across the exec, for real in child processes: stdin Python read
 ahead from a file is given back to the new process; output that would vanish into
 pytest's capture files is warned about; what the old image started stays a child of
-the new one (README, "What the fast path does and does not protect against")."""
+the new one (docs/guide/fast-path.md, "What the fast path does and does not protect against")."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_iterated_stdin_position_is_unknown_and_says_so(tmp_path):
 
 
 def test_a_pipe_cannot_be_rewound_what_python_read_ahead_is_lost(tmp_path):
-    """As the README says: from a pipe, the new process reads on after Python's
+    """As docs/guide/fast-path.md says: from a pipe, the new process reads on after Python's
     read-ahead (here: 8 KiB later, not line 2)."""
     result = run_with_stdin(tmp_path, "pipe")
     assert result.returncode == 0, result.stderr

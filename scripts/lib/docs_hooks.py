@@ -2,9 +2,10 @@
 
 - Pages in docs/ that the nav does not list yet (a page added by another change) are
   appended to the nav under "More", so they are reachable and searched, not an error.
-- The committed benchmark results (benchmarks/results/*) are published with the site, so
-  docs/benchmarks.md links them as `../benchmarks/results/X`, the path that also works
-  when the Markdown is read in the repository.
+- Repository files outside docs/ that a page links to as `../X` (the committed plots and
+  results in benchmarks/results/, a test, a script) are published with the site under
+  repo/X, so the link that works when the Markdown is read in the repository also works
+  in the site; a `../X` that names no file stays a broken link, which fails the build.
 - `<!-- include: README.md#NAME -->` is replaced by the README's section between
   `<!-- site:NAME -->` and `<!-- /site:NAME -->` (links into docs/ rewritten), so the
   platform table has one source and the site says what the README says.
@@ -19,7 +20,7 @@ from pathlib import Path
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
+LINK = re.compile(r"\]\((\.\./[^)\s#]+)")
 INCLUDE = re.compile(r"<!-- include: README\.md#([\w-]+) -->")
 
 
@@ -47,15 +48,38 @@ def on_config(config, **kwargs):
     return config
 
 
+class _RepoFile(File):
+    """A repository file outside docs/ that a page links to: copied as it is."""
+
+    def is_documentation_page(self) -> bool:
+        return False
+
+    def is_static_page(self) -> bool:
+        return True
+
+
+def _linked_repo_files(docs: Path) -> set[str]:
+    """The `../X` targets of the pages' links and images, as paths from docs/."""
+    targets = set()
+    for page in docs.rglob("*.md"):
+        page_dir = page.parent.relative_to(docs).as_posix()
+        for match in LINK.finditer(page.read_text(encoding="utf-8")):
+            uri = posixpath.normpath(posixpath.join(page_dir, match.group(1)))
+            if uri.startswith("../"):
+                targets.add(uri)
+    return targets
+
+
 def on_files(files: Files, config, **kwargs) -> Files:
-    for path in sorted(RESULTS.glob("*")):
-        if path.suffix not in (".png", ".json"):
-            continue
-        # The path a page's `../benchmarks/results/X` resolves to from docs/.
-        file = File(f"../benchmarks/results/{path.name}", src_dir=config["docs_dir"],
-                    dest_dir=config["site_dir"], use_directory_urls=config["use_directory_urls"],
-                    dest_uri=f"assets/results/{path.name}", inclusion=InclusionLevel.INCLUDED)
-        files.append(file)
+    docs = Path(config["docs_dir"])
+    for uri in sorted(_linked_repo_files(docs)):
+        path = (docs / uri).resolve()
+        if not path.is_file() or ROOT not in path.parents:
+            continue  # left to MkDocs, which reports the link as broken
+        rel = path.relative_to(ROOT).as_posix()
+        files.append(_RepoFile(uri, src_dir=str(docs), dest_dir=config["site_dir"],
+                               use_directory_urls=config["use_directory_urls"],
+                               dest_uri=f"repo/{rel}", inclusion=InclusionLevel.INCLUDED))
     return files
 
 
