@@ -41,7 +41,8 @@ def test_binary_replaced_while_running_runs_the_new_binary(python_copy, report_p
     assert "cargo" not in result.stderr
 
 
-@pytest.mark.parametrize("tier", ["execveat", "fexecve", "path"])
+@pytest.mark.parametrize("tier", [pytest.param("execveat", marks=pytest.mark.fd_exec),
+                                  pytest.param("fexecve", marks=pytest.mark.fd_exec), "path"])
 def test_each_tier_runs_the_program(tier, report_prog, tmp_path):
     result = run_python(f"""
         from reexec_native import reexec
@@ -78,6 +79,7 @@ def test_only_the_forced_tier_is_tried(tmp_path):
     assert "Retry" not in result.stderr  # a script is not a transient ENOENT
 
 
+@pytest.mark.fd_exec
 def test_handle_runs_what_was_opened_even_after_a_swap(report_prog, tmp_path):
     """open_exe() pins the file: replacing the path afterwards does not change what
     runs (fd tiers); the path tier notices the swap and refuses (ESTALE)."""

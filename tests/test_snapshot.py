@@ -18,7 +18,9 @@ import pytest
 from conftest import PYTHON, TESTS, child_env, run_python
 from _env import kernel_at_least
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd/O_TMPFILE are Linux")
+# The sealed copies (memfd, O_TMPFILE) run by descriptor: fd_exec.
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd/O_TMPFILE are Linux"),
+              pytest.mark.fd_exec]
 
 
 @pytest.fixture(scope="session")
