@@ -94,7 +94,7 @@ _matrix_pip_files() {
     if [ ${#pip[@]} -gt 0 ]; then
         "${pip[@]}" config list -v 2>/dev/null \
             | sed -n -e "s/^For variant .*will try loading '\\(.*\\)'\$/\\1/p" \
-                -e "s/^[^ ]*\\.\\(cert\\|client-cert\\)='\\(.*\\)'\$/\\2/p"
+                -e "s/^[^ ]*\\.\\(cert\\|client-cert\\|constraint\\)='\\(.*\\)'\$/\\2/p"
     else  # no pip on the host: the places pip would look
         printf '%s\n' /etc/pip.conf /etc/xdg/pip/pip.conf "$HOME/.pip/pip.conf" "$HOME/.config/pip/pip.conf"
     fi
