@@ -74,10 +74,17 @@ def test_a_stop_signal_stops_the_child_and_the_parent_and_sigcont_resumes_both(n
     while _state(proc.pid) != "T":
         assert time.monotonic() < deadline, "the parent did not stop"
         time.sleep(0.02)
-    time.sleep(0.3)  # the child's trap runs between its sleeps (dash runs pending traps by number)
+    # The child's trap runs when its current `sleep` ends, and a shell runs pending traps by
+    # number (SIGCONT first): wait for its line before resuming (a fixed 0.3 s was too short
+    # under load), reading the pipe's bytes as they come.
+    seen = b""
+    while not seen.endswith(b"\n"):
+        assert time.monotonic() < deadline, f"the child did not report {name}: {seen!r}"
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            seen += os.read(proc.stdout.fileno(), 100)
     os.kill(proc.pid, signal.SIGCONT)
     assert proc.wait(timeout=30) == 42, proc.stderr.read()
-    assert proc.stdout.read() == f"child-got-{num}\nchild-got-CONT\n"
+    assert seen.decode() + proc.stdout.read() == f"child-got-{num}\nchild-got-CONT\n"
 
 
 def test_sigwinch_is_left_alone(tmp_path):
