@@ -75,6 +75,7 @@ class SignalRelay:
         self._pidfd: int | None = None
         self._reaped = False
         self._pending: list[int] = []
+        self._stop_pending = False
         self._saved: dict[int, object] = {}
 
     def started(self, pid: int) -> None:
@@ -88,6 +89,9 @@ class SignalRelay:
         pending, self._pending = self._pending, []
         for signum in pending:
             self._send(signum)
+        if self._stop_pending:
+            self._stop_pending = False
+            os.kill(os.getpid(), signal.SIGSTOP)  # now that the child has the stop signal too
 
     def reaped(self) -> None:
         self._reaped = True  # from now on the pid may name another process
@@ -115,6 +119,14 @@ class SignalRelay:
             self._send(signum)
 
     def _forward_and_stop(self, signum: int, frame: object) -> None:
+        if self._pid is None:
+            # No child yet (spawned, not yet started()): stopping now would let the SIGCONT
+            # that resumes us reach the child right behind the stop signal, and the kernel
+            # (or a shell, which runs pending traps by number) lets SIGCONT win. Stop in
+            # started(), once the child has the stop signal.
+            self._pending.append(signum)
+            self._stop_pending = True
+            return
         self._forward(signum, frame)
         os.kill(os.getpid(), signal.SIGSTOP)  # stop with the child; SIGCONT resumes both
 

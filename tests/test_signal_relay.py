@@ -8,6 +8,7 @@ SIGTERM/SIGHUP were forwarded: the others killed the parent and orphaned the chi
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -73,10 +74,17 @@ def test_a_stop_signal_stops_the_child_and_the_parent_and_sigcont_resumes_both(n
     while _state(proc.pid) != "T":
         assert time.monotonic() < deadline, "the parent did not stop"
         time.sleep(0.02)
-    time.sleep(0.3)  # the child's trap runs between its sleeps (dash runs pending traps by number)
+    # The child's trap runs when its current `sleep` ends, and a shell runs pending traps by
+    # number (SIGCONT first): wait for its line before resuming (a fixed 0.3 s was too short
+    # under load), reading the pipe's bytes as they come.
+    seen = b""
+    while not seen.endswith(b"\n"):
+        assert time.monotonic() < deadline, f"the child did not report {name}: {seen!r}"
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            seen += os.read(proc.stdout.fileno(), 100)
     os.kill(proc.pid, signal.SIGCONT)
     assert proc.wait(timeout=30) == 42, proc.stderr.read()
-    assert proc.stdout.read() == f"child-got-{num}\nchild-got-CONT\n"
+    assert seen.decode() + proc.stdout.read() == f"child-got-{num}\nchild-got-CONT\n"
 
 
 def test_sigwinch_is_left_alone(tmp_path):
@@ -115,3 +123,45 @@ def test_no_signal_reaches_a_reaped_child_pid(tmp_path):
     assert result.stdout.splitlines()[-1] == "parent-alive"
     if sys.platform.startswith("linux"):
         assert result.stdout.splitlines()[0] == "pidfd"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")
+def test_a_stop_signal_before_the_child_is_known_stops_the_parent_only_after_forwarding(tmp_path):
+    """A stop signal that lands between the spawn and started(pid) (the relay does not know
+    the child yet): before the fix the parent stopped at once and the SIGCONT that resumed
+    it reached the child right behind the stop signal, so the child never saw the stop
+    (SIGTTOU under load: 'child-got-CONT' alone). Now the parent stops in started(), after
+    the child got the stop signal."""
+    out = tmp_path / "child.out"
+    code = textwrap.dedent(f"""
+        import os, signal, subprocess, sys, time
+        from reexec_native._child import SignalRelay
+        child = subprocess.Popen(["sh", "-c", "trap 'echo got-TTOU >> {out}' TTOU; "
+                                  "trap 'echo got-CONT >> {out}; exit 42' CONT; touch {out}.ready; "
+                                  "i=0; while [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; exit 9"])
+        while not os.path.exists("{out}.ready"):  # its traps are set
+            time.sleep(0.01)
+        with SignalRelay() as relay:
+            os.kill(os.getpid(), signal.SIGTTOU)  # its handler runs here: no child known yet
+            print("before-started", flush=True)
+            relay.started(child.pid)
+            print("resumed", flush=True)
+            sys.exit(child.wait())
+    """)
+    proc = subprocess.Popen([PYTHON, "-c", code], env=child_env(), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while _state(proc.pid) != "T":
+        assert time.monotonic() < deadline, "the parent did not stop"
+        time.sleep(0.02)
+    if not select.select([proc.stdout], [], [], 2)[0]:
+        proc.kill()
+        proc.wait()
+        pytest.fail("the parent stopped before the relay knew the child (before started())")
+    assert proc.stdout.readline() == "before-started\n"  # stopped in started(), not before
+    while "got-TTOU" not in (out.read_text() if out.exists() else ""):
+        assert time.monotonic() < deadline, "the child did not get SIGTTOU"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGCONT)
+    assert proc.wait(timeout=30) == 42
+    assert proc.stdout.read() == "resumed\n"
+    assert out.read_text() == "got-TTOU\ngot-CONT\n"

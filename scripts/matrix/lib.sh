@@ -82,7 +82,7 @@ matrix_root() {
 }
 
 # The host's pip configuration and CA files: the files `pip config list -v` would load, the
-# certificates that configuration names, and the files PIP_CERT / PIP_CONFIG_FILE /
+# files that configuration names (cert, constraint, ...), and the files PIP_CERT / PIP_CONFIG_FILE /
 # SSL_CERT_FILE / REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE name.
 _matrix_pip_files() {
     local pip=() f
@@ -94,7 +94,8 @@ _matrix_pip_files() {
     if [ ${#pip[@]} -gt 0 ]; then
         "${pip[@]}" config list -v 2>/dev/null \
             | sed -n -e "s/^For variant .*will try loading '\\(.*\\)'\$/\\1/p" \
-                -e "s/^[^ ]*\\.\\(cert\\|client-cert\\|constraint\\)='\\(.*\\)'\$/\\2/p"
+                -e "s/^[^ ]*='\\(\\/.*\\)'\$/\\1/p" | tr ' ' '\n'
+        # (the second: every value that is a path, e.g. cert, constraint, requirement files)
     else  # no pip on the host: the places pip would look
         printf '%s\n' /etc/pip.conf /etc/xdg/pip/pip.conf "$HOME/.pip/pip.conf" "$HOME/.config/pip/pip.conf"
     fi
