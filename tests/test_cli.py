@@ -100,8 +100,10 @@ def test_doctor_probes_snapshot_methods_and_their_seam(cli):
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and pid namespaces")
 def test_doctor_reports_memfd_refused_by_the_kernel(cli):
     """vm.memfd_noexec=2 (per pid namespace): no executable memfd can be made."""
-    script = 'sysctl -qw vm.memfd_noexec=2 && exec "$@" doctor --json'
+    # Written to /proc directly: sysctl (procps) is not in a minimal Debian 13 root.
+    script = 'echo 2 > /proc/sys/vm/memfd_noexec && exec "$@" doctor --json'
     result = run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script, "sh", *cli], env=child_env())
+    assert result.returncode == 0, result.stderr
     snapshot = json.loads(result.stdout)["snapshot"]
     assert snapshot["memfd"]["status"] == "fails", snapshot
     assert snapshot["memfd"]["errno"] == "refused"

@@ -127,6 +127,11 @@ matrix_enter() {
         trap 'exit 130' INT
         trap 'exit 143' TERM
         # (no set -e: it is ignored when the caller writes `matrix_enter ... || status=$?`)
+        # The root a mount point of its own (what it holds already carried along), private:
+        # inside a chroot whose / is no mount point, a new mount namespace cannot change its
+        # propagation (`unshare --mount-proc`: "cannot change root filesystem propagation").
+        mount --rbind "$root" "$root" || exit 1
+        mount --make-rprivate "$root" || exit 1
         mount --bind /proc "$root/proc" || exit 1
         mount --bind /sys "$root/sys" || exit 1
         mount --bind /dev "$root/dev" || exit 1
