@@ -56,14 +56,24 @@ def test_cli_exec_keeps_the_callers_mask_and_ignored_signals(cli, report_prog):
 
 
 @pytest.mark.parametrize("sigchld", ["default", "ignored"])
-def test_cli_fallback_child_keeps_the_callers_mask_and_ignored_signals(cli, report_prog, sigchld):
+def test_cli_fallback_child_keeps_the_callers_mask_and_ignored_signals(cli, report_prog, sigchld, tmp_path):
     """--cargo-fallback, with report standing in for cargo: the fallback's child starts
     as the program would have (posix_spawn; with SIGCHLD ignored, fork + exec). Before:
     SigBlk 0, and with SIGCHLD ignored the fallback's status was lost ("could not be
     started", exit 127)."""
     ignore = (signal.SIGUSR2, signal.SIGCHLD) if sigchld == "ignored" else (signal.SIGUSR2,)
+    # The "cargo": answers the fallback's workspace check, then becomes report (exec keeps
+    # the mask and the ignored signals it was started with). Python, not sh: dash resets an
+    # ignored SIGCHLD; Python leaves SIGCHLD and the mask as it found them.
+    cargo = tmp_path / "cargo"
+    cargo.write_text(f"#!{sys.executable} -I\nimport os, sys\n"
+                     "if sys.argv[1:2] == ['metadata']:\n"
+                     "    print('{\"packages\": [{\"name\": \"xtask\"}], \"workspace_root\": \"/fake-ws\"}')\n"
+                     "    sys.exit(0)\n"
+                     f"os.execv({str(report_prog)!r}, [{str(report_prog)!r}, *sys.argv[1:]])\n")
+    cargo.chmod(0o755)
     result = run_as_caller([*cli, "exec", "--cargo-fallback", "--retry-budget", "0", "--", "/nonexistent/x"],
-                           ignore=ignore, env=child_env(CARGO=str(report_prog), REPORT_EXIT="42"))
+                           ignore=ignore, env=child_env(CARGO=str(cargo), REPORT_EXIT="42"))
     assert result.returncode == 42, result.stderr
     report = parse_report(result.stdout)
     assert report["argv"][1:4] == [b"run", b"-p", b"xtask"]

@@ -73,7 +73,7 @@ def test_fallback_child_keeps_sigchld_ignored(chld_check, tmp_path):
     program, so the program has it): here the "cargo" is chld_check itself, whose exit
     status says so: 0 when it started with SIGCHLD ignored."""
     body = (f"reexec(['x'], executable='/nonexistent/x', retry_budget=0, "
-            f"fallback=CargoRun(cargo={str(chld_check)!r}))")
+            f"fallback=CargoRun(cargo={str(chld_check)!r}, check_workspace=False))")
     result = run_python(script("ignored", body), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
 
@@ -180,7 +180,7 @@ def test_a_status_taken_by_another_waiter_is_never_could_not_be_started(tmp_path
         threading.Thread(target=reap_all, daemon=True).start()
         try:
             reexec(['x'], executable='/nonexistent/x', retry_budget=0,
-                   fallback=CargoRun(cargo={str(cargo)!r}, mode='build-exec'))
+                   fallback=CargoRun(cargo={str(cargo)!r}, mode='build-exec', check_workspace=False))
         except ReexecError as exc:
             print('stage=%s errno=%s' % (exc.fallback_error.stage, exc.fallback_error.errno), flush=True)
             print(exc, flush=True)
