@@ -70,7 +70,7 @@ def _exec_with_retry(path: str, argv: list[bytes], env: Mapping[bytes, bytes], b
     # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
     # not an exec failure to retry or hand to the fallback.
     audit_exec(path, argv, _without(env, ORIGINAL_EXE_ENV))
-    log("Fast path: %s", path)  # first: the first line logged imports logging, not on the budget's clock
+    log("Fast path: %s", path)  # before the budget's clock starts: logging may be the application's
     deadline = time.monotonic() + budget
     delay = _FIRST_DELAY
     retries = 0
