@@ -106,9 +106,9 @@ def _spec_child(target: str, variants: Variants):
 
 def _reexec_child(target: str, variants: Variants, snapshot: bool = False, wait: str | None = None):
     from reexec_native import ExeHandle, ReexecError, reexec
-    from reexec_native import _fastpath
+    from reexec_native import _exe
 
-    real_open_exe = _fastpath.open_plain
+    real_open_exe = _exe.open_plain
     real_make_snapshot = ExeHandle.make_snapshot
 
     def child(fd: int) -> None:
@@ -123,7 +123,7 @@ def _reexec_child(target: str, variants: Variants, snapshot: bool = False, wait:
             emit(fd, f"checked {variants.of(copy.st_ino, f'/proc/self/fd/{copy.fd}')}")
             return copy
 
-        _fastpath.open_plain = recording_open_exe
+        _exe.open_plain = recording_open_exe
         ExeHandle.make_snapshot = recording_make_snapshot
         if wait is not None:
             os.environ["REEXEC_NATIVE_WAIT"] = wait  # wake.py: inotify vs the timer, side by side

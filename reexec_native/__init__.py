@@ -8,11 +8,9 @@ child's status.
 
 __version__ = "0.2.0"
 
-from os import environ as _os_environ
-
-# start_dir(): recorded at `import reexec_native`, not when _command first loads (PEP
-# 562 below), so an os.chdir() between the import and the first use does not move it.
-from . import _startdir as _startdir
+# start_dir()'s directory, recorded now, and a re-executed process's name (see _startup):
+# the one module an import loads, the public names load theirs at first use (PEP 562).
+from . import _startup as _startup
 
 # Public name -> the module that defines it, loaded at first use (PEP 562), so that
 # `import reexec_native` costs little more than loading the package: a program that
@@ -20,12 +18,12 @@ from . import _startdir as _startdir
 _LAZY = {
     "ExeHandle": "._exe",
     "current_exe": "._exe",
-    "open_exe": "._open",
-    "DEFAULT_GUARD": "._command",
-    "clear_guard": "._command",
-    "current_command": "._command",
-    "guard_active": "._command",
-    "start_dir": "._command",
+    "open_exe": "._exe",
+    "DEFAULT_GUARD": "._reexec",
+    "clear_guard": "._reexec",
+    "current_command": "._reexec",
+    "guard_active": "._reexec",
+    "start_dir": "._reexec",
     "reexec": "._reexec",
     "CargoRun": ".cargo",
     "ArgumentListTooLongError": ".errors",
@@ -45,10 +43,8 @@ _LAZY = {
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than this package
 if TYPE_CHECKING:  # what the type checkers see: the names as plain imports
-    from ._command import DEFAULT_GUARD, clear_guard, current_command, guard_active, start_dir
-    from ._exe import ExeHandle, current_exe
-    from ._open import open_exe
-    from ._reexec import reexec
+    from ._exe import ExeHandle, current_exe, open_exe
+    from ._reexec import DEFAULT_GUARD, clear_guard, current_command, guard_active, reexec, start_dir
     from .cargo import CargoRun
     from .errors import (
         ArgumentListTooLongError,
@@ -81,12 +77,10 @@ def __dir__() -> list[str]:
 
 
 # A re-executed process whose exec through a descriptor left it named after the fd
-# number (kernels before 6.14) gets its name back: see _comm. Only in a re-exec (the
-# default guard or a snapshot's marker is set), so a plain import costs one lookup.
-if _os_environ.get("BITNET_REPAIR_PARENT") or _os_environ.get("REEXEC_NATIVE_ORIGINAL_EXE"):
-    from ._comm import restore as _restore_name
-
-    _restore_name()
+# number (kernels before 6.14) gets its name back. Only in a re-exec, so a plain import
+# costs two lookups.
+if _startup.is_reexec():
+    _startup.restore()
 
 __all__ = [
     "ArgumentListTooLongError",

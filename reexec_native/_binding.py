@@ -5,6 +5,18 @@ the C arrays, calls, and turns what the C core reported into Python values, or
 into the exceptions of ``errors`` (errno, strerror, path; ``tier`` and named
 ``attempts`` for exec failures). What to try, in what order, and what to log is
 decided by the callers.
+
+Also here, because they restrict what the C core is asked to do: the test seams,
+environment variables parsed in one place, so tests and benchmarks can force one tier,
+copy method or wait (an unknown name is a ValueError naming the variable and what it
+knows):
+
+- ``REEXEC_NATIVE_TIERS=execveat,fexecve,path`` (any subset): the exec tiers tried;
+- ``REEXEC_NATIVE_SNAPSHOT=memfd,tmpfile`` (any subset, in that order): the snapshot
+  methods tried, and their order;
+- ``REEXEC_NATIVE_WAIT=poll``: the retry loop sleeps instead of watching the name;
+
+and the command line's choice to keep the caller's signal mask (``keep_caller_mask``).
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from .errors import Attempt, ExecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ._native import CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
@@ -57,6 +69,9 @@ NOTE_NAMES = {
     lib.REEXEC_NOTE_OPEN_FOR_WRITING: "open-for-writing",
     lib.REEXEC_NOTE_CHANGED_DURING_COPY: "changed-during-copy",
 }
+#: A snapshot's note on success: the copy of a #! script keeps its descriptor
+#: inheritable, because the interpreter opens /dev/fd/N to read the script.
+SCRIPT_NOTE = int(lib.REEXEC_NOTE_SCRIPT)
 _NOTE_TEXT = {
     "not-elf": "not a verified ELF image, skipped",
     "identity-changed": "path no longer names the opened file",
@@ -154,17 +169,22 @@ def current_exe() -> str:
 
 # --- exec -----------------------------------------------------------------------------
 
-def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes], tiers: int,
-             run: ExecFunction | None = None, keep_mask: bool = False) -> tuple[int, list[Attempt]]:
-    """reexec_exec (or `run`, same arguments) with C vectors of `argv` and `env_entries`
-    (``NAME=value``); returns only when it did: (status, the attempts in order).
-    `keep_mask`: the signal mask stays as it is (else it is cleared for the exec)."""
-    if keep_mask:
+def exec_raw(raw: RawExe, path: str, sealed: bool, argv: Sequence[bytes], env: Mapping[bytes, bytes],
+             tiers: int | None = None, run: ExecFunction | None = None) -> tuple[int, list[Attempt]]:
+    """reexec_exec (or `run`, same arguments) of the opened `raw` (shown as `path`; a
+    `sealed` copy has no path: its descriptor is all) with C vectors of `argv` and `env`
+    (``NAME=value``), by `tiers` (default: those the seam allows, the path tier left out
+    for a sealed copy; ExecError tier "none" when that leaves none); the signal mask is
+    cleared unless keep_caller_mask() was called. Returns only when it did: (status,
+    the attempts in order)."""
+    if tiers is None:
+        tiers = exec_tiers(path, sealed)
+    if _keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
     argv_buf, c_argv = c_vector(argv)
-    env_buf, c_envp = c_vector(env_entries)
+    env_buf, c_envp = c_vector(list(map(b"=".join, env.items())))
     report = ffi.new("reexec_report *")
-    c_path: CString = ffi.NULL if path is None else path
+    c_path: CString = ffi.NULL if sealed else os.fsencode(path)
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
     attempts: list[Attempt] = []
     for i in range(report.count):
@@ -172,6 +192,23 @@ def exec_raw(raw: RawExe, path: bytes | None, argv: Sequence[bytes], env_entries
         attempts.append(Attempt(tier_name(a.tier), int(a.err), NOTE_NAMES.get(int(a.note))))
     del argv_buf, env_buf  # kept alive until here: c_argv and c_envp point into them
     return int(status), attempts
+
+
+def exec_tiers(path: str, sealed: bool = False) -> int:
+    """The tiers an exec of `path` tries: those $REEXEC_NATIVE_TIERS allows (default: all
+    of this build's), without the path tier for a `sealed` copy (it has no path); an
+    ExecError (ENOSYS, tier "none") when none is left."""
+    tiers = requested_tiers()
+    if sealed:
+        tiers &= ~TIER_BITS["path"]
+    if tiers:
+        return tiers
+    if sealed:
+        why = ("a sealed copy has no path, so only the execveat and fexecve tiers can run it, "
+               f"and {TIERS_ENV}={tiers_spec()} leaves both out")
+    else:
+        why = f"{TIERS_ENV}={tiers_spec()} allows none"
+    raise ExecError.of(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path, tier="none")
 
 
 def c_vector(items: Sequence[bytes]) -> tuple[CharArray, CharPtrArray]:
@@ -186,7 +223,7 @@ def c_vector(items: Sequence[bytes]) -> tuple[CharArray, CharPtrArray]:
 
 
 class WinRun:
-    """reexec_win_run (Windows) in reexec_exec's place (ExeHandle._exec(run=)): the
+    """reexec_win_run (Windows) in reexec_exec's place (exec_raw(run=)): the
     hand-over that returns 0 once the child exited, its 32-bit code in ``exit_code``."""
 
     def __init__(self) -> None:
@@ -243,8 +280,9 @@ def _is_batch(path: str) -> bool:
 
 # --- snapshot, pre-exec check ---------------------------------------------------------
 
-def snapshot(raw: RawExe, path: bytes, method: str, tmpdir: bytes | None) -> RawExe:
-    """reexec_snapshot: a sealed copy made by `method`; ExecError (tier "snapshot"),
+def snapshot(raw: RawExe, path: bytes, method: str, tmpdir: bytes | None) -> tuple[RawExe, bool]:
+    """reexec_snapshot: (a sealed copy made by `method`, whether it is a #! script's,
+    whose descriptor stays inheritable: SCRIPT_NOTE); ExecError (tier "snapshot"),
     ETXTBSY while a writer holds the file, ESTALE when it changed during the copy."""
     out = new_exe()
     note = ffi.new("int *")
@@ -255,7 +293,7 @@ def snapshot(raw: RawExe, path: bytes, method: str, tmpdir: bytes | None) -> Raw
         why = f"; {_NOTE_TEXT[name]}" if name in _NOTE_TEXT else ""
         raise ExecError.of(err, f"{os.strerror(err)} (snapshot {method}{why})", os.fsdecode(path),
                            tier="snapshot", attempts=[Attempt("snapshot", err, name)])
-    return out
+    return out, note[0] == SCRIPT_NOTE
 
 
 def kernel_check(fd: int) -> int:
@@ -302,15 +340,16 @@ _DIGITS = b"0" * 24  # room for a PID or a 64-bit id, written by the child
 
 def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
           tiers: int, plan: FdPlanC | None, stdio: tuple[int, int, int] = (-1, -1, -1),
-          listen_pid: bool = False, listen_pidfdid: bool = False, sigchld: RawSigchld | None = None,
-          keep_mask: bool = False) -> tuple[int, int]:
+          listen_pid: bool = False, listen_pidfdid: bool = False,
+          sigchld: RawSigchld | None = None) -> tuple[int, int]:
     """reexec_spawn: fork, apply `plan` in the child, exec `raw` by `tiers` (or, with no
     `raw`, the program at `path`), with `stdio` as its 0-2 (-1: inherited); with
     `listen_pid`, LISTEN_PID is the child's own PID, with `listen_pidfdid`,
     LISTEN_PIDFDID its own pidfd inode id (ask only where pidfd_id() works here);
     `sigchld` (from sigchld_default): the child gets SIGCHLD back as the caller had
-    it; `keep_mask`: the signal mask is not cleared. Returns (0, pid) or (errno, -1)."""
-    if keep_mask:
+    it; the signal mask is cleared unless keep_caller_mask() was called. Returns
+    (0, pid) or (errno, -1)."""
+    if _keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
     argv_buf, c_argv = c_vector([bytes(a) for a in argv])
     # NAME=<digits> entries the child fills in, last in envp: found by index there.
@@ -372,3 +411,77 @@ def watch_hold(fd: int) -> int:
 def watch_wait(fd: int, name: bytes, timeout_ms: int) -> int:
     """reexec_watch_wait: 0 (an event about `name`), ETIMEDOUT, EINTR, or another errno."""
     return int(lib.reexec_watch_wait(fd, name, timeout_ms))
+
+
+# --- the test seams, and the signal mask ---------------------------------------------
+
+TIERS_ENV = "REEXEC_NATIVE_TIERS"
+SNAPSHOT_ENV = "REEXEC_NATIVE_SNAPSHOT"
+WAIT_ENV = "REEXEC_NATIVE_WAIT"
+WAIT_MODES = ("inotify", "poll")
+
+
+def _names(variable: str, spec: str, known: Iterable[str], what: str, skip_blank: bool = False) -> list[str]:
+    known = tuple(known)
+    names = [part.strip().lower() for part in spec.split(",")]
+    if skip_blank:
+        names = [name for name in names if name]
+    for name in names:
+        if name not in known:
+            raise ValueError(f"{variable}={spec!r}: unknown {what} {name!r}; known: {', '.join(known)}")
+    return names
+
+
+def requested_tiers(environ: Mapping[str, str] | None = None) -> int:
+    """Mask of the tiers to try: all this build supports, or those $REEXEC_NATIVE_TIERS names."""
+    spec = (os.environ if environ is None else environ).get(TIERS_ENV)
+    if spec is None:
+        return supported_tiers()
+    mask = 0
+    for name in _names(TIERS_ENV, spec, TIER_BITS, "tier"):
+        mask |= TIER_BITS[name]
+    return mask
+
+
+def tiers_spec(environ: Mapping[str, str] | None = None) -> str:
+    """$REEXEC_NATIVE_TIERS as set ("" when unset), for messages."""
+    return (os.environ if environ is None else environ).get(TIERS_ENV, "")
+
+
+def snapshot_seam_set(environ: Mapping[str, str] | None = None) -> bool:
+    return (os.environ if environ is None else environ).get(SNAPSHOT_ENV) is not None
+
+
+def requested_methods(environ: Mapping[str, str] | None = None) -> list[str]:
+    """memfd and tmpfile (those this build has), or those named in
+    $REEXEC_NATIVE_SNAPSHOT, in its order."""
+    available = [name for name, bit in SNAPSHOT_BITS.items() if snapshot_methods() & bit]
+    spec = (os.environ if environ is None else environ).get(SNAPSHOT_ENV)
+    if spec is None:
+        return available
+    names = _names(SNAPSHOT_ENV, spec, SNAPSHOT_BITS, "method", skip_blank=True)
+    return [name for name in names if name in available]
+
+
+def wait_mode(environ: Mapping[str, str] | None = None) -> str:
+    """"inotify" (the default) or "poll" ($REEXEC_NATIVE_WAIT=poll)."""
+    spec = (os.environ if environ is None else environ).get(WAIT_ENV, "inotify").strip().lower() or "inotify"
+    _names(WAIT_ENV, spec, WAIT_MODES, "wait mode")
+    return spec
+
+
+_keep_mask = False
+
+
+def keep_caller_mask() -> None:
+    """From now on the new program (and the fallback's child) starts with this process's
+    signal mask instead of an empty one: the command line's exec. The library clears it,
+    on purpose: a signal Python code blocked for its own reasons would stay blocked in a
+    program that does not expect it. The command line keeps it, as a shell's exec does
+    (the interpreter never changes the mask it was started with, so it is the caller's)."""
+    global _keep_mask
+    _keep_mask = True
+
+
+def keeping_mask() -> bool:
+    return _keep_mask

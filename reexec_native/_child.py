@@ -1,10 +1,8 @@
-"""The fallback's children: start one as exec would, wait, and leave exactly as it left.
+"""Children we wait for: start one as exec would, wait, and leave exactly as it left.
 
 ``spawn_and_wait`` (cargo run: posix_spawn, or fork + exec with a descriptor plan),
-``collect_output`` (the verify child's pipes, and its timeout),
-``run_through_shim`` (Windows: the C core's CreateProcessW hand-over, which gives
-back all 32 bits of the exit code), ``run_reading_stdout`` (cargo build, its JSON
-messages read), and ``leave_like`` (the child's exit code, or death by its signal).
+``run_reading_stdout`` (cargo build, its JSON messages read), ``leave_like`` (the
+child's exit code, or death by its signal), and the signal state around them.
 
 The waiting parent's signal relay: while the child runs, every catchable signal whose default would end or stop the
 parent is caught and passed on to the child, so the parent neither dies and orphans
@@ -25,28 +23,55 @@ A signal that arrives before the child exists is forwarded once it does. Signals
 through a pidfd (Linux 5.3+: os.pidfd_open + signal.pidfd_send_signal), which can
 never reach another process once the child was reaped; elsewhere os.kill, only until
 the child is reaped.
+
+SIGCHLD: Signal state around the children we wait for, and the mask the new program gets.
+
+a caller that ignores SIGCHLD (daemons that let the kernel reap, inherited
+across exec), sets SA_NOCLDWAIT, or reaps in a SIGCHLD handler would take our child's
+exit status before we read it: waitpid then fails with ECHILD (CPython's subprocess
+documents the same trap, and answers returncode 0). ``ChildWait`` holds SIGCHLD at
+SIG_DFL from before the fork until the child was waited for, then puts the caller's
+back (a handler then gets one SIGCHLD for what ended meanwhile); the child gets the
+caller's disposition back before it execs (exec keeps SIG_IGN), so the program sees
+what it would have seen. ``reap`` waits; a status lost anyway (another thread waited
+for the child) is None: the child ran, so it is never "could not be started".
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 from . import _binding
-from ._exe import audit_exec, open_plain
-from ._log import flush_stdio, log
-from ._sigstate import EXIT_STATUS_LOST, ChildWait, keeping_mask, reap
-from ._stdio import restore_stdin, rewind_stdin
-from ._validate import env_entries
+from ._binding import keeping_mask
+from ._exe import open_plain
+from ._log import flush_stdio, log, restore_stdin, rewind_stdin
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-    from ._fds import FdPlan
+    from typing import Protocol
+
+    from ._binding import FdPlanC, RawSigchld
+
+    class FdPlan(Protocol):
+        """What a child needs of a descriptor plan (``_handover.FdPlan``, which knows
+        this module, not the other way round)."""
+
+        listen: list[int]
+
+        def describe(self) -> str: ...
+
+        def c_plan(self, exempt: Sequence[int] = ()) -> FdPlanC: ...
+
+#: The exit status when a child ran but its status could not be read (not 0: that
+#: would claim success; not 1..125: those may be the program's own).
+EXIT_STATUS_LOST = 255
 
 _NAMES = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
           "SIGXCPU", "SIGPWR", "SIGIO", "SIGSTKFLT", "SIGCONT")
@@ -204,15 +229,11 @@ def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, by
     listen = bool(plan and plan.listen)
     if plan is not None:
         env = {k: v for k, v in env.items() if k not in (b"LISTEN_PID", b"LISTEN_PIDFDID")}
-    if listen:
-        from ._fds import pidfd_id_of
-
-        listen_pidfdid = pidfd_id_of(os.getpid()) is not None
-    else:
-        listen_pidfdid = False
-    err, pid = _binding.spawn(None, os.fsencode(program), argv, env_entries(env), 0,
+    # LISTEN_PIDFDID where the kernel names processes by pidfd inode ids (pidfs)
+    listen_pidfdid = listen and _binding.pidfd_id(os.getpid())[0] == 0
+    err, pid = _binding.spawn(None, os.fsencode(program), argv, list(map(b"=".join, env.items())), 0,
                               None if plan is None else plan.c_plan(), listen_pid=listen,
-                              listen_pidfdid=listen_pidfdid, sigchld=chld.for_child, keep_mask=keeping_mask())
+                              listen_pidfdid=listen_pidfdid, sigchld=chld.for_child)
     if err:
         with_plan = f" with {plan.describe()}" if plan is not None else ""
         raise OSError(err, f"{os.strerror(err)} (starting the fallback{with_plan})", program)
@@ -222,17 +243,13 @@ def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, by
 def run_through_shim(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes, bytes]) -> NoReturn:
     """Run `program` as a child of the C shim (job, console handler, std handles), log
     its exit code, and exit with it: all 32 bits (os._exit's C int is the same bits).
-    Raises the ExecError of the hand-over when the child could not start."""
+    Raises the ExecError of the hand-over when the child could not start (off Windows,
+    where there is no such hand-over, always)."""
     argv = [os.fsencode(part) for part in cmd]
-    audit_exec(program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
-    # Off Windows there is no reexec_win_run: the plain hand-over, which refuses there.
-    run = _binding.WinRun() if _binding.has_win_run() else None
+    sys.audit("os.exec", program, argv, env)  # the shim's hand-over is os.exec on Windows, as os.execv's
     with open_plain(program) as handle:
-        # package-internal: the exec of already checked bytes, with the shim's hand-over
-        handle._exec(argv, env, _binding.TIER_BITS["createprocess"], run=run)  # pyright: ignore[reportPrivateUsage]
-    if run is None:
-        raise AssertionError("unreachable: _exec returns only with run=")
-    leave_like(run.exit_code, "Fallback child")
+        code = handle.run(argv, env)
+    leave_like(code, "Fallback child")
 
 
 def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line: Callable[[bytes], None]) -> int | None:
@@ -304,59 +321,57 @@ def die_by_signal(signum: int) -> NoReturn:
     os._exit(128 + signum)
 
 
-def collect_output(pid: int, out_r: int, err_r: int, deadline: float, tail: int) -> tuple[int | None, bytes, bytes, bool]:
-    """Read the child's stdout and stderr pipes (closed at the end; of stderr, at least
-    the last `tail` bytes are kept) and reap it by `deadline`, else SIGKILL it: (wait
-    status or None, stdout, stderr, timed out)."""
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    import selectors  # only when a verify run happens (import cost of every reexec())
+# --- SIGCHLD while we wait ------------------------------------------------------------
 
-    sel = selectors.DefaultSelector()
-    for fd in (out_r, err_r):
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    status = None
-    timed_out = False
-    exited_at = None
+class ChildWait:
+    """Context manager: SIGCHLD at SIG_DFL for the block (start the child and wait for
+    it inside), the caller's disposition back after. ``for_child`` goes to
+    _binding.spawn; ``caller_ignored``: the program must get SIG_IGN back (posix_spawn
+    cannot do that). `notify`: a caller's handler gets one SIGCHLD afterwards (leave it
+    off where the process leaves right after)."""
+
+    def __init__(self, notify: bool = True) -> None:
+        self._notify = notify
+        self._state: RawSigchld | None = None
+        self.was = "default"
+
+    def __enter__(self) -> ChildWait:
+        if os.name == "nt":
+            return self  # no SIGCHLD, and the hand-over's wait is a handle's
+        err, state = _binding.sigchld_default()
+        if err:
+            log("Warning: SIGCHLD could not be set to its default for the wait (%s); "
+                "the child's exit status may be lost", os.strerror(err))
+            return self
+        self.was = _binding.SIGCHLD_NAMES.get(state.was, str(state.was))
+        if self.was != "default":
+            self._state = state
+            log("SIGCHLD was %s here: at its default while the child runs (so its exit status "
+                "can be read), then put back", self.was)
+        return self
+
+    @property
+    def for_child(self) -> RawSigchld | None:
+        return self._state
+
+    @property
+    def caller_ignored(self) -> bool:
+        return self._state is not None and self._state.was == _binding.SIGCHLD_IGNORED
+
+    def __exit__(self, *exc_info: object) -> None:
+        state, self._state = self._state, None
+        if state is not None:
+            _binding.sigchld_restore(state, self._notify)
+
+
+def reap(pid: int) -> int | None:
+    """Wait for child `pid`: its exit code (negative: the signal that ended it, as
+    os.waitstatus_to_exitcode gives it), or None when its status was lost (ECHILD:
+    something else waited for it)."""
     try:
-        while True:
-            if status is None:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status, exited_at = raw, time.monotonic()
-            now = time.monotonic()
-            if status is None and now >= deadline:
-                os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-                timed_out = True
-                break
-            if not sel.get_map() and status is not None:
-                break
-            # Once it exited, what is left in the pipes is read; a grandchild holding
-            # them open does not keep us past a short grace.
-            if exited_at is not None and now - exited_at > 0.2:
-                break
-            for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
-                try:
-                    data = os.read(key.fd, 65536)
-                except BlockingIOError:
-                    continue
-                if data:
-                    chunks[key.fd].append(data)
-                    if key.fd == err_r and sum(map(len, chunks[err_r])) > 4 * tail:
-                        chunks[err_r] = [b"".join(chunks[err_r])[-tail:]]
-                else:
-                    sel.unregister(key.fd)
-            if not sel.get_map() and status is None:
-                # Pipes closed, child still running: wait for it without spinning.
-                while status is None and time.monotonic() < deadline:
-                    done, raw = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        status = raw
-                    else:
-                        time.sleep(0.002)
-    finally:
-        sel.close()
-        os.close(out_r)
-        os.close(err_r)
-    return status, b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError as exc:
+        log("Child %d ended, but its exit status could not be read: %s (something else in this "
+            "process waited for it)", pid, exc.strerror)
+        return None
+    return os.waitstatus_to_exitcode(status)

@@ -65,8 +65,8 @@ def probe_tier(name: str, timeout: float = PROBE_TIMEOUT, snapshot: str | None =
     """Exec a program through tier `name` alone (or, given `snapshot`, through a copy
     made by that method alone, by the tiers the seam allows), in a child;
     {"status": "works"} or {"status": "fails", "errno": ..., "detail": ...}."""
-    from ._command import DEFAULT_GUARD
-    from ._seams import SNAPSHOT_ENV, TIERS_ENV
+    from ._startup import DEFAULT_GUARD
+    from ._binding import SNAPSHOT_ENV, TIERS_ENV
 
     env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
     if snapshot:
@@ -125,7 +125,7 @@ def _proc_self_fd() -> dict[str, Any]:
 def _execve_check() -> dict[str, Any]:
     """Does the kernel have AT_EXECVE_CHECK (6.14+), which the pre-exec check uses?"""
     from ._binding import kernel_check
-    from ._open import open_exe
+    from ._exe import open_exe
 
     with open_exe(sys.executable) as handle:
         err = kernel_check(handle.fd)
@@ -179,7 +179,7 @@ def _cargo() -> dict[str, Any]:
         info["version"] = None
         info["error"] = str(exc)
     # Would the default fallback run from here? (It asks cargo the same before it runs.)
-    from ._cargo_check import ask_cargo
+    from .cargo import ask_cargo
 
     answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
     info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
@@ -232,9 +232,9 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         return report
     from ._binding import TIER_BITS as TIERS
     from ._binding import supported_tiers
-    from ._command import DEFAULT_GUARD
+    from ._startup import DEFAULT_GUARD
     from ._exe import current_exe
-    from ._seams import TIERS_ENV, requested_tiers
+    from ._binding import TIERS_ENV, requested_tiers
 
     seam = os.environ.get(TIERS_ENV)
     report[TIERS_ENV] = seam
@@ -266,7 +266,6 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["snapshot"] = _snapshot_methods(probe, seam_error, wanted)
     report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
     if probe and sys.platform.startswith("linux"):
-        from ._comm import probe as probe_comm  # the process name after an fd exec
 
         report["features"]["comm"] = probe_comm()
         report["features"]["AT_EXECVE_CHECK"] = _execve_check()
@@ -288,7 +287,7 @@ def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: in
     from ._binding import SNAPSHOT_BITS as SNAPSHOT_METHODS
     from ._binding import TIER_BITS as TIERS
     from ._binding import snapshot_methods
-    from ._seams import SNAPSHOT_ENV, TIERS_ENV, requested_methods
+    from ._binding import SNAPSHOT_ENV, TIERS_ENV, requested_methods
 
     seam = os.environ.get(SNAPSHOT_ENV)
     try:
@@ -402,7 +401,7 @@ def format_report(report: dict[str, Any]) -> str:
     out.append("")
     if not native["loaded"]:
         return "\n".join([*out, *_broken_install(native)])
-    from ._seams import TIERS_ENV
+    from ._binding import TIERS_ENV
 
     seam = report.get(TIERS_ENV)
     out.append(f"Exec tiers (in order; {TIERS_ENV}={seam if seam is not None else '<unset>'})")
@@ -444,3 +443,34 @@ def format_report(report: dict[str, Any]) -> str:
         fast = " -> ".join(plan["fast_path"]) or "none (every exec goes to the fallback)"
         out.append(f"reexec() will try: {fast}; then {plan['fallback']}")
     return "\n".join(out)
+
+
+def probe_comm(timeout: float = 30.0) -> dict[str, Any]:
+    """Exec ``cat /proc/self/comm`` through a descriptor (execveat tier), in a child,
+    and report the name the kernel gave it."""
+    import shutil
+
+    cat = shutil.which("cat")
+    if cat is None or not sys.platform.startswith("linux"):
+        return {"status": "unsupported", "detail": "needs Linux and cat"}
+    code = ("import sys; from reexec_native import open_exe; "
+            "open_exe(sys.argv[1]).exec(['cat', '/proc/self/comm'])")
+    env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
+    env["REEXEC_NATIVE_TIERS"] = "execveat"
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = parent + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, cat], capture_output=True, text=True,
+                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"status": "fails", "errno": None, "detail": f"probe did not run: {exc}"}
+    comm = proc.stdout.strip()
+    if proc.returncode != 0 or not comm:
+        tail = (proc.stderr.strip().splitlines() or [""])[-1]
+        return {"status": "fails", "errno": None, "detail": f"probe exited with {proc.returncode}: {tail}"}
+    if comm.isdigit():
+        return {"status": "fails", "errno": "fd-number", "comm": comm,
+                "detail": f"a program exec'd through a descriptor is named {comm!r} (its fd number; "
+                          "kernel before 6.14): ps -C/pgrep/pkill miss it; Python programs that import "
+                          "reexec_native get their name back"}
+    return {"status": "works", "comm": comm, "detail": f"exec through a descriptor keeps the name ({comm})"}

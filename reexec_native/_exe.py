@@ -1,9 +1,17 @@
 """A program opened once, and the exec of that very descriptor.
 
-``ExeHandle`` is the descriptor and the identity fstat saw; ``exec()`` runs the C
-core's tiers on it after the pre-exec check, ``make_snapshot()`` makes one sealed
-copy. ``open_plain()`` opens a path (or the running image); the public
-``open_exe()`` (in _open) adds snapshot mode. ``current_exe()`` is the running
+``ExeHandle`` is the descriptor and the identity fstat saw, and it owns its exec
+protocol: the pre-exec check (_elf), the process's streams (_log.before_exec), then
+the C core's tiers, all in one place for every caller:
+
+- ``exec()`` (public): checks argv/env, raises the ``os.exec`` audit event, execs;
+- ``exec_checked()``: the exec of arguments already checked and audited (the fast
+  path, build-exec), with the hand-over's verify run and descriptors when given;
+- ``run()``: the Windows hand-over, the program as a child, its exit code returned;
+- ``spawn()``: the same descriptor started as a child (the verify run).
+
+``open_exe()`` opens a path (or the running image), as it is or as a sealed copy;
+``attempt()`` is one try of the fast path; ``current_exe()`` is the running
 program's path with Linux's `` (deleted)`` suffix handled.
 """
 
@@ -15,24 +23,30 @@ import stat
 import sys
 
 from . import _binding
-from ._log import flush_stdio
-from ._seams import TIERS_ENV, requested_tiers, tiers_spec
-from ._sigstate import keeping_mask
-from ._stdio import restore_stdin, rewind_stdin
-from ._validate import argv_bytes, check_exec_size, env_bytes, env_entries, path_bytes
-from .errors import ExecError
+from ._elf import check, explain, inspect_fd
+from ._log import before_exec, log, log_lines, restore_stdin
+from ._startup import ORIGINAL_EXE_ENV
+from ._validate import argv_bytes, check_exec_size, env_bytes, path_bytes, snapshot_mode
+from .errors import ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import NoReturn
+    from collections.abc import Iterator, Mapping, Sequence
+    from typing import Literal, NoReturn, Protocol
 
-    from ._binding import ExecFunction, RawExe
+    from ._binding import ExecFunction, RawExe, RawFdPlan, RawSigchld
     from ._validate import EnvArg
 
-# The new process's /proc/self/exe names the copy; this tells its current_exe()
-# which file the copy was made from.
-ORIGINAL_EXE_ENV = "REEXEC_NATIVE_ORIGINAL_EXE"
+    class Handover(Protocol):
+        """What an exec needs of a hand-over (``_handover.Handover``, which knows this
+        module, not the other way round): before the exec, its verify run and its
+        descriptors placed, giving the handle to exec; after a failed exec, the
+        descriptor table put back."""
+
+        def prepare(self, handle: ExeHandle, argv0: bytes, env: Mapping[bytes, bytes]) -> ExeHandle: ...
+
+        def undo(self) -> None: ...
+
 _DELETED = " (deleted)"
 _SELF_LINK = "/proc/self/exe"
 
@@ -61,13 +75,6 @@ def _is_running_image(path: str) -> bool:
     except OSError:
         return False
     return (there.st_dev, there.st_ino) == (running.st_dev, running.st_ino)
-
-
-def audit_exec(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
-    """Raise the ``os.exec`` audit event (path, argv, env), as CPython's os.execve
-    does, so audit hooks see reexec() too. A hook that raises stops the exec: its
-    exception propagates, before any attempt, and the process goes on."""
-    sys.audit("os.exec", path, argv, env)
 
 
 def _is_snapshot_image(link: str) -> bool:
@@ -150,6 +157,8 @@ class ExeHandle:
         """Forget the descriptor without closing it (someone else owns it)."""
         self._raw = None
 
+    # --- the exec protocol ------------------------------------------------------------
+
     def exec(self, argv: Sequence[str | bytes], env: EnvArg | None = None) -> NoReturn:
         """Replace this process with the opened program: argv[0] is the name it sees,
         env (default: os.environ) its whole environment. Returns only by raising the
@@ -157,64 +166,109 @@ class ExeHandle:
         argv_b = argv_bytes(argv)
         env_b = env_bytes(os.environ if env is None else env)
         check_exec_size(argv_b, env_b)
-        tiers = requested_tiers()
-        audit_exec(self.path, argv_b, env_b)
-        self._exec(argv_b, env_b, tiers)
-        raise AssertionError("unreachable: _exec returns only with run=")
+        sys.audit("os.exec", self.path, argv_b, env_b)
+        self.exec_checked(argv_b, env_b)
 
-    def _exec(self, argv_b: Sequence[bytes], env_b: Mapping[bytes, bytes], tiers: int,
-              run: ExecFunction | None = None) -> None:
-        """reexec_exec (or `run`, same arguments) on this handle, after the pre-exec
-        check; raises its failure. Returns only when `run` returned 0."""
-        raw = self._raw
-        if raw is None:
-            raise ValueError(f"exec of a closed ExeHandle ({self.path!r})")
-        if self.snapshot:
-            tiers &= ~_binding.TIER_BITS["path"]  # the copy has no path: its descriptor is all
-        if not tiers:
-            raise _no_tier_left(self.path, bool(self.snapshot))
-        from ._preflight import check, explain  # before exec, always (lazy: import cost)
-
-        sealed = bool(self.snapshot)
-        check(self.fd, self.path, self.st_dev, self.st_ino, sealed)
-        entries = env_entries(env_b)
-        path = None if self.snapshot else os.fsencode(self.path)
-        flush_stdio()
-        read_to = rewind_stdin()
+    def exec_checked(self, argv: Sequence[bytes], env: Mapping[bytes, bytes],
+                     handover: Handover | None = None) -> NoReturn:
+        """exec() of arguments already checked and audited. With a `handover`: its
+        verify run first (VerifyError: this process carries on), then its descriptors
+        placed for the exec (and put back when it fails)."""
+        if handover is None:
+            self._exec_tiers(argv, env)
+        target = handover.prepare(self, argv[0], env)
         try:
-            status, attempts = _binding.exec_raw(raw, path, argv_b, entries, tiers, run, keep_mask=keeping_mask())
+            target._exec_tiers(argv, env)
+        finally:
+            handover.undo()
+
+    def run(self, argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> int:
+        """The Windows hand-over: the program as a child of the C shim (job, console
+        handler, std handles); its exit code, all 32 bits. Where there is no such
+        hand-over (off Windows) the C core refuses it: the ExecError is raised."""
+        tiers = _binding.TIER_BITS["createprocess"]
+        if not _binding.has_win_run():
+            self._exec_tiers(argv, env, tiers)  # the C core's refusal
+        run = _binding.WinRun()
+        self._run_tiers(argv, env, tiers, run)
+        return run.exit_code
+
+    def spawn(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: RawFdPlan | None,
+              stdio: tuple[int, int, int], sigchld: RawSigchld | None) -> tuple[int, int]:
+        """Start this very descriptor as a child, by the same tiers as exec (the verify
+        run): `plan` applied in it, `stdio` its 0-2, `sigchld` (ChildWait.for_child) as
+        the caller had it. (0, pid) or (errno, -1)."""
+        sealed = bool(self.snapshot)
+        tiers = _binding.exec_tiers(self.path, sealed)
+        entries = list(map(b"=".join, env.items()))
+        return _binding.spawn(self._opened(), None if sealed else os.fsencode(self.path), argv, entries, tiers,
+                              plan, stdio, sigchld=sigchld)
+
+    def _exec_tiers(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], tiers: int | None = None) -> NoReturn:
+        self._run_tiers(argv, env, tiers)
+        raise AssertionError("unreachable: the tiers return only after a hand-over (run=)")
+
+    def _run_tiers(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], tiers: int | None = None,
+                   run: ExecFunction | None = None) -> None:
+        """The pre-exec check, the streams, then reexec_exec (or `run`, same arguments)
+        on this handle. Returns only when `run` ran the program; raises the ExecError
+        of the last tier tried (what ENOEXEC meant added to it)."""
+        raw = self._opened()
+        sealed = bool(self.snapshot)
+        fd, dev, ino = int(raw.fd), int(raw.dev), int(raw.ino)
+        check(fd, self.path, dev, ino, sealed)
+        read_to = before_exec()
+        try:
+            status, attempts = _binding.exec_raw(raw, self.path, sealed, argv, env, tiers, run)
         finally:
             restore_stdin(read_to)
-        if status == 0 and run:
-            return
-        raise explain(self.fd, self.path, self.st_dev, self.st_ino, _binding.exec_failure(self.path, attempts),
-                      sealed)
+        if status == 0 and run is not None:
+            return  # a hand-over that ran (see run())
+        raise explain(fd, self.path, dev, ino, _binding.exec_failure(self.path, attempts), sealed)
 
     def make_snapshot(self, method: str = "memfd", tmpdir: str | None = None) -> ExeHandle:
         """A sealed copy of this program (``memfd``, or ``tmpfile``: an O_TMPFILE file in
         `tmpdir`) as a new handle; this one stays open. Raises the ExecError of the step
         that refused, with ``.tier`` "snapshot": ETXTBSY while a writer holds the file,
         ESTALE when it changed during the copy."""
-        raw = self._raw
-        if raw is None:
-            raise ValueError(f"snapshot of a closed ExeHandle ({self.path!r})")
+        raw = self._opened()
         if method not in _binding.SNAPSHOT_BITS:
             raise ValueError(f"unknown snapshot method {method!r}; known: {', '.join(_binding.SNAPSHOT_BITS)}")
         c_tmpdir = None if tmpdir is None else path_bytes(tmpdir, "tmpdir")
-        copy = _binding.snapshot(raw, os.fsencode(self.path), method, c_tmpdir)
+        copy, script = _binding.snapshot(raw, os.fsencode(self.path), method, c_tmpdir)
+        if script:
+            log("Snapshot: %s is a #! script: the copy's descriptor stays open across exec, for its "
+                "interpreter to read it", self.path)
         return ExeHandle(copy, self.path, snapshot=method)
 
 
-def _no_tier_left(path: str, snapshot: bool) -> ExecError:
-    """The ExecError for an exec with no tier to try (a snapshot copy, which has no
-    path, when REEXEC_NATIVE_TIERS allows only the path tier)."""
-    if snapshot:
-        why = ("a sealed copy has no path, so only the execveat and fexecve tiers can run it, "
-               f"and {TIERS_ENV}={tiers_spec()} leaves both out")
-    else:
-        why = f"{TIERS_ENV}={tiers_spec()} allows none"
-    return ExecError.of(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path,
-                        tier="none")
+def open_exe(path: str | bytes | os.PathLike[str] | None = None, *,
+             snapshot: bool | Literal["required"] = False) -> ExeHandle:
+    """Open a program for exec. ``None`` pins the running image itself (Linux:
+    ``/proc/self/exe``, the exact inode even after the file was replaced).
+
+    It must be a regular file with an execute bit: anything else is refused here
+    (an ExecError, tier "open": PermissionError, as exec itself would), so the check
+    and the exec agree. ``snapshot=True`` returns a sealed copy instead (memfd, else
+    O_TMPFILE), which in-place rewrites of the file cannot touch; each refused method
+    is logged, and if none works the plain handle is returned (its ``.snapshot`` is
+    None) with a SnapshotWarning naming why each method failed; ``snapshot="required"``
+    raises that ExecError (tier "snapshot") instead. A file being written (ETXTBSY) or
+    changing during the copy (ESTALE) raises.
+    """
+    mode = snapshot_mode(snapshot)
+    handle = open_plain(path)
+    if not mode:
+        return handle
+    try:
+        copy = _sealed_copy(handle, required=mode == "required")
+    except BaseException:  # mid-write (ETXTBSY, ESTALE), or required: the plain handle is not leaked
+        handle.close()
+        raise
+    if copy is None:
+        return handle
+    handle.close()
+    return copy
 
 
 def open_plain(path: str | bytes | os.PathLike[str] | None) -> ExeHandle:
@@ -247,3 +301,100 @@ def _not_executable_reason(mode: int) -> str | None:
     if not mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH):
         return "no execute permission bit set"
     return None
+
+
+# --- snapshot mode: the copies (the plan is _snapshot's) ------------------------------
+
+def _sealed_copies(handle: ExeHandle, failures: list[str]) -> Iterator[ExeHandle]:
+    """Sealed copies of `handle`'s program, one per method that works, in the plan's
+    order; logs each refusal and adds its "method: why" to `failures` (the caller adds
+    the copies that could not run). A file being written (ETXTBSY) or changing during
+    the copy (ESTALE) raises: that is the moment, not the method (the retry loop waits)."""
+    from ._snapshot import NOT_NOW, plan_for, step_name  # snapshot mode only (import cost)
+
+    real = current_exe() if handle.path == _SELF_LINK else handle.path  # open_exe(None)
+    origin = inspect_fd(handle.fd, handle.path, handle.st_dev, handle.st_ino).origin_paths
+    for method, tmpdir in plan_for(real, origin, failures):
+        where = f" in {tmpdir}" if tmpdir else ""
+        try:
+            copy = handle.make_snapshot(method, tmpdir)
+        except OSError as exc:
+            if exc.errno in NOT_NOW:
+                raise
+            log("Snapshot %s%s refused: %s", method, where, exc)
+            failures.append(f"{step_name(method, tmpdir)}: {exc}")
+            continue
+        log("Snapshot: %s copy%s, %d bytes", method, where, copy.st_size)
+        yield copy
+
+
+def _sealed_copy(handle: ExeHandle, required: bool) -> ExeHandle | None:
+    """open_exe(snapshot=...)'s copy: the first sealed copy that can be made; None
+    (with a SnapshotWarning) when none can, or, when `required`, that ExecError."""
+    failures: list[str] = []
+    for copy in _sealed_copies(handle, failures):
+        return copy
+    from ._snapshot import no_copy
+
+    error = no_copy(handle.path, failures, required)
+    if required:
+        raise error
+    return None
+
+
+def _exec_sealed_copy(handle: ExeHandle, argv: Sequence[bytes], env: Mapping[bytes, bytes],
+                     handover: Handover | None, required: bool) -> None:
+    """Exec a sealed copy of `handle`'s program, trying each method in turn; returns
+    when none could run (each refusal logged, a SnapshotWarning), raises when the file
+    is mid-write. `required`: no copy is a refusal instead (ReexecError carrying the
+    ExecError, tier "snapshot"): nothing runs, not even the fallback."""
+    from ._snapshot import no_copy
+
+    env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
+    failures: list[str] = []
+    for copy in _sealed_copies(handle, failures):
+        with copy:
+            try:
+                copy.exec_checked(argv, env, handover)
+            except ReexecError:
+                raise  # VerifyError
+            except OSError as exc:
+                if getattr(exc, "tier", None) == "check":
+                    raise  # about the program, not the copy: every copy would say it
+                log("Snapshot %s could not run: %s", copy.snapshot, exc)
+                failures.append(f"{copy.snapshot} copy could not run: {exc}")
+    error = no_copy(handle.path, failures, required)
+    if required:
+        raise ReexecError(f"Re-exec refused: snapshot='required', and {error.strerror}. Nothing ran "
+                          "(no fallback either): this process carries on.", exec_error=error) from error
+
+
+def attempt(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], snapshot: bool | str = False,
+            handover: Handover | None = None, first: bool = False) -> OSError:
+    """One try of the fast path: open `path` and exec it (with `snapshot`, a sealed
+    copy first); the error when it could not (an ExecError; tier "open" when the name
+    is missing). `first`: log the spec's lines. A refusal (VerifyError, a required
+    snapshot that cannot be had) is raised: this process carries on, no retry."""
+    try:
+        handle = open_plain(path)
+    except OSError as exc:
+        if first:
+            log_lines(("Fast path: %s", path), "Binary exists: NO")
+        return exc
+    with handle:
+        if first:
+            log_lines(("Fast path: %s", path), "Binary exists: YES", "Attempting exec()...")
+        try:
+            if snapshot:
+                _exec_sealed_copy(handle, argv, env, handover, required=snapshot == "required")
+            handle.exec_checked(argv, env_without(env, ORIGINAL_EXE_ENV), handover)
+        except ReexecError:
+            raise  # a refusal (VerifyError, snapshot="required"), not an exec failure
+        except OSError as exc:
+            return exc
+
+
+def env_without(env: Mapping[bytes, bytes], name: str) -> Mapping[bytes, bytes]:
+    """`env` without the variable `name` (itself when it has none)."""
+    key = os.fsencode(name)
+    return {k: v for k, v in env.items() if k != key} if key in env else env

@@ -1,4 +1,7 @@
-"""The ``reexec_native`` logger: the spec's ``[reexec] ...`` lines, on stderr by default.
+"""The process's own streams around an exec: the ``[reexec] ...`` lines, stdout and
+stderr flushed, stdin rewound.
+
+The lines (the spec's diagnostics) go to stderr by default.
 
 ``logging`` is never imported by this package. While the application has not
 imported it either, nothing can have configured it, so a line is written straight
@@ -11,17 +14,27 @@ record would propagate to (the root logger's, typically): once it has, the recor
 go to the application's handlers alone, formatted its way, never printed twice.
 Silence it with ``logging.getLogger("reexec_native").disabled = True`` (or
 ``setLevel(logging.WARNING)``); both work before or after the first line.
+
+Before an exec (``before_exec``): Python's stdout and stderr buffers are flushed (exec
+drops them), and stdin is moved back to where Python's reading stopped. Python reads
+stdin in blocks: after ``sys.stdin.readline()`` the descriptor's offset is up to 8 KiB
+past the line, and exec drops Python's buffer with the process. Where fd 0 is a
+regular file, it is moved back to Python's logical read position for the exec (and
+forward again if the exec fails, so the old process reads on unchanged). A pipe cannot
+be moved back: what Python read ahead from it is lost (README).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 TYPE_CHECKING = False  # typing itself is not imported: it costs more than this module
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
+    from typing import TextIO
 
 LOGGER_NAME = "reexec_native"
 PREFIX = "[reexec] "
@@ -101,6 +114,15 @@ def log(message: str, *args: object) -> None:
         pass
 
 
+def log_lines(*lines: str | tuple[object, ...]) -> None:
+    """Several lines in one call (a line with arguments is a tuple: message, *args)."""
+    for line in lines:
+        if isinstance(line, tuple):
+            log(str(line[0]), *line[1:])
+        else:
+            log(line)
+
+
 #: Seconds a would-block flush waits for its reader to take more (each time it does,
 #: the wait starts again); $REEXEC_NATIVE_FLUSH_TIMEOUT changes it.
 FLUSH_TIMEOUT = 10.0
@@ -118,13 +140,14 @@ def flush_stdio(*, at_exit: bool = False) -> None:
     process carries on); `at_exit` (the child already ran, we leave with its status):
     a line saying what was lost. A closed or broken stream (EPIPE): nothing of ours
     can reach it, as before."""
+    timeout = _flush_timeout()
     for name, stream in _streams():
         try:
-            _flush_waiting(stream, _flush_timeout())
+            _flush_waiting(stream, timeout)
         except BlockingIOError:
             from .errors import FlushError
 
-            error = FlushError.of(name, _fileno(stream), _flush_timeout())
+            error = FlushError.of(name, _fileno(stream), timeout)
             if not at_exit:
                 raise error from None
             log("Warning: %s; exiting anyway", error)
@@ -216,3 +239,90 @@ def _wait_writable(fd: int | None, timeout: float) -> bool:
         return bool(poller.poll(int(timeout * 1000)))
     except InterruptedError:
         return True  # a signal: look again
+
+
+def before_exec() -> int | None:
+    """What an exec needs done to this process's streams first: pytest's capture noted,
+    stdout and stderr flushed (FlushError when a reader blocks them: nothing ran), stdin
+    rewound. Returns what restore_stdin() takes if the exec fails."""
+    if os.environ.get("PYTEST_CURRENT_TEST"):
+        note_captured_output()
+    flush_stdio()
+    return rewind_stdin()
+
+
+_noted = False  # the pytest note is logged once
+# A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
+_PLAIN_OFFSET_LIMIT = 1 << 64
+
+
+def _stdin_on_fd0() -> TextIO | None:
+    """sys.stdin (else sys.__stdin__) if it reads from fd 0, else None."""
+    for stream in (sys.stdin, sys.__stdin__):
+        if stream is None:
+            continue
+        try:
+            if stream.fileno() == 0:
+                return stream
+        except (AttributeError, OSError, ValueError):
+            continue
+    return None
+
+
+def rewind_stdin() -> int | None:
+    """Move fd 0, a regular file, back to where Python's reading of it stopped; the
+    offset to restore if the exec fails, or None when nothing was moved."""
+    stream = _stdin_on_fd0()
+    if stream is None:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(0).st_mode):
+            return None
+        offset = os.lseek(0, 0, os.SEEK_CUR)
+    except OSError:
+        return None
+    try:
+        logical = stream.tell()
+    except (OSError, ValueError) as exc:
+        # `for line in sys.stdin` disables tell(): the position is Python's secret.
+        log("stdin: cannot tell where Python's reading stopped (%s); the new process reads on "
+            "from byte %d, after what Python read ahead", exc, offset)
+        return None
+    if not isinstance(logical, int) or not 0 <= logical < _PLAIN_OFFSET_LIMIT or logical == offset:  # pyright: ignore[reportUnnecessaryIsInstance]
+        return None
+    os.lseek(0, logical, os.SEEK_SET)
+    log("stdin: back to byte %d, where Python's reading stopped (it had read ahead to byte %d)",
+        logical, offset)
+    return offset
+
+
+def restore_stdin(offset: int | None) -> None:
+    """Undo rewind_stdin() after a failed exec: Python's buffer expects that offset."""
+    if offset is not None:
+        try:
+            os.lseek(0, offset, os.SEEK_SET)
+        except OSError:
+            pass  # fd 0 was closed or replaced meanwhile: nothing of ours to put back
+
+
+def note_captured_output() -> None:
+    """Log when the new program's output will land in pytest's capture files: inside
+    a test (PYTEST_CURRENT_TEST) with fd 1 or 2 an unlinked temporary file, pytest's
+    fd capture. Once pytest is replaced nobody reads those files."""
+    global _noted
+    if _noted or not os.environ.get("PYTEST_CURRENT_TEST"):
+        return
+    _noted = True
+    captured: list[str] = []
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 0:
+            captured.append(str(fd))
+    if captured:
+        log("Warning: re-exec inside pytest with output capture on: fd %s %s pytest's capture "
+            "file%s, which nobody reads once pytest is replaced; re-exec in a child process "
+            "(subprocess) in tests, or run pytest with -s", " and ".join(captured),
+            "is" if len(captured) == 1 else "are", "" if len(captured) == 1 else "s")

@@ -1,4 +1,5 @@
-"""Snapshot mode: which sealed copies to try, where, and in what order.
+"""Snapshot mode's plan: which sealed copies to try, where, in what order, and what to
+say when none can run (the copies themselves are made and run by _exe).
 
 Default order: an O_TMPFILE copy in the program's own directory, then a memfd, then
 an O_TMPFILE copy in the temp directory, then the file itself, each refusal logged.
@@ -21,24 +22,23 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
-from ._exe import ExeHandle, current_exe
+from ._binding import SNAPSHOT_ENV, requested_methods, snapshot_seam_set
 from ._log import log
-from ._seams import SNAPSHOT_ENV, requested_methods, snapshot_seam_set
 from .errors import ExecError, SnapshotWarning
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
 NOT_NOW = frozenset({errno.ETXTBSY, errno.ESTALE})
 
 
 def tmpfile_dirs(path: str) -> list[str]:
-    """Where an O_TMPFILE copy may go: next to the program (a filesystem it already
-    runs from, so not noexec), then the temp directory."""
-    if path == "/proc/self/exe":  # open_exe(None): the running image's directory
-        path = current_exe()
+    """Where an O_TMPFILE copy of the program at `path` (a real path, not
+    /proc/self/exe) may go: next to it (a filesystem it already runs from, so not
+    noexec), then the temp directory."""
     import tempfile  # only in snapshot mode (import cost of every reexec())
 
     dirs = [os.path.dirname(os.path.abspath(path)), tempfile.gettempdir()]
@@ -67,47 +67,27 @@ def _same_directory(step: tuple[str, str | None], path: str) -> bool:
     return step[0] == "tmpfile" and step[1] == tmpfile_dirs(path)[0]
 
 
-def _origin_paths(handle: ExeHandle) -> list[str]:
-    """The program's RPATH/RUNPATH entries that use $ORIGIN (none if unreadable)."""
-    from ._elf import inspect_fd
-
-    return inspect_fd(handle.fd, handle.path, handle.st_dev, handle.st_ino).origin_paths
-
-
-def _step_name(method: str, tmpdir: str | None) -> str:
-    return f"{method} in {tmpdir}" if tmpdir else method
-
-
-def snapshots(handle: ExeHandle, failures: list[str] | None = None) -> Iterator[ExeHandle]:
-    """Sealed copies of `handle`'s program, one per method that works, in plan order;
-    logs each refusal. `failures` (when given) gets one "method: why" per step that
-    gave no copy; the caller adds the copies that could not run, and decides what
-    happens when none did (see no_copy())."""
-    failures = [] if failures is None else failures
-    steps = plan(handle.path)
-    origin = _origin_paths(handle)
+def plan_for(path: str, origin: list[str], failures: list[str]) -> list[tuple[str, str | None]]:
+    """The steps to try for the program at `path` (a real path), logged: plan(path),
+    only the copy in its own directory when it loads libraries from $ORIGIN (`origin`,
+    its RPATH/RUNPATH entries that do). Each step left out adds its "method: why" to
+    `failures`."""
+    steps = plan(path)
     if origin:
-        kept = [step for step in steps if _same_directory(step, handle.path)]
-        skipped = [_step_name(m, d) for m, d in steps if (m, d) not in kept]
+        kept = [step for step in steps if _same_directory(step, path)]
+        skipped = [step_name(m, d) for m, d in steps if (m, d) not in kept]
         log("Snapshot: %s loads libraries from %s: only a copy in its own directory keeps "
-            "them found; %s skipped", handle.path, ":".join(origin), ", ".join(skipped) or "nothing")
+            "them found; %s skipped", path, ":".join(origin), ", ".join(skipped) or "nothing")
         failures += [f"{name}: skipped, the program loads libraries from $ORIGIN" for name in skipped]
         steps = kept
-    log("Snapshot order: %s", ", ".join(_step_name(m, d) for m, d in steps) or "none")
+    log("Snapshot order: %s", ", ".join(step_name(m, d) for m, d in steps) or "none")
     if not steps and not origin:
         failures.append(no_method_reason())
-    for method, tmpdir in steps:
-        where = f" in {tmpdir}" if tmpdir else ""
-        try:
-            copy = handle.make_snapshot(method, tmpdir)
-        except OSError as exc:
-            if exc.errno in NOT_NOW:
-                raise
-            log("Snapshot %s%s refused: %s", method, where, exc)
-            failures.append(f"{_step_name(method, tmpdir)}: {exc}")
-            continue
-        log("Snapshot: %s copy%s, %d bytes", method, where, copy.st_size)
-        yield copy
+    return steps
+
+
+def step_name(method: str, tmpdir: str | None) -> str:
+    return f"{method} in {tmpdir}" if tmpdir else method
 
 
 def no_method_reason(environ: Mapping[str, str] | None = None) -> str:
@@ -118,11 +98,11 @@ def no_method_reason(environ: Mapping[str, str] | None = None) -> str:
     return "no method to try (this platform has neither memfd nor O_TMPFILE)"
 
 
-def no_copy(path: str, failures: list[str], required: bool, stacklevel: int = 2) -> ExecError:
+def no_copy(path: str, failures: list[str], required: bool) -> ExecError:
     """No sealed copy could run: the ExecError (tier "snapshot", `failures` in its
     message) to refuse with when a copy is `required`; otherwise the file itself is
-    next, which is logged and warned about (SnapshotWarning, at the caller's frame
-    `stacklevel` frames above no_copy's caller)."""
+    next, which is logged and warned about (a SnapshotWarning pointing at the first
+    frame outside this package: the caller of reexec() or open_exe())."""
     why = "; ".join(failures) or "no reason recorded"
     err = errno.ENOSYS
     error = ExecError.of(err, f"no sealed copy of the program could be made or run ({why})", path, tier="snapshot")
@@ -134,5 +114,14 @@ def no_copy(path: str, failures: list[str], required: bool, stacklevel: int = 2)
         log("Snapshot: no sealed copy could run (%s), using the file itself", why)
         warnings.warn(f"snapshot=True: no sealed copy of {path} could be made or run ({why}); running the "
                       "file itself, which in-place rewrites can reach (snapshot='required' refuses instead)",
-                      SnapshotWarning, stacklevel=stacklevel + 1)
+                      SnapshotWarning, stacklevel=_outside_package())
     return error
+
+
+def _outside_package() -> int:
+    """warnings.warn's stacklevel, called from no_copy(), that names the first frame
+    outside this package (what skip_file_prefixes does on Python 3.12+)."""
+    level, frame = 2, sys._getframe(2)  # warn's caller (no_copy) is level 1, its caller level 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == __package__:
+        level, frame = level + 1, frame.f_back
+    return level

@@ -1,7 +1,9 @@
-"""Input checks done before anything is opened or run.
+"""Input checks done before anything is opened or run: reexec()'s arguments in one
+pass (``call_args``), CargoRun's options, descriptors for the hand-over.
 
 Everything that reaches the C core is bytes without NUL; anything else is refused
-here with a ValueError or TypeError that says which item is wrong.
+here with a ValueError or TypeError that says which item is wrong (error labels are
+built only when an item is refused).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .errors import ArgumentListTooLongError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import TypeGuard
 
     # What callers may pass as an environment. Mapping is invariant in its key, so one
@@ -65,7 +68,7 @@ def _nul_joined(items: Sequence[object]) -> str:
     return "\0".join(items)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
-def _encode_all(items: Sequence[object]) -> list[bytes] | None:
+def _encode_all(items: Sequence[object], forbidden: str = "") -> list[bytes] | None:
     """Every item as os.fsencode gives it, in a few C loops over the whole list (no
     Python per item: 100,000 arguments cost what os.execv's own conversion does),
     when all are str without NUL (and, on Windows, UTF-16-representable); None
@@ -74,8 +77,8 @@ def _encode_all(items: Sequence[object]) -> list[bytes] | None:
         joined = _nul_joined(items)
     except TypeError:
         return None
-    if joined.count("\0") != len(items) - 1:
-        return None  # an item holds a NUL
+    if joined.count("\0") != len(items) - 1 or (forbidden and forbidden in joined):
+        return None  # an item holds a NUL, or what the caller forbids (for the pass that names it)
     data = joined.encode(_FS_ENCODING, _FS_ERRORS)  # NUL stays one 0 byte in any fs encoding
     if _WINDOWS:
         try:
@@ -131,9 +134,9 @@ def env_bytes(env: object) -> dict[bytes, bytes]:
     """env as a dict of bytes names to bytes values, names non-empty and without '='."""
     if not is_mapping(env):
         raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
-    names = _encode_all(list(env.keys()))
+    names = _encode_all(list(env.keys()), forbidden="=")  # (no fs encoding makes "=" of another character)
     values = None if names is None else _encode_all(list(env.values()))
-    if names is not None and values is not None and all(names) and b"=" not in b"\0".join(names):
+    if names is not None and values is not None and all(names):
         return dict(zip(names, values, strict=True))  # keys() and values() iterate in the same order
     result: dict[bytes, bytes] = {}
     for name, value in env.items():
@@ -198,7 +201,7 @@ def is_finite(value: float) -> bool:
     return value - value == 0
 
 
-def retry_budget(budget: object) -> float:
+def budget_seconds(budget: object) -> float:
     """Seconds, finite and >= 0."""
     if isinstance(budget, bool) or not isinstance(budget, (int, float)):
         raise TypeError(f"retry_budget must be a number of seconds, not {type(budget).__name__}")
@@ -317,3 +320,132 @@ def _is_empty_tuple(value: object) -> bool:
 def fds_asked(listen_fds: object, listen_fdnames: object, pass_fds: object) -> bool:
     """Whether reexec() was asked to pass descriptors (pass_fds' default is ())."""
     return listen_fds is not None or listen_fdnames is not None or not (pass_fds is None or _is_empty_tuple(pass_fds))
+
+
+class CallArgs:
+    """reexec()'s arguments, checked: argv and env as bytes (env with the guard variable
+    set to "1"), the guard's name, the retry budget, the snapshot mode, the executable
+    and the working directory as str (None: not given), and whether descriptors or a
+    verify run were asked for (then the caller checks those and the exec size)."""
+
+    __slots__ = ("argv", "env", "guard", "budget", "snapshot", "executable", "cwd", "handover_asked")
+
+    def __init__(self, argv: list[bytes], env: dict[bytes, bytes], guard: str | None, budget: float,
+                 snapshot: bool | str, executable: str | None, cwd: str | None, handover_asked: bool) -> None:
+        self.argv, self.env, self.guard, self.budget = argv, env, guard, budget
+        self.snapshot, self.executable, self.cwd, self.handover_asked = snapshot, executable, cwd, handover_asked
+
+
+def call_args(argv: object, env: object, *, guard: object, retry_budget: object, snapshot: object,
+              executable: object, cwd: object, listen_fds: object, listen_fdnames: object, pass_fds: object,
+              verify: object, verify_timeout: object) -> CallArgs:
+    """reexec()'s arguments in one pass. Without descriptors or verify, the exec size
+    is checked here too (with the guard variable: what exec will get)."""
+    argv_b = argv_bytes(argv)
+    env_b = env_bytes(env)
+    guard_s = guard_name(guard)
+    if guard_s is not None:
+        env_b[os.fsencode(guard_s)] = b"1"
+    asked = verify is not None or fds_asked(listen_fds, listen_fdnames, pass_fds)
+    args = CallArgs(argv_b, env_b, guard_s, budget_seconds(retry_budget), snapshot_mode(snapshot),
+                    None if executable is None else os.fsdecode(path_bytes(executable)),
+                    None if cwd is None else os.fsdecode(path_bytes(cwd, "cwd")), asked)
+    if not asked:
+        verify_args(None, verify_timeout)  # checked even when unused
+        check_exec_size(argv_b, env_b)
+    return args
+
+
+# --- CargoRun's options ---------------------------------------------------------------
+
+def strings(items: Iterable[object], what: str) -> tuple[str, ...]:
+    """Any iterable of str without NUL (not a single str)."""
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of str, not a single {type(items).__name__}")
+    result: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{what} items must be str, not {type(item).__name__}")
+        if "\0" in item:
+            raise ValueError(f"{what} item contains a NUL byte: {item!r}")
+        result.append(item)
+    return tuple(result)
+
+
+def optional_str(value: object, what: str) -> str | None:
+    """None, or a non-empty str (an os.PathLike of str too) without NUL."""
+    if value is None:
+        return None
+    value = os.fspath(value) if is_path_like(value) else value
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
+    if not value or "\0" in value:
+        raise ValueError(f"{what} must be non-empty and without NUL: {value!r}")
+    return value
+
+
+def flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, not {type(value).__name__}")
+    return value
+
+
+# --- descriptors for the hand-over (listen_fds, pass_fds) -----------------------------
+
+_NAME_MAX = 255  # systemd: FileDescriptorName= is at most 255 characters
+
+
+def fd_of(item: object, what: str) -> int:
+    if isinstance(item, bool):
+        raise TypeError(f"{what} must be a descriptor (int) or have fileno(), not bool")
+    if isinstance(item, int):
+        fd = item
+    elif callable(fileno := getattr(item, "fileno", None)):
+        returned: object = fileno()
+        if not isinstance(returned, int) or isinstance(returned, bool):
+            raise TypeError(f"{what}.fileno() returned {type(returned).__name__}, not int")
+        fd = returned
+    else:
+        raise TypeError(f"{what} must be a descriptor (int) or have fileno() (a socket), "
+                        f"not {type(item).__name__}")
+    if fd < 0:
+        raise ValueError(f"{what} is closed (fileno() is {fd})")
+    if fd <= 2:
+        raise ValueError(f"{what} is descriptor {fd}: 0-2 are stdin/stdout/stderr, which "
+                         "every exec keeps; pass descriptors above 2")
+    try:
+        os.get_inheritable(fd)
+    except OSError as exc:
+        raise ValueError(f"{what} is descriptor {fd}, which is not open ({errno.errorcode.get(exc.errno or 0)})") from None
+    return fd
+
+
+def fd_list(items: object, what: str) -> list[int]:
+    if isinstance(items, (str, bytes)) or not is_sequence(items):
+        raise TypeError(f"{what} must be a list or tuple of descriptors or sockets, not {type(items).__name__}")
+    fds = [fd_of(item, f"{what}[{i}]") for i, item in enumerate(items)]
+    seen: dict[int, int] = {}
+    for i, fd in enumerate(fds):
+        if fd in seen:
+            raise ValueError(f"{what}[{i}] is descriptor {fd} again ({what}[{seen[fd]}]): each may appear once")
+        seen[fd] = i
+    return fds
+
+
+def fd_names(names: object, count: int) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not is_sequence(names):
+        raise TypeError(f"listen_fdnames must be a list of str or None, not {type(names).__name__}")
+    if len(names) != count:
+        raise ValueError(f"listen_fdnames has {len(names)} names for {count} listen_fds: give one per descriptor")
+    checked: list[str] = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"listen_fdnames[{i}] must be str, not {type(name).__name__}")
+        # systemd's fdname_is_valid(): 1-255 printable ASCII characters, no ':'.
+        if not 0 < len(name) <= _NAME_MAX or ":" in name or not all(" " <= c <= "~" for c in name):
+            raise ValueError(f"listen_fdnames[{i}]={name!r}: a name is 1-{_NAME_MAX} printable ASCII "
+                             "characters without ':' (LISTEN_FDNAMES separates names with ':')")
+        checked.append(name)
+    return checked

@@ -8,6 +8,21 @@ On Windows the child is run through the C core's CreateProcessW shim
 (reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
 CargoRun holds the configuration and the command lines; starting and waiting for
 the child is _child's, building and executing the artifact _cargo_build's.
+
+Before it runs anything, it asks whether ``cargo run -p PACKAGE`` here means what it
+says: a program that is not a cargo project (a server, a reloader) whose binary is
+briefly missing must not have cargo build and run some other package of whatever
+workspace its working directory happens to be in. The question goes to cargo itself, ``cargo metadata --no-deps --format-version 1``
+(with the fallback's --manifest-path): the workspace cargo run would use, and its
+members, exactly as cargo resolves them (member globs, ``exclude``, nested and
+virtual manifests, ``package.name`` that differs from the directory), which reading
+Cargo.toml files here would only approximate. It costs one cargo start (20-30 ms,
+no network with --no-deps), paid only on the fallback path, just before a
+``cargo run`` that costs more. Its answer is read from its output, not its status
+(a parent whose SIGCHLD is ignored cannot get the status).
+
+``recovery_steps()`` says what to do when the fallback failed, by its stage and mode
+(reexec() puts them in its ReexecError).
 """
 
 from __future__ import annotations
@@ -15,51 +30,20 @@ from __future__ import annotations
 import errno
 import os
 
+from ._retry import exec_recovery_steps
 from ._log import log, shown
+from ._validate import flag, optional_str, strings
 from .errors import ExecError, FallbackError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-    from typing import NoReturn, TypeGuard
+    from collections.abc import Mapping, Sequence
+    from typing import NoReturn
 
     from ._handover import Handover
 
-
-def _strings(items: Iterable[object], what: str) -> tuple[str, ...]:
-    if isinstance(items, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of str, not a single {type(items).__name__}")
-    result: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"{what} items must be str, not {type(item).__name__}")
-        if "\0" in item:
-            raise ValueError(f"{what} item contains a NUL byte: {item!r}")
-        result.append(item)
-    return tuple(result)
-
-
-def _is_path_like(value: object) -> TypeGuard[os.PathLike[str] | os.PathLike[bytes]]:
-    """isinstance(value, os.PathLike), typed for os.fspath() (which checks that
-    __fspath__ returns str or bytes)."""
-    return isinstance(value, os.PathLike)
-
-
-def _optional_str(value: object, what: str) -> str | None:
-    if value is None:
-        return None
-    value = os.fspath(value) if _is_path_like(value) else value
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str or None, not {type(value).__name__}")
-    if not value or "\0" in value:
-        raise ValueError(f"{what} must be non-empty and without NUL: {value!r}")
-    return value
-
-
-def _bool(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, not {type(value).__name__}")
-    return value
+#: Seconds cargo metadata may take (a rustup proxy may first install a toolchain).
+METADATA_TIMEOUT = 120.0
 
 
 MODES = ("run", "build-exec")
@@ -89,16 +73,16 @@ class CargoRun:
         mode: str = "run",
         check_workspace: bool = True,
     ) -> None:
-        self.package = _optional_str(package, "package")
-        self.features = _strings(features, "features")
-        self.bin = _optional_str(bin, "bin")
-        self.manifest_path = _optional_str(manifest_path, "manifest_path")
-        self.cargo = _optional_str(cargo, "cargo")
-        self.cargo_args = _strings(cargo_args, "cargo_args")
+        self.package = optional_str(package, "package")
+        self.features = strings(features, "features")
+        self.bin = optional_str(bin, "bin")
+        self.manifest_path = optional_str(manifest_path, "manifest_path")
+        self.cargo = optional_str(cargo, "cargo")
+        self.cargo_args = strings(cargo_args, "cargo_args")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
         self.mode = mode
-        self.check_workspace = _bool(check_workspace, "check_workspace")
+        self.check_workspace = flag(check_workspace, "check_workspace")
 
     def __repr__(self) -> str:
         extra = "" if self.mode == "run" else f", mode={self.mode!r}"
@@ -152,11 +136,9 @@ class CargoRun:
     def check_here(self, program: str, env: Mapping[bytes, bytes], command: str) -> None:
         """Unless check_workspace is off: refuse (FallbackError, stage "no-workspace"
         or "no-package") when cargo, run from here with `env`, finds no workspace
-        that has the package (see _cargo_check)."""
+        that has the package."""
         if not self.check_workspace:
             return
-        from ._cargo_check import check_workspace, manifest_args
-
         check_workspace(program, self.package, manifest_args(self.manifest_path, self.cargo_args), env,
                         self.mode, command)
 
@@ -216,6 +198,112 @@ def _spawn_failed(exc: OSError, program: str, mode: str, command: str) -> Fallba
     if winerror is not None:
         error.winerror = winerror
     return error
+
+
+def manifest_args(manifest_path: str | None, cargo_args: Sequence[str]) -> list[str]:
+    """``--manifest-path M`` as cargo run will get it: the fallback's own, or one
+    given among its extra cargo arguments."""
+    if manifest_path:
+        return ["--manifest-path", manifest_path]
+    for index, arg in enumerate(cargo_args):
+        if arg == "--manifest-path" and index + 1 < len(cargo_args):
+            return ["--manifest-path", cargo_args[index + 1]]
+        if arg.startswith("--manifest-path="):
+            return [arg]
+    return []
+
+
+def _text_env(env: Mapping[bytes, bytes]) -> dict[str, str]:
+    """As subprocess takes it everywhere (os.fsdecode: bytes that are not UTF-8 come back
+    unchanged when it encodes them again)."""
+    return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
+
+
+class Answer:
+    """What cargo said: the workspace ``root`` (None if none was found), and when the
+    fallback must not run, ``stage`` ("no-workspace", "no-package"), ``errno`` and ``why``."""
+
+    __slots__ = ("root", "stage", "errno", "why")
+
+    def __init__(self, root: str | None, stage: str | None = None, err: int = 0, why: str = "") -> None:
+        self.root, self.stage, self.errno, self.why = root, stage, err, why
+
+
+def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
+    """Run ``cargo metadata --no-deps`` here (with `manifest`, `env`): is there a
+    workspace, and has it `package` (None: any workspace will do)?"""
+    import json
+    import subprocess
+
+    where = " ".join(manifest) if manifest else f"from {os.getcwd()}"
+    argv = [cargo, "metadata", "--no-deps", "--format-version", "1", *manifest]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=METADATA_TIMEOUT,
+                              env=_text_env(env))
+    except subprocess.TimeoutExpired:
+        return Answer(None, "no-workspace", errno.ETIMEDOUT,
+                      f"cargo metadata ({where}) did not answer within {METADATA_TIMEOUT:g} s")
+    except OSError as exc:
+        return Answer(None, "no-workspace", exc.errno or errno.EIO,
+                      f"cargo metadata could not be started: {exc.strerror or exc}")
+    try:
+        metadata = json.loads(done.stdout)
+        members = [str(p["name"]) for p in metadata["packages"]]
+        root = str(metadata["workspace_root"])
+    except (ValueError, TypeError, KeyError) as exc:
+        said = [line for line in done.stderr.decode(errors="replace").strip().splitlines() if line.strip()]
+        reason = " / ".join(said[:8]) if said else f"it wrote no workspace description ({type(exc).__name__})"
+        return Answer(None, "no-workspace", errno.ENOENT, f"no cargo workspace {where}: {reason}")
+    if package is not None and package not in members:
+        return Answer(root, "no-package", errno.ENOENT, f"the cargo workspace at {root} has no package "
+                      f"{package!r} (its packages: {', '.join(members) or 'none'})")
+    return Answer(root)
+
+
+def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
+                    mode: str, command: str) -> str:
+    """The workspace root cargo finds from here, if it has `package` (None: any
+    workspace). Otherwise a FallbackError: stage "no-workspace" (cargo found none,
+    or could not say), "no-package" (the workspace has no such member); logged."""
+    answer = ask_cargo(cargo, package, manifest, env)
+    if answer.stage is not None or answer.root is None:
+        log("Fallback refused, nothing run: %s", answer.why)
+        raise FallbackError.of(answer.errno, answer.why, None, stage=answer.stage or "no-workspace", mode=mode,
+                               command=command)
+    log("Fallback workspace: %s (package %s found)", answer.root, package if package is not None else "<default>")
+    return answer.root
+
+
+def recovery_steps(fallback_error: BaseException | None) -> list[str]:
+    """What to do about the fallback's failure: by its stage and mode, never its class."""
+    if fallback_error is None:
+        return []
+    if not isinstance(fallback_error, FallbackError):
+        return [f"Check that the fallback command can start: {fallback_error}."]
+    if fallback_error.stage == "cargo-not-found":
+        return ["Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
+                f"(PATH={os.environ.get('PATH', '')!r}).",
+                "Or set CARGO to the full path of the cargo binary (or pass CargoRun(cargo=...))."]
+    if fallback_error.stage in ("no-workspace", "no-package"):
+        return ["The cargo fallback ran nothing: it builds and runs a cargo package, which only "
+                "means this program from inside its workspace. Run from the workspace (or pass "
+                "CargoRun(manifest_path=...), and package= the program's package).",
+                "Or, for a program that is not built by cargo (a server, a reloader), pass "
+                "fallback=None; CargoRun(check_workspace=False) runs cargo unchecked."]
+    if fallback_error.stage == "spawn":
+        return [f"{fallback_error.filename} could not be started ({fallback_error.strerror}): check that "
+                "it is an executable cargo, or set CARGO to one."]
+    if fallback_error.stage == "no-artifact":
+        run = f"`{fallback_error.command}`" if fallback_error.command else "cargo build"
+        return [f"{run} succeeded but {fallback_error.strerror}: check that the package has a bin "
+                "target, or pass CargoRun(bin=...) to choose one.",
+                "Or use CargoRun(mode=\"run\"), which lets cargo pick and run the program."]
+    if fallback_error.stage == "wait":
+        return ["Another thread of this process waits for any child (os.wait(), os.waitpid(-1, ...)): "
+                "keep it from doing so around reexec(), then run it again."]
+    # artifact-exec: the fresh build exists but cannot be executed.
+    steps = exec_recovery_steps(fallback_error.exec_error, None)
+    return steps + ["Or use CargoRun(mode=\"run\"), which runs the program as cargo's child."]
 
 
 _MOVED = {"uses_shim", "exit_with", "die_by_signal"}

@@ -91,8 +91,7 @@ def _which(program: str) -> str | None:
 def _exec(opts: argparse.Namespace) -> int:
     from ._log import set_quiet
     from ._reexec import reexec
-    from ._seams import requested_tiers
-    from ._sigstate import keep_caller_mask
+    from ._binding import keep_caller_mask, requested_tiers
     from .errors import RecursionGuardError, ReexecError, VerifyError
 
     program: str = opts.program

@@ -221,8 +221,9 @@ class ReexecError(OSError, RuntimeError):
 
     An OSError whose errno, strerror and filename are the fast path's (None when it
     was not tried). ``exec_error`` is that ExecError, ``fallback_error`` the fallback's
-    (a FallbackError from CargoRun); either may be None. ``rebuild_command``, when
-    known (the cargo fallback's build), goes into the recovery steps. Still a
+    (a FallbackError from CargoRun); either may be None. The message reexec() gives
+    ends in numbered recovery steps (their text is the fast path's and the fallback's:
+    _retry, cargo). ``rebuild_command`` is deprecated (ignored). Still a
     RuntimeError in 0.2, for ``except RuntimeError`` written against 0.1 (deprecated).
     """
 
@@ -232,17 +233,17 @@ class ReexecError(OSError, RuntimeError):
         *,
         exec_error: BaseException | None = None,
         fallback_error: BaseException | None = None,
-        rebuild_command: str | None = None,
         **deprecated: object,
     ) -> None:
-        if "backend" in deprecated:
-            _warn_deprecated("ReexecError(backend=...) is ignored and will be removed in 0.3")
-            deprecated.pop("backend")
+        for name in ("backend", "rebuild_command"):
+            if name in deprecated:
+                _warn_deprecated(f"ReexecError({name}=...) is ignored and will be removed")
+                deprecated.pop(name)
         if deprecated:
             raise TypeError(f"ReexecError() got unexpected keyword arguments: {', '.join(deprecated)}")
         self.exec_error = exec_error
         self.fallback_error = fallback_error
-        self.message = message or _describe(exec_error, fallback_error, rebuild_command)
+        self.message = message or describe(exec_error, fallback_error)
         if isinstance(exec_error, OSError) and exec_error.errno is not None:
             super().__init__(exec_error.errno, exec_error.strerror, exec_error.filename)
         else:
@@ -342,8 +343,11 @@ def _fallback_label(fallback_error: BaseException) -> str:
     return "cargo build fallback" if mode == "build-exec" else "cargo run"
 
 
-def _describe(exec_error: BaseException | None, fallback_error: BaseException | None,
-              rebuild_command: str | None = None) -> str:
+def describe(exec_error: BaseException | None, fallback_error: BaseException | None,
+             steps: Sequence[str] = ()) -> str:
+    """ReexecError's message: what failed, each error, and the numbered recovery `steps`
+    (reexec() gives them: the fallback's from cargo.recovery_steps, the exec's from
+    _exe.exec_recovery_steps)."""
     refused = getattr(fallback_error, "stage", None) in ("no-workspace", "no-package")
     if fallback_error is None:
         head = "Re-exec failed: exec() failed and no fallback was tried."
@@ -359,75 +363,8 @@ def _describe(exec_error: BaseException | None, fallback_error: BaseException | 
         lines.append(f"exec() error: {exec_error} (kind: {error_kind(exec_error)})")
     if fallback_error is not None:
         lines.append(f"{_fallback_label(fallback_error)} error: {fallback_error}")
-    steps = _fallback_steps(fallback_error) + _exec_steps(exec_error, rebuild_command)
     if steps:
         lines.append("")
         lines.append("To recover:")
         lines.extend(f"  {n}. {step}" for n, step in enumerate(steps, 1))
     return "\n".join(lines)
-
-
-def _fallback_steps(fallback_error: BaseException | None) -> list[str]:
-    """What to do about the fallback's failure: by its stage and mode, never its class."""
-    if fallback_error is None:
-        return []
-    if not isinstance(fallback_error, FallbackError):
-        return [f"Check that the fallback command can start: {fallback_error}."]
-    if fallback_error.stage == "cargo-not-found":
-        return ["Install Rust and cargo (https://rustup.rs) so that `cargo` is on PATH "
-                f"(PATH={os.environ.get('PATH', '')!r}).",
-                "Or set CARGO to the full path of the cargo binary (or pass CargoRun(cargo=...))."]
-    if fallback_error.stage in ("no-workspace", "no-package"):
-        return ["The cargo fallback ran nothing: it builds and runs a cargo package, which only "
-                "means this program from inside its workspace. Run from the workspace (or pass "
-                "CargoRun(manifest_path=...), and package= the program's package).",
-                "Or, for a program that is not built by cargo (a server, a reloader), pass "
-                "fallback=None; CargoRun(check_workspace=False) runs cargo unchecked."]
-    if fallback_error.stage == "spawn":
-        return [f"{fallback_error.filename} could not be started ({fallback_error.strerror}): check that "
-                "it is an executable cargo, or set CARGO to one."]
-    if fallback_error.stage == "no-artifact":
-        run = f"`{fallback_error.command}`" if fallback_error.command else "cargo build"
-        return [f"{run} succeeded but {fallback_error.strerror}: check that the package has a bin "
-                "target, or pass CargoRun(bin=...) to choose one.",
-                "Or use CargoRun(mode=\"run\"), which lets cargo pick and run the program."]
-    if fallback_error.stage == "wait":
-        return ["Another thread of this process waits for any child (os.wait(), os.waitpid(-1, ...)): "
-                "keep it from doing so around reexec(), then run it again."]
-    # artifact-exec: the fresh build exists but cannot be executed.
-    steps = _exec_steps(fallback_error.exec_error, None)
-    return steps + ["Or use CargoRun(mode=\"run\"), which runs the program as cargo's child."]
-
-
-def _exec_steps(exec_error: BaseException | None, rebuild_command: str | None) -> list[str]:
-    """What to do about an exec failure, by its errno, tier and note."""
-    if not isinstance(exec_error, OSError) or not exec_error.filename:
-        return []
-    target = exec_error.filename
-    steps: list[str] = []
-    diagnosis = getattr(exec_error, "diagnosis", None)
-    if _interpreter_missing(exec_error):
-        steps.append(f"{target} exists, but the interpreter it names (its #! line, or the "
-                     "ELF loader) is missing: install it or fix the #! line.")
-    elif exec_error.errno in (_errno.ENOENT, _errno.ESTALE):
-        how = f": `{rebuild_command}`" if rebuild_command else ""
-        steps.append(f"Rebuild the program so that {target} exists again{how}.")
-    elif exec_error.errno == _errno.EACCES:
-        steps.append(f"Make {target} executable (chmod +x) and check its filesystem is not mounted noexec.")
-    elif exec_error.errno == _errno.ETXTBSY:
-        steps.append(f"Wait for the process writing {target} to finish, then retry.")
-    elif exec_error.errno == _errno.ENOEXEC and diagnosis:
-        steps.append(f"{target} cannot be executed here: {diagnosis}.")
-    elif exec_error.errno == _errno.ENOEXEC:
-        steps.append(f"{target} is not a complete executable (truncated or half-written): rebuild it.")
-    steps.append(f"Run it by hand: {target} ARGS...")
-    return steps
-
-
-def _interpreter_missing(exec_error: OSError) -> bool:
-    """The path tier's (or the pre-exec check's) ENOENT with the file still there."""
-    attempts = getattr(exec_error, "attempts", None)
-    if exec_error.errno != _errno.ENOENT or not attempts:
-        return False
-    tier, _err, note = attempts[-1]
-    return tier in ("path", "check") and note == "needs-interpreter"

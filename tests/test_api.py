@@ -14,7 +14,7 @@ import reexec_native
 from reexec_native import Attempt, CargoRun, ExecError, FallbackError, ReexecError, open_exe, reexec
 from reexec_native._binding import TIER_BITS as TIERS
 from reexec_native._binding import supported_tiers
-from reexec_native._seams import requested_tiers
+from reexec_native._binding import requested_tiers
 from reexec_native.cargo import format_command
 from reexec_native.errors import TIERS as TIER_NAMES
 

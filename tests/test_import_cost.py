@@ -22,7 +22,7 @@ def test_import_loads_no_heavy_module():
     # json is imported by the check itself, after the import: what matters is the rest.
     loaded = loaded_after("import reexec_native")
     # _startdir: the working directory at import (start_dir()), a module of one getcwd().
-    assert {m for m in loaded if m.startswith("reexec_native")} == {"reexec_native", "reexec_native._startdir"}
+    assert {m for m in loaded if m.startswith("reexec_native")} == {"reexec_native", "reexec_native._startup"}
     assert not loaded & (set(HEAVY) - {"json"})
 
 

@@ -179,7 +179,7 @@ def test_an_exec_only_file_is_not_inspected_and_still_runs(report_prog, tmp_path
     target.chmod(0o711)
     proc = run_child(f"""
         # nobody cannot read this venv's files: load first what the attempt imports lazily
-        import logging, reexec_native._elf, reexec_native._preflight
+        import logging, reexec_native._elf
         os.setgid(65534); os.setuid(65534)
         try:
             open({str(target)!r}, "rb")

@@ -170,7 +170,7 @@ def test_what_does_not_depend_on_the_working_directory_is_re_run(app_dir, tmp_pa
     (["py"], ("stdin", None, "")),
 ])
 def test_parse_command_reads_orig_argv_as_cpython_does(orig_argv, expected):
-    from reexec_native._selfcheck import parse_command
+    from reexec_native._reexec import parse_command
 
     kind, target, flags = expected
     assert parse_command(orig_argv) == (kind, target, frozenset(flags))

@@ -236,7 +236,7 @@ def test_too_many_descriptors_for_the_limit_is_refused():
     result = run_python("""
         import os, resource, socket
         from reexec_native import reexec
-        import reexec_native._verify, reexec_native._fds, reexec_native._handover  # before the limit drops
+        import reexec_native._handover  # before the limit drops
         socks = [socket.socket() for _ in range(40)]
         resource.setrlimit(resource.RLIMIT_NOFILE, (30, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         try:

@@ -11,7 +11,8 @@ import threading
 import pytest
 from conftest import child_env, parse_report, run_python
 
-from reexec_native._wait import NameWaiter, wait_mode
+from reexec_native._binding import wait_mode
+from reexec_native._retry import NameWaiter
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
 

@@ -104,7 +104,7 @@ def test_estale_is_retried_by_reexec():
     check is real) runs what the path names on the retry."""
     proc = run_py("""
         import os, sys
-        import reexec_native._fastpath as fp
+        import reexec_native._exe as fp
         from reexec_native import reexec
         real_open = fp.open_plain
         calls = []
