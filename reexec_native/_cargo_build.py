@@ -15,8 +15,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from ._child import die_by_signal, exit_with, run_reading_stdout
-from ._retry import exec_with_retry
 from ._log import flush_stdio, log, shown
+from ._retry import exec_with_retry
 from ._validate import is_mapping, is_sequence
 from .errors import ExecError, FallbackError, ReexecError
 

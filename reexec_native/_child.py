@@ -43,7 +43,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 from . import _binding
@@ -53,9 +52,7 @@ from ._log import flush_stdio, log, restore_stdin, rewind_stdin
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
-
-    from typing import Protocol
+    from typing import Any, NoReturn, Protocol
 
     from ._binding import FdPlanC, RawSigchld
 

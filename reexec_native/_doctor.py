@@ -65,8 +65,8 @@ def probe_tier(name: str, timeout: float = PROBE_TIMEOUT, snapshot: str | None =
     """Exec a program through tier `name` alone (or, given `snapshot`, through a copy
     made by that method alone, by the tiers the seam allows), in a child;
     {"status": "works"} or {"status": "fails", "errno": ..., "detail": ...}."""
-    from ._startup import DEFAULT_GUARD
     from ._binding import SNAPSHOT_ENV, TIERS_ENV
+    from ._startup import DEFAULT_GUARD
 
     env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
     if snapshot:
@@ -231,10 +231,9 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
                           "refuses": "ImportError: the C extension did not load (broken install)"}
         return report
     from ._binding import TIER_BITS as TIERS
-    from ._binding import supported_tiers
-    from ._startup import DEFAULT_GUARD
+    from ._binding import TIERS_ENV, requested_tiers, supported_tiers
     from ._exe import current_exe
-    from ._binding import TIERS_ENV, requested_tiers
+    from ._startup import DEFAULT_GUARD
 
     seam = os.environ.get(TIERS_ENV)
     report[TIERS_ENV] = seam
@@ -285,9 +284,8 @@ def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: in
     the REEXEC_NATIVE_SNAPSHOT seam (or by a tier seam without a descriptor tier: a
     copy has no path), or probed: a copy of the probe program exec'd."""
     from ._binding import SNAPSHOT_BITS as SNAPSHOT_METHODS
+    from ._binding import SNAPSHOT_ENV, TIERS_ENV, requested_methods, snapshot_methods
     from ._binding import TIER_BITS as TIERS
-    from ._binding import snapshot_methods
-    from ._binding import SNAPSHOT_ENV, TIERS_ENV, requested_methods
 
     seam = os.environ.get(SNAPSHOT_ENV)
     try:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from typing import Literal, NoReturn, Protocol
 
-    from ._binding import ExecFunction, RawExe, RawFdPlan, RawSigchld
+    from ._binding import ExecFunction, FdPlanC, RawExe, RawSigchld
     from ._validate import EnvArg
 
     class Handover(Protocol):
@@ -193,7 +193,7 @@ class ExeHandle:
         self._run_tiers(argv, env, tiers, run)
         return run.exit_code
 
-    def spawn(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: RawFdPlan | None,
+    def spawn(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], plan: FdPlanC | None,
               stdio: tuple[int, int, int], sigchld: RawSigchld | None) -> tuple[int, int]:
         """Start this very descriptor as a child, by the same tiers as exec (the verify
         run): `plan` applied in it, `stdio` its 0-2, `sigchld` (ChildWait.for_child) as

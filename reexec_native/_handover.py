@@ -244,7 +244,7 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
     with ChildWait() as chld:
         try:
             flush_stdio()
-            err, pid = handle.spawn([argv0, *args], env_for_child, c_plan.raw, (null_fd, out_w, err_w),
+            err, pid = handle.spawn([argv0, *args], env_for_child, c_plan, (null_fd, out_w, err_w),
                                     chld.for_child)
         finally:
             for fd in (null_fd, out_w, err_w):

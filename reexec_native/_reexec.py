@@ -29,7 +29,8 @@ from . import _validate
 from ._exe import current_exe
 from ._log import log
 from ._retry import exec_recovery_steps, exec_with_retry
-from ._startup import DEFAULT_GUARD, START_DIR
+from ._startup import DEFAULT_GUARD as DEFAULT_GUARD  # public: reexec_native.DEFAULT_GUARD
+from ._startup import START_DIR
 from .errors import CannotRerunError, RecursionGuardError, ReexecError, describe, error_kind
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
@@ -95,7 +96,7 @@ def clear_guard(guard: str = DEFAULT_GUARD) -> bool:
     """Remove the guard variable from os.environ, so the programs this process starts
     do not inherit it; True if it was set (non-empty). Call it after guard_active()
     has told you what you needed to know."""
-    name = guard_name(guard)
+    name = _validate.guard_name(guard)
     if name is None:
         raise TypeError("guard must be a variable name, not None")
     return bool(os.environ.pop(name, None))
@@ -233,17 +234,14 @@ def _hand_over(fallback: object, argv: list[bytes], env: dict[bytes, bytes], han
                exec_error: OSError | None) -> NoReturn:
     """The fast path failed: run the fallback (it leaves this process as its child
     left), or raise ReexecError with both errors and the recovery steps."""
-    rebuild = None
-    if fallback is not None:
-        from .cargo import CargoRun, recovery_steps  # the fallback's path only (import cost)
-
-        if fallback is _DEFAULT_FALLBACK:
-            fallback = CargoRun()
-        if isinstance(fallback, CargoRun):
-            rebuild = " ".join(fallback.build_command())
     if fallback is None:
         raise ReexecError(describe(exec_error, None, exec_recovery_steps(exec_error, None)),
                           exec_error=exec_error) from exec_error
+    from .cargo import CargoRun, recovery_steps  # the fallback's path only (import cost)
+
+    if fallback is _DEFAULT_FALLBACK:
+        fallback = CargoRun()
+    rebuild = " ".join(fallback.build_command()) if isinstance(fallback, CargoRun) else None
     run: Any = getattr(fallback, "run")  # noqa: B009  # a CargoRun or the Fallback protocol
     try:
         if handover is None:

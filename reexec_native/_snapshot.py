@@ -31,6 +31,7 @@ from .errors import ExecError, SnapshotWarning
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import FrameType
 
 NOT_NOW = frozenset({errno.ETXTBSY, errno.ESTALE})
 
@@ -121,7 +122,8 @@ def no_copy(path: str, failures: list[str], required: bool) -> ExecError:
 def _outside_package() -> int:
     """warnings.warn's stacklevel, called from no_copy(), that names the first frame
     outside this package (what skip_file_prefixes does on Python 3.12+)."""
-    level, frame = 2, sys._getframe(2)  # warn's caller (no_copy) is level 1, its caller level 2
+    level = 2  # warn's caller (no_copy) is level 1, no_copy's caller level 2
+    frame: FrameType | None = sys._getframe(2)  # pyright: ignore[reportPrivateUsage]  # as warnings.py does
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == __package__:
         level, frame = level + 1, frame.f_back
     return level

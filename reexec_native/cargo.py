@@ -30,8 +30,8 @@ from __future__ import annotations
 import errno
 import os
 
-from ._retry import exec_recovery_steps
 from ._log import log, shown
+from ._retry import exec_recovery_steps
 from ._validate import flag, optional_str, strings
 from .errors import ExecError, FallbackError, ReexecError
 

@@ -89,9 +89,9 @@ def _which(program: str) -> str | None:
 
 
 def _exec(opts: argparse.Namespace) -> int:
+    from ._binding import keep_caller_mask, requested_tiers
     from ._log import set_quiet
     from ._reexec import reexec
-    from ._binding import keep_caller_mask, requested_tiers
     from .errors import RecursionGuardError, ReexecError, VerifyError
 
     program: str = opts.program
