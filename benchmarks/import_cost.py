@@ -5,9 +5,10 @@ Wall time of a whole child process (spawn to reaped), for:
 - pass           python -c pass                                  (the floor of a start)
 - import         python -c "import reexec_native"
 - os_execv       python -c "import os; os.execv('/bin/true', ...)"
-- cli_exec       python -c "<the console script>" exec -- /bin/true  (what
-                 `reexec-native exec -- /bin/true` runs, minus the script's own
-                 `import re`, which pip writes and we do not control)
+- cli_exec       python -c "<the console script's code>" exec -- /bin/true
+- cli_script     reexec-native exec -- /bin/true: the console script installed next
+                 to the interpreter (bin/ or Scripts/), as users run it: its shebang,
+                 and whatever the installer wrote into it (older pips: `import re`)
 
 The variants run interleaved, in a shuffled order each round, so they share the
 machine's load; the figures are medians and the ratios import/pass and
@@ -52,8 +53,20 @@ def run_once(argv: list[str]) -> int:
     return elapsed
 
 
+def console_script(python: str) -> str | None:
+    """The installed `reexec-native` script next to `python` (a venv's bin/), if any."""
+    for name in ("reexec-native", "reexec-native.exe"):
+        candidate = Path(python).parent / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def measure(rounds: int, python: str) -> dict[str, list[int]]:
     commands = {name: [python, "-P", *args] for name, args in VARIANTS.items()}
+    script = console_script(python)
+    if script is not None:
+        commands["cli_script"] = [script, "exec", "--", TRUE]
     for argv in commands.values():  # warm the page cache and the .pyc files
         run_once(argv)
     return side_by_side(commands, rounds, lambda name: run_once(commands[name]))
@@ -77,6 +90,8 @@ def main() -> int:
         "ratios": {
             "import/pass": round(medians["import"] / medians["pass"], 3),
             "cli_exec/os_execv": round(medians["cli_exec"] / medians["os_execv"], 3),
+            **({"cli_script/os_execv": round(medians["cli_script"] / medians["os_execv"], 3)}
+               if "cli_script" in medians else {}),
         },
     }
     opts.out.parent.mkdir(parents=True, exist_ok=True)

@@ -242,16 +242,13 @@ def _wait_writable(fd: int | None, timeout: float) -> bool:
 
 
 def before_exec() -> int | None:
-    """What an exec needs done to this process's streams first: pytest's capture noted,
-    stdout and stderr flushed (FlushError when a reader blocks them: nothing ran), stdin
-    rewound. Returns what restore_stdin() takes if the exec fails."""
-    if os.environ.get("PYTEST_CURRENT_TEST"):
-        note_captured_output()
+    """What an exec needs done to this process's streams first: stdout and stderr
+    flushed (FlushError when a reader blocks them: nothing ran), stdin rewound. Returns
+    what restore_stdin() takes if the exec fails."""
     flush_stdio()
     return rewind_stdin()
 
 
-_noted = False  # the pytest note is logged once
 # A TextIOWrapper cookie at or past 2**64 carries decoder state: not a byte offset.
 _PLAIN_OFFSET_LIMIT = 1 << 64
 
@@ -309,10 +306,8 @@ def note_captured_output() -> None:
     """Log when the new program's output will land in pytest's capture files: inside
     a test (PYTEST_CURRENT_TEST) with fd 1 or 2 an unlinked temporary file, pytest's
     fd capture. Once pytest is replaced nobody reads those files."""
-    global _noted
-    if _noted or not os.environ.get("PYTEST_CURRENT_TEST"):
+    if not os.environ.get("PYTEST_CURRENT_TEST"):
         return
-    _noted = True
     captured: list[str] = []
     for fd in (1, 2):
         try:

@@ -27,7 +27,7 @@ import sys
 
 from . import _validate
 from ._exe import current_exe
-from ._log import log
+from ._log import log, note_captured_output
 from ._retry import exec_recovery_steps, exec_with_retry
 from ._startup import DEFAULT_GUARD as DEFAULT_GUARD  # public: reexec_native.DEFAULT_GUARD
 from ._startup import START_DIR
@@ -209,6 +209,8 @@ def reexec(
         target = os.path.abspath(target)  # relative to where we are, not to cwd
     if argv is None:  # re-running this Python command: can the new process find it?
         check_rerun(env_b, args.cwd)
+    if "PYTEST_CURRENT_TEST" in os.environ:  # inside a test: say where the output will go
+        note_captured_output()
     with _working_dir(args.cwd):
         exec_error: OSError | None = None
         try:
@@ -224,6 +226,20 @@ def reexec(
         _hand_over(fallback, args.argv, env_b, handover, exec_error)
 
 
+def failure(exec_error: OSError | None, fallback_error: OSError | None = None,
+            rebuild_command: str | None = None) -> ReexecError:
+    """The ReexecError for a fast path and a fallback that both failed (or no fallback):
+    both errors, and the numbered recovery steps of their owners (the fallback's by its
+    stage and mode, then the exec's; `rebuild_command` names the cargo build to run)."""
+    steps = exec_recovery_steps(exec_error, rebuild_command)
+    if fallback_error is not None:
+        from .cargo import recovery_steps  # the fallback's path only (import cost)
+
+        steps = recovery_steps(fallback_error) + steps
+    return ReexecError(describe(exec_error, fallback_error, steps), exec_error=exec_error,
+                       fallback_error=fallback_error)
+
+
 def _is_cargo_run(fallback: object) -> bool:
     from .cargo import CargoRun  # only when descriptors go to a fallback (import cost)
 
@@ -235,9 +251,8 @@ def _hand_over(fallback: object, argv: list[bytes], env: dict[bytes, bytes], han
     """The fast path failed: run the fallback (it leaves this process as its child
     left), or raise ReexecError with both errors and the recovery steps."""
     if fallback is None:
-        raise ReexecError(describe(exec_error, None, exec_recovery_steps(exec_error, None)),
-                          exec_error=exec_error) from exec_error
-    from .cargo import CargoRun, recovery_steps  # the fallback's path only (import cost)
+        raise failure(exec_error) from exec_error
+    from .cargo import CargoRun  # the fallback's path only (import cost)
 
     if fallback is _DEFAULT_FALLBACK:
         fallback = CargoRun()
@@ -251,9 +266,7 @@ def _hand_over(fallback: object, argv: list[bytes], env: dict[bytes, bytes], han
     except ReexecError:
         raise  # VerifyError of build-exec's artifact: a refusal, not the fallback failing
     except OSError as fallback_error:
-        steps = recovery_steps(fallback_error) + exec_recovery_steps(exec_error, rebuild)
-        raise ReexecError(describe(exec_error, fallback_error, steps), exec_error=exec_error,
-                          fallback_error=fallback_error) from fallback_error
+        raise failure(exec_error, fallback_error, rebuild) from fallback_error
     raise ReexecError("the fallback returned instead of exiting", exec_error=exec_error)
 
 

@@ -13,8 +13,8 @@ import pytest
 import reexec_native
 from reexec_native import Attempt, CargoRun, ExecError, FallbackError, ReexecError, open_exe, reexec
 from reexec_native._binding import TIER_BITS as TIERS
-from reexec_native._binding import supported_tiers
-from reexec_native._binding import requested_tiers
+from reexec_native._binding import requested_tiers, supported_tiers
+from reexec_native._reexec import failure
 from reexec_native.cargo import format_command
 from reexec_native.errors import TIERS as TIER_NAMES
 
@@ -112,11 +112,12 @@ def test_fallback_command_is_logged_like_the_spec():
 
 
 def test_reexec_error_message_has_both_causes_and_fitting_steps():
+    """The message reexec() raises (its failure()): both causes, and the recovery steps
+    written by their owners (cargo's by stage, the fast path's by errno)."""
     exec_error = FileNotFoundError(errno.ENOENT, "No such file or directory", "/w/target/debug/xtask")
     fallback_error = FallbackError.of(errno.ENOENT, "'cargo' not found on PATH", "cargo", stage="cargo-not-found",
                                       mode="run")
-    message = str(ReexecError(exec_error=exec_error, fallback_error=fallback_error,
-                              rebuild_command=" ".join(CargoRun(cargo="cargo").build_command())))
+    message = str(failure(exec_error, fallback_error, " ".join(CargoRun(cargo="cargo").build_command())))
     assert message.splitlines()[:3] == [
         "Re-exec failed: exec() and cargo run both failed.",
         "exec() error: [Errno 2] No such file or directory: '/w/target/debug/xtask' (kind: NotFound (ENOENT))",
@@ -124,7 +125,7 @@ def test_reexec_error_message_has_both_causes_and_fitting_steps():
     ]
     assert "  1. Install Rust and cargo" in message
     assert "exists again: `cargo build -p xtask --features crossval-all`." in message
-    busy = str(ReexecError(exec_error=OSError(errno.ETXTBSY, "Text file busy", "/x")))
+    busy = str(failure(OSError(errno.ETXTBSY, "Text file busy", "/x")))
     assert busy.startswith("Re-exec failed: exec() failed and no fallback was tried.")
     assert "Wait for the process writing /x to finish" in busy
 
@@ -136,12 +137,12 @@ def test_recovery_steps_follow_the_fallback_stage_and_mode_not_the_class():
     no_artifact = FallbackError.of(errno.ENOENT, "cargo build reported no executable for bin 'x'", None,
                                    stage="no-artifact", mode="build-exec", command="cargo build -p xtask")
     assert isinstance(no_artifact, FileNotFoundError) and no_artifact.stage == "no-artifact"
-    message = str(ReexecError(exec_error=exec_error, fallback_error=no_artifact))
+    message = str(failure(exec_error, no_artifact))
     assert message.splitlines()[0] == "Re-exec failed: exec() and cargo build fallback both failed."
     assert "cargo build fallback error: [Errno 2] cargo build reported no executable" in message
     assert "Install Rust" not in message
     assert "1. `cargo build -p xtask` succeeded but cargo build reported no executable" in message
-    custom = str(ReexecError(exec_error=exec_error, fallback_error=FileNotFoundError(errno.ENOENT, "gone", "tool")))
+    custom = str(failure(exec_error, FileNotFoundError(errno.ENOENT, "gone", "tool")))
     assert "exec() and the fallback both failed" in custom and "Install Rust" not in custom
     assert "1. Check that the fallback command can start: [Errno 2] gone: 'tool'." in custom
 
@@ -158,6 +159,8 @@ def test_reexec_error_is_an_oserror_with_the_fast_path_errno():
     with pytest.warns(DeprecationWarning, match="backend"):
         ReexecError("x", backend="cargo")
     assert ReexecError("refused").errno is None
+    with pytest.warns(DeprecationWarning, match="rebuild_command"):
+        ReexecError(exec_error=exec_error, rebuild_command="cargo build")
 
 
 def test_exec_error_is_the_builtin_subclass_of_its_errno_and_names_a_known_tier():

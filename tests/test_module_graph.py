@@ -83,4 +83,30 @@ def test_the_graph_test_sees_imports_inside_functions():
     edges = graph()
     assert "reexec_native._cargo_build" in edges["reexec_native.cargo"]  # imported in CargoRun.run
     assert "reexec_native._handover" in edges["reexec_native.cargo"]  # TYPE_CHECKING only
+    assert "reexec_native._handover" in edges["reexec_native._reexec"]  # inside reexec()
     assert "reexec_native._binding" in edges["reexec_native._doctor"]  # inside _execve_check()
+
+
+def test_the_package_has_at_most_twenty_modules():
+    """Issue 20's bound: the layout's modules are the domain's seams (docs/architecture.md)."""
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 20, modules
+
+
+def test_a_plain_reexec_runs_in_few_modules_with_few_switches():
+    """From the call of reexec() to the C core's exec (benchmarks/call_path.py, in a
+    child): at most 8 package modules run code, with at most 15 switches between them,
+    and none of the optional features (hand-over, snapshot, cargo, the inotify wait) loads."""
+    import json
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "call_path.py"
+    done = subprocess.run([sys.executable, str(bench), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    path = json.loads(done.stdout)["in_call"]
+    assert len(path["modules"]) <= 8, path
+    assert path["switches"] <= 15, path
+    optional = {"reexec_native._handover", "reexec_native._snapshot", "reexec_native.cargo"}
+    assert not optional & set(path["modules"]), path
