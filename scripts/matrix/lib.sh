@@ -3,7 +3,7 @@
 # the checkout into it and runs the tests there, so nothing touches the host's Python.
 #   MATRIX_CACHE                          ${REEXEC_MATRIX_CACHE:-<checkout>/build/matrix}
 #   matrix_root SUITE ARCH NAME PKG...    make or reuse $MATRIX_CACHE/roots/NAME; prints its path
-#   matrix_enter ROOT CMD                 run `bash -lc CMD` in ROOT (proc/sys/dev mounted, pip set-up copied)
+#   matrix_enter ROOT CMD                 run `bash -lc CMD` with ROOT as its / (pivot_root; proc/sys/dev mounted, pip set-up copied)
 #   matrix_clone ROOT                     a fresh clone of the committed HEAD at ROOT/root/repo
 #   matrix_umount_all DIR                  unmount everything at or below DIR, deepest first
 #   matrix_counts LOGFILE                 pytest's summary line(s) as passed=N failed=N skipped=N errors=N
@@ -24,7 +24,7 @@ _matrix_mounts_below() {
 _matrix_umount_all() {
     local m
     for m in $(_matrix_mounts_below "$1"); do
-        umount "$m" 2>/dev/null || umount -l "$m"
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done
 }
 
@@ -144,10 +144,26 @@ matrix_enter() {
         for v in $(compgen -e | grep -E '^(PIP_[A-Z_]+|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)$'); do
             envs+=("$v=${!v}")
         done
-        chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+        # The root becomes the root of a mount namespace of its own (pivot_root), not a
+        # chroot: inside a chroot the kernel refuses unshare(CLONE_NEWUSER) with EPERM
+        # (user_namespaces(7)), and the suite makes user namespaces (a private binfmt_misc).
+        unshare --mount --propagation private -- \
+            sh -c "$_MATRIX_PIVOT" matrix-pivot "$root" \
+            /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
             LANG=C.UTF-8 "${envs[@]}" bash -lc "$cmd"
     )
 }
+
+# sh -c body, arguments ROOT CMD...: pivot_root into ROOT (a mount point: matrix_enter
+# rbinds it onto itself), detach the old root, run CMD. What stays mounted goes with the
+# namespace when CMD ends.
+_MATRIX_PIVOT='
+root=$1; shift
+cd "$root" || exit 1
+mkdir -p .matrix-oldroot || exit 1
+pivot_root . .matrix-oldroot || exit 1
+exec chroot . /bin/sh -c "umount -l /.matrix-oldroot && rmdir /.matrix-oldroot && exec \"\$@\"" sh "$@"
+'
 
 # A fresh clone of the checkout's committed HEAD (not its work tree) at ROOT/root/repo.
 matrix_clone() {
