@@ -143,8 +143,9 @@ _EXEC_OPTIONS = (
     _Option("--manifest-path", type=_non_empty, help="Cargo.toml for the fallback"),
     _Option("--listen-fd", group=_UPGRADES, type=int, action="append", metavar="N",
             help="hand descriptor N to PROGRAM by socket activation: the first --listen-fd "
-                 "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID "
-                 "(and LISTEN_FDNAMES with --fdname); repeatable"),
+                 "becomes its descriptor 3, the next 4, ..., with LISTEN_FDS, LISTEN_PID, "
+                 "LISTEN_PIDFDID where the kernel has pidfd ids (Linux 6.9+), and LISTEN_FDNAMES "
+                 "with --fdname; repeatable"),
     _Option("--fdname", group=_UPGRADES, metavar="NAME[:NAME...]",
             help="names of the --listen-fd descriptors, in order (LISTEN_FDNAMES)"),
     _Option("--pass-fd", group=_UPGRADES, type=int, action="append", metavar="N",
