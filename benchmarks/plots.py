@@ -1,5 +1,6 @@
 """Plots of a benchmark run (matplotlib; run.py skips them if it is not installed):
-latency distributions of the exec methods, and failures per swap mode."""
+latency distributions of the exec methods, failures per swap mode, the parallel
+throughput curve and the argv/env scaling curve."""
 
 from __future__ import annotations
 
@@ -61,6 +62,10 @@ def make(result: dict, samples: dict, out_dir: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
+    if result.get("parallel"):
+        made.append(parallel(result["parallel"], out_dir))
+    if result.get("scaling"):
+        made.append(scaling(result["scaling"], out_dir))
     return made
 
 
@@ -114,7 +119,7 @@ def _count_label(count: int) -> str:
 def scaling(result: dict, out_dir: Path) -> Path:
     """scaling.png: in-call time against the number of arguments and of variables."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, axis, what in zip(axes, ("args", "env"), ("arguments", "environment variables")):
+    for ax, axis, what in zip(axes, ("args", "env"), ("arguments", "environment variables"), strict=True):
         points = [p for p in result[axis] if p.get("us")]
         xs = [max(p["count"], 1) for p in points]
         for variant, label in (("reexec", "reexec()"), ("os_execve", "os.execve")):
@@ -126,7 +131,7 @@ def scaling(result: dict, out_dir: Path) -> Path:
         ax.margins(y=0.12)
         ax.set_xlabel(f"number of {what} (0 drawn at 1)")
         ax.set_ylabel("ms from just before the call to the new program (median)")
-        for x, p in zip(xs, points):
+        for x, p in zip(xs, points, strict=True):
             ax.annotate(f"{p['ratio_reexec_vs_os_execve']}x", (x, p["us"]["reexec"]["median"] / 1e3),
                         textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
         ax.set_title(f"First call, many {what}")
