@@ -73,18 +73,18 @@ def run_batch(argv: list[str], n: int, cwd: str) -> float | None:
     actions = [(os.POSIX_SPAWN_DUP2, write_fd, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
     old_cwd = os.getcwd()
     os.chdir(cwd)  # the children's cwd: no source tree on their sys.path
-    pids = []
+    pids: list[int] = []
+    failed = 0
     try:
         t0 = now_ns()
         env["BENCH_T0"] = str(t0)
         for _ in range(n):
             pids.append(os.posix_spawn(argv[0], argv, env, file_actions=actions))
-        failed = 0
+    finally:  # every process spawned is reaped, even if a later spawn failed
         for pid in pids:
             _, status = os.waitpid(pid, 0)
             failed += os.waitstatus_to_exitcode(status) != 0
         wall_s = (now_ns() - t0) / 1e9
-    finally:
         os.chdir(old_cwd)
         os.close(write_fd)
         os.close(devnull)
