@@ -126,7 +126,7 @@ def scaling(result: dict, out_dir: Path) -> Path:
             ax.plot(xs, [p["us"][variant]["median"] / 1e3 for p in points], marker="o", label=label)
         ax.set_xscale("log")
         _log_y(ax)
-        ax.set_xticks(xs, [_count_label(p["count"]) for p in points])
+        ax.set_xticks(xs, [_count_label(p["count"]) for p in points], fontsize=8, rotation=45)
         ax.minorticks_off()
         ax.margins(y=0.12)
         ax.set_xlabel(f"number of {what} (0 drawn at 1)")
