@@ -10,6 +10,11 @@ Benchmarks (each module's docstring says what it measures and how):
   overhead  overhead.py  fast-path exec latency against the execveat floor
   fallback  fallback.py  cargo run vs direct exec (and build-exec when available)
   snapshot  snapshot.py  ms per MB of a sealed copy (snapshot=True): memfd, O_TMPFILE
+  parallel  parallel.py  N fresh processes re-exec'ing at once: throughput, reexec vs os.execv
+  scaling   scaling.py   first call with up to 100k arguments / 60k variables: reexec vs os.execve
+
+parallel.py and scaling.py (and cold.py) also run alone, into results/parallel.json,
+results/scaling.json (with their plots).
 
 Run it with a Python that has reexec_native installed (and matplotlib for the plots;
 without matplotlib the plots are skipped).
@@ -26,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fallback  # noqa: E402
 import overhead  # noqa: E402
+import parallel  # noqa: E402
 import race  # noqa: E402
+import scaling  # noqa: E402
 import seed  # noqa: E402
 import snapshot  # noqa: E402
 from _common import (  # noqa: E402
@@ -40,12 +47,16 @@ from _common import (  # noqa: E402
 
 PROFILES = {
     #          overhead runs, race runs (unpaced copy modes /8), seed runs, fallback runs,
-    #          snapshot copies per size and method
-    "full": dict(overhead=2000, race=2000, seed=15, fallback=10, snapshot=20),
-    "quick": dict(overhead=200, race=200, seed=3, fallback=2, snapshot=5),
-    "smoke": dict(overhead=20, race=20, seed=1, fallback=1, snapshot=1),
+    #          snapshot copies per size and method, parallel and scaling rounds (their Ns and
+    #          counts: parallel.PROFILES, scaling.PROFILES)
+    "full": dict(overhead=2000, race=2000, seed=15, fallback=10, snapshot=20,
+                 parallel=parallel.PROFILES["full"]["rounds"], scaling=scaling.PROFILES["full"]["rounds"]),
+    "quick": dict(overhead=200, race=200, seed=3, fallback=2, snapshot=5,
+                  parallel=parallel.PROFILES["quick"]["rounds"], scaling=scaling.PROFILES["quick"]["rounds"]),
+    "smoke": dict(overhead=20, race=20, seed=1, fallback=1, snapshot=1,
+                  parallel=parallel.PROFILES["smoke"]["rounds"], scaling=scaling.PROFILES["smoke"]["rounds"]),
 }
-ALL = ("seed", "race", "overhead", "fallback", "snapshot")
+ALL = ("seed", "race", "overhead", "fallback", "snapshot", "parallel", "scaling")
 
 
 def main(argv=None) -> int:
@@ -84,6 +95,12 @@ def main(argv=None) -> int:
     if "snapshot" in which:
         result["snapshot_cost"], samples["snapshot"] = snapshot.run(runs["snapshot"])
         tables += ["", "## Snapshot cost (sealed copy before exec)", *snapshot.table(result["snapshot_cost"])]
+    if "parallel" in which:
+        result["parallel"] = parallel.run(helpers, runs["parallel"], parallel.PROFILES[profile]["ns"], sys.executable)
+        tables += ["", "## Parallel throughput (fresh processes re-exec'ing at once)", *parallel.table(result["parallel"])]
+    if "scaling" in which:
+        result["scaling"] = scaling.run(helpers, runs["scaling"], scaling.PROFILES[profile]["counts"], sys.executable)
+        tables += ["", "## Many arguments / variables (first call, in-call)", *scaling.table(result["scaling"])]
 
     write_result(result, started, args.output)
     if not args.no_plots:

@@ -1,6 +1,7 @@
 /* stamp: the "new program" of every benchmark. Reads CLOCK_MONOTONIC first thing
  * in main(), prints its variant id, the delta from $BENCH_T0 (ns, written by the
- * parent just before its exec call) and the inode it runs from, then exits 0.
+ * parent just before its exec call), the inode it runs from and how many arguments
+ * and environment variables it received (counted after the clock read), then exits 0.
  *
  * Built static (gcc -static -O2, or musl-gcc -static) twice: -DVARIANT=1 and
  * -DVARIANT=2. The two files differ only in the variant digit, so the marker below
@@ -21,7 +22,9 @@
 
 __attribute__((used)) const char bench_marker[] = "BENCH-VARIANT-MARKER:" STR(VARIANT) ";";
 
-int main(void)
+extern char **environ;
+
+int main(int argc, char **argv)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -30,8 +33,13 @@ int main(void)
     long long delta = t0 ? now - atoll(t0) : -1;
     struct stat self;
     unsigned long long ino = stat("/proc/self/exe", &self) == 0 ? (unsigned long long)self.st_ino : 0;
-    char line[128];
-    int n = snprintf(line, sizeof line, "variant=%d delta_ns=%lld ino=%llu\n", VARIANT, delta, ino);
+    long envc = 0;
+    for (char **e = environ; e && *e; e++)
+        envc++;
+    (void)argv;
+    char line[160];
+    int n = snprintf(line, sizeof line, "variant=%d delta_ns=%lld ino=%llu argc=%d envc=%ld\n",
+                     VARIANT, delta, ino, argc, envc);
     if (write(1, line, (size_t)n) != n)
         return 3;
     return 0;
