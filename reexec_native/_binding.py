@@ -181,8 +181,8 @@ def exec_raw(raw: RawExe, path: str, sealed: bool, argv: Sequence[bytes], env: M
         tiers = exec_tiers(path, sealed)
     if _keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
-    argv_buf, c_argv = c_vector(argv)
-    env_buf, c_envp = c_vector(list(map(b"=".join, env.items())))
+    argv_buf, c_argv = c_vector(argv, len(argv))
+    env_buf, c_envp = c_vector(map(b"=".join, env.items()), len(env))
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if sealed else os.fsencode(path)
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
@@ -211,13 +211,13 @@ def exec_tiers(path: str, sealed: bool = False) -> int:
     raise ExecError.of(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path, tier="none")
 
 
-def c_vector(items: Sequence[bytes]) -> tuple[CharArray, CharPtrArray]:
-    """(buffer, vector): every item in one C buffer and the NULL-terminated vector of
-    pointers into it, built by reexec_vector; the buffer must outlive the vector's use.
+def c_vector(items: Iterable[bytes], count: int) -> tuple[CharArray, CharPtrArray]:
+    """(buffer, vector): the `count` items in one C buffer and the NULL-terminated vector
+    of pointers into it, built by reexec_vector; the buffer must outlive the vector's use.
     Items hold no NUL (checked by _validate; reexec_vector refuses a count mismatch)."""
     buf = ffi.new("char[]", b"\0".join(items))  # cffi adds the last string's NUL
-    vec = ffi.new("char *[]", len(items) + 1)
-    if lib.reexec_vector(buf, len(buf), vec, len(items)) != 0:
+    vec = ffi.new("char *[]", count + 1)
+    if lib.reexec_vector(buf, len(buf), vec, count) != 0:
         raise ValueError("an argv or environment string holds a NUL byte")
     return buf, vec
 
@@ -351,11 +351,11 @@ def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_ent
     (0, pid) or (errno, -1)."""
     if _keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
-    argv_buf, c_argv = c_vector([bytes(a) for a in argv])
+    argv_buf, c_argv = c_vector(argv, len(argv))
     # NAME=<digits> entries the child fills in, last in envp: found by index there.
     extra = [name + b"=" + _DIGITS for name, asked in ((b"LISTEN_PID", listen_pid),
                                                         (b"LISTEN_PIDFDID", listen_pidfdid)) if asked]
-    env_buf, c_envp = c_vector([*env_entries, *extra])
+    env_buf, c_envp = c_vector([*env_entries, *extra], len(env_entries) + len(extra))
     first = len(env_entries)
     pid_digits = c_envp[first] + len(b"LISTEN_PID=") if listen_pid else ffi.NULL
     pidfdid_digits = c_envp[first + listen_pid] + len(b"LISTEN_PIDFDID=") if listen_pidfdid else ffi.NULL

@@ -235,22 +235,25 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
         _check_windows_command_line(argv)
         return
     pointer = 8 if sys.maxsize > 2**32 else 4
-    # Sizes by C loops (map/sum/max); the offending item is looked for only on refusal.
-    arg_sizes = list(map(len, argv))
-    env_sizes = list(map(int.__add__, map(len, env.keys()), map(len, env.values())))  # NAME=VALUE minus 1
+    # Sizes by C loops (map/sum/max), no list per item; the offending item is looked for
+    # only when a bound says there may be one.
     if sys.platform.startswith("linux"):
-        if arg_sizes and max(arg_sizes) + 1 > MAX_ARG_STRLEN:
-            index = next(i for i, size in enumerate(arg_sizes) if size + 1 > MAX_ARG_STRLEN)
+        if argv and max(map(len, argv)) + 1 > MAX_ARG_STRLEN:
+            index = next(i for i, arg in enumerate(argv) if len(arg) + 1 > MAX_ARG_STRLEN)
             raise ArgumentListTooLongError(
-                errno.E2BIG, f"argv[{index}] is {arg_sizes[index]} bytes; exec accepts at most "
+                errno.E2BIG, f"argv[{index}] is {len(argv[index])} bytes; exec accepts at most "
                 f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
-        if env_sizes and max(env_sizes) + 2 > MAX_ARG_STRLEN:
-            name, value = next((n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN)
-            raise ArgumentListTooLongError(
-                errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} bytes "
-                f"as NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string (MAX_ARG_STRLEN)")
-    total = (_FILENAME_RESERVE + sum(arg_sizes) + len(arg_sizes) * (1 + pointer)
-             + sum(env_sizes) + len(env_sizes) * (2 + pointer)
+        # the longest name plus the longest value bounds every NAME=VALUE from above
+        if env and max(map(len, env.keys())) + max(map(len, env.values())) + 2 > MAX_ARG_STRLEN:
+            too_long = [(n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN]
+            if too_long:
+                name, value = too_long[0]
+                raise ArgumentListTooLongError(
+                    errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} "
+                    f"bytes as NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string "
+                    "(MAX_ARG_STRLEN)")
+    total = (_FILENAME_RESERVE + sum(map(len, argv)) + len(argv) * (1 + pointer)
+             + sum(map(len, env.keys())) + sum(map(len, env.values())) + len(env) * (2 + pointer)
              + 2 * pointer)  # the two NULL terminators
     limit = arg_max()
     if limit is not None and total > limit:

@@ -253,13 +253,15 @@ def test_the_c_vector_points_at_each_packed_string_and_refuses_a_count_mismatch(
     item would make more: refused, never a silently shifted argv)."""
     from reexec_native import _binding
 
-    buf, vec = _binding.c_vector([b"prog", b"", b"x=1"])
+    buf, vec = _binding.c_vector([b"prog", b"", b"x=1"], 3)
     assert [_binding.ffi.string(vec[i]) for i in range(3)] == [b"prog", b"", b"x=1"]
     assert vec[3] == _binding.ffi.NULL
-    _, empty = _binding.c_vector([])
+    _, empty = _binding.c_vector([], 0)
     assert empty[0] == _binding.ffi.NULL
     with pytest.raises(ValueError, match="NUL"):
-        _binding.c_vector([b"a\0b"])
+        _binding.c_vector([b"a\0b"], 1)
+    with pytest.raises(ValueError, match="NUL"):
+        _binding.c_vector(iter([b"a", b"b"]), 3)  # fewer strings than counted
     assert buf  # the vector pointed into it until here
 
 
