@@ -11,8 +11,8 @@ case" (Tycho Andersen; merged for v6.14-rc1, after an argv[0]-based first versio
 7bdc6fc85c9a, sent for 6.13, was reworked to take the name from the file's dentry;
 backported to some stable trees). The /proc/self/fd/N path still gives ``N``.
 
-``probe()`` (for ``doctor``) execs ``cat /proc/self/comm`` through a descriptor and
-reads what the kernel called it. ``restore()`` runs when reexec_native is imported
+``reexec-native doctor`` execs ``cat /proc/self/comm`` through a descriptor and
+reports what the kernel called it (``comm``). ``restore()`` runs when reexec_native is imported
 by a re-executed Python program: if its name is a number, it is set back to the
 interpreter's file name, by writing /proc/self/comm (prctl(PR_SET_NAME) without
 ctypes: one small read, and a write only when needed).
@@ -21,10 +21,7 @@ ctypes: one small read, and a write only when needed).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-from typing import Any
 
 COMM_MAX = 15  # TASK_COMM_LEN - 1
 
@@ -59,31 +56,3 @@ def restore() -> bool:
         return False
     return True
 
-
-def probe(timeout: float = 30.0) -> dict[str, Any]:
-    """Exec ``cat /proc/self/comm`` through a descriptor (execveat tier), in a child,
-    and report the name the kernel gave it."""
-    cat = shutil.which("cat")
-    if cat is None or not sys.platform.startswith("linux"):
-        return {"status": "unsupported", "detail": "needs Linux and cat"}
-    code = ("import sys; from reexec_native import open_exe; "
-            "open_exe(sys.argv[1]).exec(['cat', '/proc/self/comm'])")
-    env = {k: v for k, v in os.environ.items() if k != "BITNET_REPAIR_PARENT"}
-    env["REEXEC_NATIVE_TIERS"] = "execveat"
-    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = parent + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        proc = subprocess.run([sys.executable, "-c", code, cat], capture_output=True, text=True,
-                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"status": "fails", "errno": None, "detail": f"probe did not run: {exc}"}
-    comm = proc.stdout.strip()
-    if proc.returncode != 0 or not comm:
-        tail = (proc.stderr.strip().splitlines() or [""])[-1]
-        return {"status": "fails", "errno": None, "detail": f"probe exited with {proc.returncode}: {tail}"}
-    if comm.isdigit():
-        return {"status": "fails", "errno": "fd-number", "comm": comm,
-                "detail": f"a program exec'd through a descriptor is named {comm!r} (its fd number; "
-                          "kernel before 6.14): ps -C/pgrep/pkill miss it; Python programs that import "
-                          "reexec_native get their name back"}
-    return {"status": "works", "comm": comm, "detail": f"exec through a descriptor keeps the name ({comm})"}

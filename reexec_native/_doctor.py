@@ -1,44 +1,114 @@
 """``reexec-native doctor``: what this platform offers and what the library will do.
 
-Every exec tier is probed for real: a child interpreter, restricted to that one tier
-through the ``REEXEC_NATIVE_TIERS`` seam, opens a program and execs it; the tier
-works if the program it became prints the marker. A tier the seam leaves out is
+Every exec tier is probed for real: a child process, restricted to that one tier
+through the ``REEXEC_NATIVE_TIERS`` seam, opens a program and execs it; the tier works
+if the program it became answers (``python -V``). A tier the seam leaves out is
 reported as disabled and not probed. Snapshot methods (memfd, tmpfile) are probed the
-same way, through the ``REEXEC_NATIVE_SNAPSHOT`` seam.
+same way through the ``REEXEC_NATIVE_SNAPSHOT`` seam, and the process name after an
+exec through a descriptor (``comm``) by exec'ing ``cat /proc/self/comm``.
+
+The probes run all at once: one isolated interpreter (``-I -S``) imports the package
+once and forks a child per probe, while the doctor asks cargo and reads the rest
+(without fork, on Windows, each probe is an interpreter of its own). Nothing heavy is
+imported here: the whole command costs about one interpreter start more than its probes.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import subprocess
 import sys
-from typing import Any
 
-MARKER = "reexec-native-probe-ok"
-PROBE_TIMEOUT = 30.0
+TYPE_CHECKING = False  # not typing's: importing typing costs a few ms of every doctor
+if TYPE_CHECKING:
+    from typing import Any
 
-# Run in a child: exec a tiny program through the tiers the seam allows (argv: the
-# import path, the snapshot method the seam allows or "", the program).
+PROBE_TIMEOUT = 30.0  # seconds for all probes (they run at once); a probe still running then is killed
+# What the probe program prints: it is this interpreter, run as `python -V`.
+MARKER = "Python %d.%d.%d" % sys.version_info[:3]
+_FORK = hasattr(os, "fork")  # else (Windows) one probe interpreter per probe
+
+# Run in a child (argv: the import path's length and entries, then per probe: its
+# label, the seam variable and value it sets, the snapshot method or "", the program's
+# argc and argv). Forks one child per probe, which execs the program with its output on
+# pipes of its own, and prints "LABEL EXIT-CODE STDOUT-HEX STDERR-HEX" as each ends
+# ("LABEL timeout" if killed at the deadline). Without fork it runs its one probe itself.
 _PROBE = r"""
-import errno, json, sys, warnings
-warnings.simplefilter("ignore")  # a SnapshotWarning: the check below says it in the probe's words
-sys.path[:0] = json.loads(sys.argv[1])  # the doctor's own: same package, same cffi
+import os, sys
+words = iter(sys.argv[1:])
+sys.path[:0] = [next(words) for _ in range(int(next(words)))]  # the doctor's own: same package, same cffi
+timeout = float(next(words))
+jobs = [(label, next(words), next(words), next(words), next(words), [next(words) for _ in range(int(next(words)))])
+        for label in words]
 from reexec_native import open_exe
-method = sys.argv[2]
-try:
-    handle = open_exe(sys.argv[3], snapshot=bool(method))
-    if method and handle.snapshot != method:
-        sys.stderr.write("probe-failed refused snapshot-%s\nno %s copy could be made\n" % (method, method))
-        sys.exit(3)
-    handle.exec(sys.argv[3:])
-except OSError as exc:
-    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-    if exc.errno is None and getattr(exc, "winerror", None):
-        name = "WinError %d" % exc.winerror
-    sys.stderr.write("probe-failed %s %s\n%s\n" % (name, getattr(exc, "tier", "?"), exc))
-    sys.exit(3)
+for name in ("reexec_native._preflight", "reexec_native._elf", "tempfile"):  # what each exec imports: once, here
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+if any(method for _, _, _, method, _, _ in jobs):
+    sys.modules["tempfile"].gettempdir()  # and the copies' directory (it writes a test file to find it)
+
+def run(variable, value, method, path, argv):
+    os.environ[variable] = value
+    try:
+        handle = open_exe(path, snapshot=bool(method))
+        if method and handle.snapshot != method:
+            sys.stderr.write("probe-failed refused snapshot-%s\nno %s copy could be made\n" % (method, method))
+            return 3
+        handle.exec(argv)
+    except OSError as exc:
+        import errno
+        name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        if exc.errno is None and getattr(exc, "winerror", None):
+            name = "WinError %d" % exc.winerror
+        sys.stderr.write("probe-failed %s %s\n%s\n" % (name, getattr(exc, "tier", "?"), exc))
+        return 3
+
+if not hasattr(os, "fork"):
+    sys.exit(run(*jobs[0][1:]))
+import select, time
+deadline, open_fds, probes = time.monotonic() + timeout, {}, {}
+for label, *job in jobs:
+    (out, out_w), (err, err_w) = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            code = run(*job)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(out_w)
+    os.close(err_w)
+    probes[label] = [pid, b"", b"", 2]
+    open_fds.update({out: (label, 1), err: (label, 2)})
+while open_fds:
+    ready = select.select(list(open_fds), [], [], max(0.0, deadline - time.monotonic()))[0]
+    if not ready:
+        break
+    for fd in ready:
+        label, i = open_fds[fd]
+        data = os.read(fd, 65536)
+        probes[label][i] += data
+        if not data:
+            os.close(fd)
+            del open_fds[fd]
+            probes[label][3] -= 1
+            if not probes[label][3]:
+                pid, out, err, _ = probes.pop(label)
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                print(label, code, out.hex(), err.hex(), flush=True)
+for label, (pid, *_) in probes.items():
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print(label, "timeout", flush=True)
 """
 
 # Human-readable names of the tiers, in the order the C core tries them.
@@ -49,49 +119,130 @@ TIER_LABELS = {
     "createprocess": "CreateProcessW hand-over",
 }
 
+# (strongest exec, how atomic it is) per sys.platform; the C side is csrc/posix/reexec_posix.c
+# and csrc/windows/reexec_win.c (the README's platform table says the same, per wheel).
+_EXEC_BY_PLATFORM = {
+    "linux": (("execveat on the O_PATH descriptor, then fexecve (verified ELF only), then "
+               "execve(path) after a (dev, ino) check"),
+              "atomic: the opened file runs, whatever its path names by then"),
+    "freebsd": (("fexecve on an O_PATH|O_EXEC descriptor (verified ELF only; #! scripts go "
+                 "by path), then execve(path) after a (dev, ino) check"),
+                "atomic for ELF programs; scripts as on macOS"),
+    "darwin": (("no fexecve or execveat: execve(path) after a (dev, ino) check of the "
+                "O_EXEC descriptor"),
+               "not atomic: a swap between the check and execve is not caught"),
+    "win32": (("CreateProcessW hand-over of the pinned file (a share-read handle: it cannot "
+               "be replaced until the child runs), then exit with its code"),
+              "atomic against swaps; the program runs as a child, not in this process"),
+}
+_OTHER = ("execve(path) after a (dev, ino) check", "not atomic")
 
-def _import_path() -> str:
-    """The doctor's sys.path, package directory first, for the isolated (-I -S) probe."""
-    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return json.dumps([parent, *(p for p in sys.path if p and p != parent)])
+# What to know about a platform beyond its exec: limits a user can act on.
+_NOTES = {
+    "darwin": (
+        "macOS kills a program whose file was rewritten in place (same inode: cp over it, "
+        "open+truncate+write) with SIGKILL at every later exec: 'Killed: 9', exit 137, no "
+        "output (the code-signing cache is keyed on the vnode). Replace the file by rename "
+        "instead: write the new build to a temporary file in the same directory, then "
+        "rename() it over the old one (cargo, install(1) and `cp` to a new name then `mv` do). "
+        "Snapshot mode cannot help here: macOS has neither memfd nor O_TMPFILE.",
+    ),
+}
 
 
-def _probe_program() -> list[str]:
-    """The program the probe execs, with its arguments: this interpreter printing the marker."""
-    return [sys.executable, "-I", "-S", "-c", f"print({MARKER!r})"]
+def platform_exec(platform: str = sys.platform) -> dict[str, str]:
+    """The exec this platform gives and how atomic it is (sys.platform values)."""
+    key = "freebsd" if platform.startswith("freebsd") else platform
+    exec_text, atomic = _EXEC_BY_PLATFORM.get(key, _OTHER)
+    return {"exec": exec_text, "atomic": atomic}
 
 
-def probe_tier(name: str, timeout: float = PROBE_TIMEOUT, snapshot: str | None = None) -> dict[str, Any]:
-    """Exec a program through tier `name` alone (or, given `snapshot`, through a copy
-    made by that method alone, by the tiers the seam allows), in a child;
-    {"status": "works"} or {"status": "fails", "errno": ..., "detail": ...}."""
-    from ._command import DEFAULT_GUARD
-    from ._seams import SNAPSHOT_ENV, TIERS_ENV
+def platform_notes(platform: str = sys.platform) -> list[str]:
+    """Limits of this platform a user can act on (sys.platform values)."""
+    return list(_NOTES.get(platform, ()))
 
-    env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
-    if snapshot:
-        env[SNAPSHOT_ENV] = snapshot
-    else:
-        env[TIERS_ENV] = name
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _PROBE, _import_path(), snapshot or "", *_probe_program()],
-            env=env, capture_output=True, text=True, errors="replace", timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"status": "fails", "errno": None, "detail": f"probe did not run: {exc}"}
-    if proc.returncode == 0 and MARKER in proc.stdout:
-        return {"status": "works"}
-    first = proc.stderr.strip().splitlines()
-    for i, line in enumerate(first):
+
+class _Probes:
+    """The probes of one report, run at once; each fills its entry (a dict of the report)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[list[str]] = []
+        self.entries: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def add(self, label: str, entry: dict[str, Any], variable: str, value: str, method: str = "",
+            program: tuple[str, list[str]] | None = None) -> None:
+        """Exec `program` (path, argv; by default this interpreter's `-V`, which prints
+        MARKER) with the seam `variable`=`value` set, as a copy made by `method` if given."""
+        path, argv = program or (sys.executable, [sys.executable, "-V"])
+        self.jobs.append([label, variable, value, method, path, str(len(argv)), *argv])
+        self.entries[label] = (entry, program is None)
+
+    def start(self) -> list[tuple[list[str], subprocess.Popen[bytes]]]:
+        """Start them all: one interpreter, or one per probe where there is no fork."""
+        from ._command import DEFAULT_GUARD
+
+        parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = [parent, *(p for p in sys.path if p and p != parent)]
+        env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
+        groups = [self.jobs] if _FORK else [[job] for job in self.jobs]
+        return [([job[0] for job in jobs], subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, str(PROBE_TIMEOUT),
+             *(word for job in jobs for word in job)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            for jobs in groups if jobs]
+
+    def finish(self, started: list[tuple[list[str], subprocess.Popen[bytes]]]) -> None:
+        """Wait for them (the probe interpreter kills its children at PROBE_TIMEOUT; it
+        is killed a little later) and fill their entries."""
+        for labels, proc in started:
+            try:
+                out, err = proc.communicate(timeout=PROBE_TIMEOUT + 5)
+                lost: tuple[int | None, bytes, bytes] = (proc.returncode, b"", err)  # its error, if it failed
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                lost = (None, b"", b"")
+            if not _FORK:  # the probe was that process itself
+                results = {labels[0]: (proc.returncode, out, err) if lost[0] is not None else lost}
+            else:
+                results = {}
+                for line in out.decode(errors="replace").splitlines():
+                    label, *fields = line.split(" ")
+                    results[label] = ((int(fields[0]), bytes.fromhex(fields[1]), bytes.fromhex(fields[2]))
+                                      if fields != ["timeout"] else (None, b"", b""))
+            for label in labels:
+                code, stdout, stderr = results.get(label, lost)
+                entry, marker = self.entries[label]
+                entry.update(_verdict(code, stdout.decode(errors="replace").strip(),
+                                      stderr.decode(errors="replace"), marker))
+
+
+def _verdict(code: int | None, out: str, err: str, marker: bool) -> dict[str, Any]:
+    """What one probe's exit code and output say: works (the program it became printed
+    MARKER, or for `comm` anything), or fails with the errno and text the probe wrote."""
+    if code is None:
+        return {"status": "fails", "errno": None,
+                "detail": f"probe did not finish within {PROBE_TIMEOUT:g} s (killed)"}
+    if code == 0 and (out.startswith(MARKER) if marker else out):
+        return {"status": "works"} if marker else _comm(out)
+    lines = err.strip().splitlines()
+    for i, line in enumerate(lines):
         if line.startswith("probe-failed "):
-            parts = line.split(" ", 2)
-            detail = first[i + 1] if i + 1 < len(first) else ""
-            return {"status": "fails", "errno": parts[1], "detail": detail}
-    tail = first[-1] if first else ""
-    return {"status": "fails", "errno": None,
-            "detail": f"probe exited with {proc.returncode}: {tail}".strip()}
+            return {"status": "fails", "errno": line.split(" ", 2)[1],
+                    "detail": lines[i + 1] if i + 1 < len(lines) else ""}
+    tail = lines[-1] if lines else ""
+    return {"status": "fails", "errno": None, "detail": f"probe exited with {code}: {tail}".strip()}
+
+
+def _comm(comm: str) -> dict[str, Any]:
+    """The name the kernel gave `cat` exec'd through a descriptor (execveat): a number
+    (the descriptor's) before Linux 6.14, commit 543841d18060; see _comm."""
+    if comm.isdigit():
+        return {"status": "fails", "errno": "fd-number", "comm": comm,
+                "detail": f"a program exec'd through a descriptor is named {comm!r} (its fd number; "
+                          "kernel before 6.14): ps -C/pgrep/pkill miss it; Python programs that import "
+                          "reexec_native get their name back"}
+    return {"status": "works", "comm": comm, "detail": f"exec through a descriptor keeps the name ({comm})"}
 
 
 def _o_path() -> dict[str, Any]:
@@ -161,83 +312,81 @@ def _native() -> dict[str, Any]:
 
 
 def _cargo() -> dict[str, Any]:
+    """reexec()'s default fallback: which cargo, its version, and whether it would run
+    from here (asked as the fallback asks, while `cargo --version` runs)."""
+    from ._cargo_check import ask_cargo
     from .cargo import CargoRun
 
-    run = CargoRun()  # reexec()'s default fallback
+    run = CargoRun()
     info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO"), "mode": run.mode}
     try:
         info["path"] = run.resolve_cargo()
+        version = subprocess.Popen([info["path"], "--version"], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as exc:
         info.update(found=False, path=None, error=str(exc))
         return info
     info["found"] = True
-    try:
-        proc = subprocess.run([info["path"], "--version"], capture_output=True, text=True,
-                              timeout=30, stdin=subprocess.DEVNULL)
-        info["version"] = proc.stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        info["version"] = None
-        info["error"] = str(exc)
-    # Would the default fallback run from here? (It asks cargo the same before it runs.)
-    from ._cargo_check import ask_cargo
-
     answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
     info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
                          "refusal": None if answer.stage is None else f"{answer.stage}: {answer.why}"}
+    try:
+        info["version"] = version.communicate(timeout=30)[0].decode(errors="replace").strip() or None
+    except subprocess.TimeoutExpired as exc:
+        version.kill()
+        version.communicate()
+        info.update(version=None, error=str(exc))
     return info
 
 
 def _system() -> dict[str, Any]:
-    """OS name, kernel, machine. On Windows from sys.getwindowsversion() and the
+    """OS name, kernel, machine, libc. On Windows from sys.getwindowsversion() and the
     environment: platform.system()/uname() run a WMI query there, which Wine 8 cannot
-    answer (the process ends in winedbg)."""
+    answer (the process ends in winedbg). Elsewhere from os.uname() and, for glibc,
+    confstr (what platform.libc_ver() asks first; importing platform costs more)."""
     if sys.platform == "win32":
         version = sys.getwindowsversion()  # type: ignore[attr-defined]
         release = f"{version.major}.{version.minor}.{version.build}"
         machine = os.environ.get("PROCESSOR_ARCHITECTURE", "unknown")
         return {"system": "Windows", "kernel": release, "machine": machine,
                 "uname": f"Windows {release} {machine}", "libc": None}
-    import platform
-
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        libc = ""
     uname = os.uname() if hasattr(os, "uname") else None
-    libc, libc_version = platform.libc_ver()
-    return {
-        "system": platform.system(),
-        "kernel": uname.release if uname else platform.release(),
-        "machine": uname.machine if uname else platform.machine(),
-        "uname": " ".join(uname) if uname else platform.platform(),
-        "libc": f"{libc} {libc_version}".strip() or None,
-    }
+    if uname is None or len(libc.split()) != 2:
+        import platform
+
+        libc = " ".join(platform.libc_ver()).strip()
+        if uname is None:
+            return {"system": platform.system(), "kernel": platform.release(), "machine": platform.machine(),
+                    "uname": platform.platform(), "libc": libc or None}
+    return {"system": uname.sysname, "kernel": uname.release, "machine": uname.machine,
+            "uname": " ".join(uname), "libc": libc or None}
 
 
 def diagnose(probe: bool = True) -> dict[str, Any]:
     """Everything ``doctor`` reports, as plain data (what ``--json`` prints)."""
-    from ._platforms import platform_exec, platform_notes
-
     report: dict[str, Any] = {
-        "platform": {
-            **_system(),
-            "python": sys.version.split()[0],
-            "implementation": sys.implementation.name,
-            "executable": sys.executable,
-        },
+        "platform": {**_system(), "python": sys.version.split()[0], "implementation": sys.implementation.name,
+                     "executable": sys.executable},
         "native": _native(),
+        "platform_exec": platform_exec(),
+        "platform_notes": platform_notes(),
+        "package": os.path.dirname(os.path.abspath(__file__)),
     }
-    report["platform_exec"] = platform_exec()
-    report["platform_notes"] = platform_notes()
-    report["package"] = os.path.dirname(os.path.abspath(__file__))
     if not report["native"]["loaded"]:  # nothing below can run without it: say so, exit 1
         report["plan"] = {"fast_path": [], "fallback": None, "ok": False,
                           "refuses": "ImportError: the C extension did not load (broken install)"}
         return report
-    from ._binding import TIER_BITS as TIERS
-    from ._binding import supported_tiers
+    from ._binding import TIER_BITS, supported_tiers
     from ._command import DEFAULT_GUARD
     from ._exe import current_exe
     from ._seams import TIERS_ENV, requested_tiers
 
-    seam = os.environ.get(TIERS_ENV)
-    report[TIERS_ENV] = seam
+    probes = _Probes() if probe else None
+    seam = report[TIERS_ENV] = os.environ.get(TIERS_ENV)
     seam_error = None
     try:
         wanted = requested_tiers()
@@ -245,31 +394,34 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         seam_error = str(exc)
         wanted = 0
     report["seam_error"] = seam_error
-    supported = supported_tiers()
     tiers: dict[str, Any] = {}
-    for name, bit in TIERS.items():
-        entry: dict[str, Any] = {"label": TIER_LABELS.get(name, name)}
-        if not supported & bit:
+    for name, bit in TIER_BITS.items():
+        entry = tiers[name] = {"label": TIER_LABELS.get(name, name)}
+        if not supported_tiers() & bit:
             entry["status"] = "unsupported"
         elif seam_error is not None:
-            entry["status"] = "disabled"
-            entry["detail"] = f"{TIERS_ENV} is invalid: {seam_error}"
+            entry.update(status="disabled", detail=f"{TIERS_ENV} is invalid: {seam_error}")
         elif not wanted & bit:
-            entry["status"] = "disabled"
-            entry["detail"] = f"disabled by {TIERS_ENV}={seam}"
-        elif probe:
-            entry.update(probe_tier(name))
+            entry.update(status="disabled", detail=f"disabled by {TIERS_ENV}={seam}")
+        elif probes:
+            probes.add(f"tier:{name}", entry, TIERS_ENV, name)
         else:
             entry["status"] = "not probed"
-        tiers[name] = entry
     report["tiers"] = tiers
-    report["snapshot"] = _snapshot_methods(probe, seam_error, wanted)
-    report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
-    if probe and sys.platform.startswith("linux"):
-        from ._comm import probe as probe_comm  # the process name after an fd exec
+    report["snapshot"] = _snapshot_methods(probes, seam_error, wanted)
+    features = report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
+    if probes and sys.platform.startswith("linux"):
+        import shutil
 
-        report["features"]["comm"] = probe_comm()
-        report["features"]["AT_EXECVE_CHECK"] = _execve_check()
+        comm: dict[str, Any] = {}  # the process name after an exec through a descriptor: see _comm
+        features["comm"] = comm
+        cat = shutil.which("cat")
+        if cat:
+            probes.add("comm", comm, TIERS_ENV, "execveat", program=(cat, ["cat", "/proc/self/comm"]))
+        else:
+            comm.update(status="unsupported", detail="needs Linux and cat")
+        features["AT_EXECVE_CHECK"] = _execve_check()
+    started = probes.start() if probes else []
     try:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:
@@ -277,42 +429,43 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["snapshot_order"] = _snapshot_order(report["current_exe"]["path"] or sys.executable)
     report["cargo"] = _cargo()
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
+    if probes:
+        probes.finish(started)
     report["plan"] = _plan(report)
     return report
 
 
-def _snapshot_methods(probe: bool, tier_seam_error: str | None = None, tiers: int = -1) -> dict[str, Any]:
+def _snapshot_methods(probes: _Probes | None, tier_seam_error: str | None = None, tiers: int = -1) -> dict[str, Any]:
     """Each way snapshot=True can copy a program: unsupported (not Linux), disabled by
     the REEXEC_NATIVE_SNAPSHOT seam (or by a tier seam without a descriptor tier: a
     copy has no path), or probed: a copy of the probe program exec'd."""
-    from ._binding import SNAPSHOT_BITS as SNAPSHOT_METHODS
-    from ._binding import TIER_BITS as TIERS
-    from ._binding import snapshot_methods
+    from ._binding import SNAPSHOT_BITS, TIER_BITS, snapshot_methods
     from ._seams import SNAPSHOT_ENV, TIERS_ENV, requested_methods
 
     seam = os.environ.get(SNAPSHOT_ENV)
     try:
         wanted = requested_methods()
     except ValueError as exc:
-        return {name: {"status": "disabled", "detail": str(exc)} for name in SNAPSHOT_METHODS}
+        return {name: {"status": "disabled", "detail": str(exc)} for name in SNAPSHOT_BITS}
     no_fd_tier = None
     if tier_seam_error is not None:
         no_fd_tier = f"{TIERS_ENV} is invalid: {tier_seam_error}"
-    elif not tiers & (TIERS["execveat"] | TIERS["fexecve"]):
+    elif not tiers & (TIER_BITS["execveat"] | TIER_BITS["fexecve"]):
         no_fd_tier = (f"a sealed copy has no path, so only execveat or fexecve can run it, and "
                       f"{TIERS_ENV}={os.environ.get(TIERS_ENV)} leaves both out")
     methods: dict[str, Any] = {}
-    for name, bit in SNAPSHOT_METHODS.items():
+    for name, bit in SNAPSHOT_BITS.items():
+        entry = methods[name] = {}
         if not snapshot_methods() & bit:
-            methods[name] = {"status": "unsupported"}
+            entry["status"] = "unsupported"
         elif no_fd_tier is not None:
-            methods[name] = {"status": "disabled", "detail": no_fd_tier}
+            entry.update(status="disabled", detail=no_fd_tier)
         elif name not in wanted:
-            methods[name] = {"status": "disabled", "detail": f"disabled by {SNAPSHOT_ENV}={seam}"}
-        elif probe:
-            methods[name] = probe_tier("snapshot", snapshot=name)
+            entry.update(status="disabled", detail=f"disabled by {SNAPSHOT_ENV}={seam}")
+        elif probes:
+            probes.add(f"snapshot:{name}", entry, SNAPSHOT_ENV, name, method=name)
         else:
-            methods[name] = {"status": "not probed"}
+            entry["status"] = "not probed"
     return methods
 
 
