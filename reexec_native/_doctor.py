@@ -42,13 +42,10 @@ timeout = float(next(words))
 jobs = [(label, next(words), next(words), next(words), next(words), [next(words) for _ in range(int(next(words)))])
         for label in words]
 from reexec_native import open_exe
-for name in ("reexec_native._preflight", "reexec_native._elf", "tempfile"):  # what each exec imports: once, here
-    try:
-        __import__(name)
-    except ImportError:
-        pass
-if any(method for _, _, _, method, _, _ in jobs):
-    sys.modules["tempfile"].gettempdir()  # and the copies' directory (it writes a test file to find it)
+import reexec_native._elf, reexec_native._preflight  # what every exec imports: once here, not in each child
+if any(job[3] for job in jobs):
+    import tempfile
+    tempfile.gettempdir()  # what every copy imports and asks (it writes a file to find it)
 
 def run(variable, value, method, path, argv):
     os.environ[variable] = value

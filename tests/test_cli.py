@@ -125,7 +125,7 @@ def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
 import sys
 from reexec_native import _doctor
 _doctor._PROBE = _doctor._PROBE.replace(
-    "handle = open_exe(sys.argv[3], snapshot=bool(method))",
+    "handle = open_exe(path, snapshot=bool(method))",
     "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
 assert "raise e" in _doctor._PROBE
 report = _doctor.diagnose()
@@ -136,6 +136,29 @@ print(_doctor.format_report(report))
     assert result.stdout.splitlines()[0] == "fails ENOSYS False"
     assert "fails: ENOSYS" in result.stdout
     assert "reexec() will try: none" in result.stdout
+
+
+def test_a_hung_probe_is_reported_and_the_others_are_not_lost():
+    """A probe still running at PROBE_TIMEOUT is killed and reported as such; the
+    probes running beside it report what they found."""
+    result = run([PY, "-c", """
+import sys
+from reexec_native import _doctor
+_doctor.PROBE_TIMEOUT = 2.0
+_doctor._PROBE = _doctor._PROBE.replace(
+    "handle = open_exe(path, snapshot=bool(method))",
+    "handle = open_exe(path, snapshot=bool(method))\\n        if value == 'fexecve': import time; time.sleep(600)")
+assert "sleep(600)" in _doctor._PROBE
+report = _doctor.diagnose()
+for name, entry in report["tiers"].items():
+    print(name, entry["status"], entry.get("detail"))
+print(_doctor.format_report(report))
+"""])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["execveat works None", "fexecve fails probe did not finish within 2 s (killed)",
+                         "path works None"], result.stdout
+    assert "reexec() will try: execveat -> path; then cargo run" in result.stdout
 
 
 def test_doctor_with_an_invalid_seam_exits_1(cli):
