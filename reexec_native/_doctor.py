@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import subprocess
 import sys
+import time
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a few ms of every doctor
 if TYPE_CHECKING:
@@ -26,86 +28,14 @@ if TYPE_CHECKING:
 
 PROBE_TIMEOUT = 30.0  # seconds for all probes (they run at once); a probe still running then is killed
 # What the probe program prints: it is this interpreter, run as `python -V`.
-MARKER = "Python %d.%d.%d" % sys.version_info[:3]
-_FORK = hasattr(os, "fork")  # else (Windows) one probe interpreter per probe
-
-# Run in a child (argv: the import path's length and entries, then per probe: its
-# label, the seam variable and value it sets, the snapshot method or "", the program's
-# argc and argv). Forks one child per probe, which execs the program with its output on
-# pipes of its own, and prints "LABEL EXIT-CODE STDOUT-HEX STDERR-HEX" as each ends
-# ("LABEL timeout" if killed at the deadline). Without fork it runs its one probe itself.
+MARKER = "Python {}.{}.{}".format(*sys.version_info[:3])
+_FORK = hasattr(os, "fork")  # else (Windows) each probe is an interpreter of its own, running this:
 _PROBE = r"""
-import os, sys
-words = iter(sys.argv[1:])
-sys.path[:0] = [next(words) for _ in range(int(next(words)))]  # the doctor's own: same package, same cffi
-timeout = float(next(words))
-jobs = [(label, next(words), next(words), next(words), next(words), [next(words) for _ in range(int(next(words)))])
-        for label in words]
-from reexec_native import open_exe
-import reexec_native._elf, reexec_native._preflight  # what every exec imports: once here, not in each child
-if any(job[3] for job in jobs):
-    import tempfile
-    tempfile.gettempdir()  # what every copy imports and asks (it writes a file to find it)
-
-def run(variable, value, method, path, argv):
-    os.environ[variable] = value
-    try:
-        handle = open_exe(path, snapshot=bool(method))
-        if method and handle.snapshot != method:
-            sys.stderr.write("probe-failed refused snapshot-%s\nno %s copy could be made\n" % (method, method))
-            return 3
-        handle.exec(argv)
-    except OSError as exc:
-        import errno
-        name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-        if exc.errno is None and getattr(exc, "winerror", None):
-            name = "WinError %d" % exc.winerror
-        sys.stderr.write("probe-failed %s %s\n%s\n" % (name, getattr(exc, "tier", "?"), exc))
-        return 3
-
-if not hasattr(os, "fork"):
-    sys.exit(run(*jobs[0][1:]))
-import select, time
-deadline, open_fds, probes = time.monotonic() + timeout, {}, {}
-for label, *job in jobs:
-    (out, out_w), (err, err_w) = os.pipe(), os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            code = run(*job)
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(out_w)
-    os.close(err_w)
-    probes[label] = [pid, b"", b"", 2]
-    open_fds.update({out: (label, 1), err: (label, 2)})
-while open_fds:
-    ready = select.select(list(open_fds), [], [], max(0.0, deadline - time.monotonic()))[0]
-    if not ready:
-        break
-    for fd in ready:
-        label, i = open_fds[fd]
-        data = os.read(fd, 65536)
-        probes[label][i] += data
-        if not data:
-            os.close(fd)
-            del open_fds[fd]
-            probes[label][3] -= 1
-            if not probes[label][3]:
-                pid, out, err, _ = probes.pop(label)
-                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-                print(label, code, out.hex(), err.hex(), flush=True)
-for label, (pid, *_) in probes.items():
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    print(label, "timeout", flush=True)
+import sys
+n = int(sys.argv[1])
+sys.path[:0] = sys.argv[2:2 + n]  # the doctor's own: same package, same cffi
+from reexec_native._doctor import probe_here
+sys.exit(probe_here(*sys.argv[2 + n:6 + n], sys.argv[6 + n:]))
 """
 
 # Human-readable names of the tiers, in the order the C core tries them.
@@ -159,59 +89,111 @@ def platform_notes(platform: str = sys.platform) -> list[str]:
     return list(_NOTES.get(platform, ()))
 
 
+def probe_here(variable: str, value: str, method: str, path: str, argv: list[str]) -> int:
+    """One probe, in the process it replaces: with the seam `variable`=`value` set, open
+    `path` (as a copy made by `method`, if given) and exec it with `argv`. Returns 3
+    after writing "probe-failed ERRNO TIER" and the error's text to stderr."""
+    from . import open_exe  # the public name: what an application calls (and what tests may replace)
+
+    os.environ[variable] = value
+    try:
+        handle = open_exe(path, snapshot=bool(method))
+        if method and handle.snapshot != method:
+            sys.stderr.write(f"probe-failed refused snapshot-{method}\nno {method} copy could be made\n")
+            return 3
+        handle.exec(argv)
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        if exc.errno is None and getattr(exc, "winerror", None):
+            name = f"WinError {getattr(exc, 'winerror', 0)}"
+        sys.stderr.write(f"probe-failed {name} {getattr(exc, 'tier', '?')}\n{exc}\n")
+    return 3
+
+
 class _Probes:
-    """The probes of one report, run at once; each fills its entry (a dict of the report)."""
+    """The probes of one report, running at once: forks of this process, which has
+    imported all they need (without fork, one interpreter each). Each fills its entry
+    (a dict of the report) when it ends; one still running at PROBE_TIMEOUT is killed."""
 
     def __init__(self) -> None:
-        self.jobs: list[list[str]] = []
-        self.entries: dict[str, tuple[dict[str, Any], bool]] = {}
+        self.jobs: list[tuple[dict[str, Any], bool, tuple[str, str, str, str], list[str]]] = []
+        self.running: list[tuple[int, subprocess.Popen[bytes] | None, dict[int, bytearray]]] = []
+        self.deadline = 0.0
 
-    def add(self, label: str, entry: dict[str, Any], variable: str, value: str, method: str = "",
+    def add(self, entry: dict[str, Any], variable: str, value: str, method: str = "",
             program: tuple[str, list[str]] | None = None) -> None:
         """Exec `program` (path, argv; by default this interpreter's `-V`, which prints
         MARKER) with the seam `variable`=`value` set, as a copy made by `method` if given."""
         path, argv = program or (sys.executable, [sys.executable, "-V"])
-        self.jobs.append([label, variable, value, method, path, str(len(argv)), *argv])
-        self.entries[label] = (entry, program is None)
+        self.jobs.append((entry, program is None, (variable, value, method, path), argv))
 
-    def start(self) -> list[tuple[list[str], subprocess.Popen[bytes]]]:
-        """Start them all: one interpreter, or one per probe where there is no fork."""
+    def start(self) -> None:
         from ._command import DEFAULT_GUARD
 
+        self.deadline = time.monotonic() + PROBE_TIMEOUT
+        sys.stdout.flush()  # nothing of ours may reach a probe's output
+        sys.stderr.flush()
         parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         path = [parent, *(p for p in sys.path if p and p != parent)]
         env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
-        groups = [self.jobs] if _FORK else [[job] for job in self.jobs]
-        return [([job[0] for job in jobs], subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, str(PROBE_TIMEOUT),
-             *(word for job in jobs for word in job)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-            for jobs in groups if jobs]
+        for _, _, seam, argv in self.jobs:
+            if not _FORK:
+                self.running.append((-1, subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, *seam, *argv], env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE), {}))
+                continue
+            (out, out_w), (err, err_w) = os.pipe(), os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the probe: it never returns into the doctor
+                code = 1
+                try:
+                    for fd, target in ((os.open(os.devnull, os.O_RDONLY), 0), (out_w, 1), (err_w, 2)):
+                        os.dup2(fd, target)
+                    os.environ.pop(DEFAULT_GUARD, None)
+                    code = probe_here(*seam, argv)
+                except BaseException:
+                    import traceback
 
-    def finish(self, started: list[tuple[list[str], subprocess.Popen[bytes]]]) -> None:
-        """Wait for them (the probe interpreter kills its children at PROBE_TIMEOUT; it
-        is killed a little later) and fill their entries."""
-        for labels, proc in started:
-            try:
-                out, err = proc.communicate(timeout=PROBE_TIMEOUT + 5)
-                lost: tuple[int | None, bytes, bytes] = (proc.returncode, b"", err)  # its error, if it failed
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-                lost = (None, b"", b"")
-            if not _FORK:  # the probe was that process itself
-                results = {labels[0]: (proc.returncode, out, err) if lost[0] is not None else lost}
+                    traceback.print_exc()
+                finally:
+                    sys.stderr.flush()
+                    os._exit(code)
+            os.close(out_w)
+            os.close(err_w)
+            self.running.append((pid, None, {out: bytearray(), err: bytearray()}))
+
+    def finish(self) -> None:
+        reading = {fd: buf for _, _, bufs in self.running for fd, buf in bufs.items()}
+        while reading:
+            ready = select.select(list(reading), [], [], max(0.0, self.deadline - time.monotonic()))[0]
+            if not ready:
+                break
+            for fd in ready:
+                data = os.read(fd, 65536)
+                reading[fd] += data
+                if not data:
+                    del reading[fd]
+                    os.close(fd)
+        for (entry, marker, _, _), (pid, proc, bufs) in zip(self.jobs, self.running, strict=True):
+            killed = any(fd in reading for fd in bufs)
+            if proc is None:
+                if killed:
+                    os.kill(pid, 9)
+                    for fd in set(bufs) & set(reading):
+                        del reading[fd]
+                        os.close(fd)
+                code: int | None = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                out, err = (bytes(buf) for buf in bufs.values())
             else:
-                results = {}
-                for line in out.decode(errors="replace").splitlines():
-                    label, *fields = line.split(" ")
-                    results[label] = ((int(fields[0]), bytes.fromhex(fields[1]), bytes.fromhex(fields[2]))
-                                      if fields != ["timeout"] else (None, b"", b""))
-            for label in labels:
-                code, stdout, stderr = results.get(label, lost)
-                entry, marker = self.entries[label]
-                entry.update(_verdict(code, stdout.decode(errors="replace").strip(),
-                                      stderr.decode(errors="replace"), marker))
+                try:
+                    out, err = proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    killed = True
+                code = proc.returncode
+            entry.update(_verdict(None if killed else code, out.decode(errors="replace").strip(),
+                                  err.decode(errors="replace"), marker))
 
 
 def _verdict(code: int | None, out: str, err: str, marker: bool) -> dict[str, Any]:
@@ -318,21 +300,26 @@ def _cargo() -> dict[str, Any]:
     info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO"), "mode": run.mode}
     try:
         info["path"] = run.resolve_cargo()
-        version = subprocess.Popen([info["path"], "--version"], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as exc:
         info.update(found=False, path=None, error=str(exc))
         return info
     info["found"] = True
+    version: subprocess.Popen[bytes] | None = None
+    try:
+        version = subprocess.Popen([info["path"], "--version"], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        info.update(version=None, error=str(exc))
     answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
     info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
                          "refusal": None if answer.stage is None else f"{answer.stage}: {answer.why}"}
-    try:
-        info["version"] = version.communicate(timeout=30)[0].decode(errors="replace").strip() or None
-    except subprocess.TimeoutExpired as exc:
-        version.kill()
-        version.communicate()
-        info.update(version=None, error=str(exc))
+    if version is not None:
+        try:
+            info["version"] = version.communicate(timeout=30)[0].decode(errors="replace").strip() or None
+        except subprocess.TimeoutExpired as exc:
+            version.kill()
+            version.communicate()
+            info.update(version=None, error=str(exc))
     return info
 
 
@@ -347,18 +334,15 @@ def _system() -> dict[str, Any]:
         machine = os.environ.get("PROCESSOR_ARCHITECTURE", "unknown")
         return {"system": "Windows", "kernel": release, "machine": machine,
                 "uname": f"Windows {release} {machine}", "libc": None}
+    uname = os.uname()
     try:
         libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (AttributeError, ValueError, OSError):
+    except (ValueError, OSError):
         libc = ""
-    uname = os.uname() if hasattr(os, "uname") else None
-    if uname is None or len(libc.split()) != 2:
+    if len(libc.split()) != 2:  # not glibc: platform looks in the interpreter's file
         import platform
 
         libc = " ".join(platform.libc_ver()).strip()
-        if uname is None:
-            return {"system": platform.system(), "kernel": platform.release(), "machine": platform.machine(),
-                    "uname": platform.platform(), "libc": libc or None}
     return {"system": uname.sysname, "kernel": uname.release, "machine": uname.machine,
             "uname": " ".join(uname), "libc": libc or None}
 
@@ -391,20 +375,11 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         seam_error = str(exc)
         wanted = 0
     report["seam_error"] = seam_error
-    tiers: dict[str, Any] = {}
-    for name, bit in TIER_BITS.items():
-        entry = tiers[name] = {"label": TIER_LABELS.get(name, name)}
-        if not supported_tiers() & bit:
-            entry["status"] = "unsupported"
-        elif seam_error is not None:
-            entry.update(status="disabled", detail=f"{TIERS_ENV} is invalid: {seam_error}")
-        elif not wanted & bit:
-            entry.update(status="disabled", detail=f"disabled by {TIERS_ENV}={seam}")
-        elif probes:
-            probes.add(f"tier:{name}", entry, TIERS_ENV, name)
-        else:
-            entry["status"] = "not probed"
-    report["tiers"] = tiers
+    invalid = None if seam_error is None else f"{TIERS_ENV} is invalid: {seam_error}"
+    report["tiers"] = {name: _entry({"label": TIER_LABELS.get(name, name)}, supported_tiers() & bit,
+                                    invalid or (None if wanted & bit else f"disabled by {TIERS_ENV}={seam}"),
+                                    probes, TIERS_ENV, name)
+                       for name, bit in TIER_BITS.items()}
     report["snapshot"] = _snapshot_methods(probes, seam_error, wanted)
     features = report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
     if probes and sys.platform.startswith("linux"):
@@ -414,11 +389,12 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         features["comm"] = comm
         cat = shutil.which("cat")
         if cat:
-            probes.add("comm", comm, TIERS_ENV, "execveat", program=(cat, ["cat", "/proc/self/comm"]))
+            probes.add(comm, TIERS_ENV, "execveat", program=(cat, ["cat", "/proc/self/comm"]))
         else:
             comm.update(status="unsupported", detail="needs Linux and cat")
         features["AT_EXECVE_CHECK"] = _execve_check()
-    started = probes.start() if probes else []
+    if probes:
+        probes.start()
     try:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:
@@ -427,7 +403,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["cargo"] = _cargo()
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
     if probes:
-        probes.finish(started)
+        probes.finish()
     report["plan"] = _plan(report)
     return report
 
@@ -450,20 +426,25 @@ def _snapshot_methods(probes: _Probes | None, tier_seam_error: str | None = None
     elif not tiers & (TIER_BITS["execveat"] | TIER_BITS["fexecve"]):
         no_fd_tier = (f"a sealed copy has no path, so only execveat or fexecve can run it, and "
                       f"{TIERS_ENV}={os.environ.get(TIERS_ENV)} leaves both out")
-    methods: dict[str, Any] = {}
-    for name, bit in SNAPSHOT_BITS.items():
-        entry = methods[name] = {}
-        if not snapshot_methods() & bit:
-            entry["status"] = "unsupported"
-        elif no_fd_tier is not None:
-            entry.update(status="disabled", detail=no_fd_tier)
-        elif name not in wanted:
-            entry.update(status="disabled", detail=f"disabled by {SNAPSHOT_ENV}={seam}")
-        elif probes:
-            probes.add(f"snapshot:{name}", entry, SNAPSHOT_ENV, name, method=name)
-        else:
-            entry["status"] = "not probed"
-    return methods
+    return {name: _entry({}, snapshot_methods() & bit,
+                         no_fd_tier or (None if name in wanted else f"disabled by {SNAPSHOT_ENV}={seam}"),
+                         probes, SNAPSHOT_ENV, name, name)
+            for name, bit in SNAPSHOT_BITS.items()}
+
+
+def _entry(entry: dict[str, Any], supported: int, disabled: str | None, probes: _Probes | None,
+           variable: str, value: str, method: str = "") -> dict[str, Any]:
+    """A tier's or method's entry: unsupported, disabled (why), probed with the seam
+    `variable`=`value` (and a copy by `method`: see _Probes.add) or not probed."""
+    if not supported:
+        entry["status"] = "unsupported"
+    elif disabled:
+        entry.update(status="disabled", detail=disabled)
+    elif probes:
+        probes.add(entry, variable, value, method)
+    else:
+        entry["status"] = "not probed"
+    return entry
 
 
 def _snapshot_order(path: str) -> list[list[str | None]]:
