@@ -128,8 +128,10 @@ class _Probes:
         self.jobs.append((entry, program is None, (variable, value, method, path), argv))
 
     def start(self) -> None:
+        from . import _elf, _preflight  # what each probe's exec imports: once here, not in every fork
         from ._command import DEFAULT_GUARD
 
+        del _elf, _preflight
         self.deadline = time.monotonic() + PROBE_TIMEOUT
         sys.stdout.flush()  # nothing of ours may reach a probe's output
         sys.stderr.flush()
@@ -393,13 +395,14 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         else:
             comm.update(status="unsupported", detail="needs Linux and cat")
         features["AT_EXECVE_CHECK"] = _execve_check()
-    if probes:
-        probes.start()
     try:
         report["current_exe"] = {"path": current_exe()}
     except OSError as exc:
         report["current_exe"] = {"path": None, "error": str(exc)}
+    # (before the probes start: it finds the temporary directory, which each copy asks for)
     report["snapshot_order"] = _snapshot_order(report["current_exe"]["path"] or sys.executable)
+    if probes:
+        probes.start()
     report["cargo"] = _cargo()
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
     if probes:
