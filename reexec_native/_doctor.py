@@ -17,14 +17,16 @@ not need (no platform, json, typing): ``doctor`` takes well under 100 ms
 from __future__ import annotations
 
 import errno
+import marshal
 import os
 import select
-import subprocess
 import sys
 import time
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a few ms of every doctor
 if TYPE_CHECKING:
+    import subprocess  # (imported where used: a POSIX doctor runs no subprocess itself)
+    from collections.abc import Callable
     from typing import Any
 
 PROBE_TIMEOUT = 30.0  # seconds for all probes (they run at once); a probe still running then is killed
@@ -141,6 +143,8 @@ class _Probes:
         env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
         for _, _, seam, argv in self.jobs:
             if not _FORK:
+                import subprocess
+
                 self.running.append((-1, subprocess.Popen(
                     [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, *seam, *argv], env=env,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE), {}))
@@ -188,6 +192,8 @@ class _Probes:
                 code: int | None = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
                 out, err = (bytes(buf) for buf in bufs.values())
             else:
+                import subprocess
+
                 try:
                     out, err = proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
@@ -197,6 +203,33 @@ class _Probes:
                 code = proc.returncode
             entry.update(_verdict(None if killed else code, out.decode(errors="replace").strip(),
                                   err.decode(errors="replace"), marker))
+
+
+def _in_background(work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Start `work` (which returns plain data) in a fork, while the doctor goes on; the
+    function returned waits for its answer. Without fork, or when the fork did not answer
+    (it raised), `work` runs here when its answer is asked for (and raises here)."""
+    if not _FORK:
+        return work
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # never returns into the doctor
+        try:
+            with open(write, "wb") as pipe:
+                pipe.write(marshal.dumps(work()))
+        finally:
+            os._exit(0)
+    os.close(write)
+
+    def answer() -> dict[str, Any]:
+        with open(read, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        return marshal.loads(data) if data else work()
+
+    return answer
 
 
 def _verdict(code: int | None, out: str, err: str, marker: bool) -> dict[str, Any]:
@@ -296,6 +329,8 @@ def _native() -> dict[str, Any]:
 def _cargo() -> dict[str, Any]:
     """reexec()'s default fallback: which cargo, its version, and whether it would run
     from here (asked as the fallback asks, while `cargo --version` runs)."""
+    import subprocess
+
     from ._cargo_check import ask_cargo
     from .cargo import CargoRun
 
@@ -364,6 +399,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
         report["plan"] = {"fast_path": [], "fallback": None, "ok": False,
                           "refuses": "ImportError: the C extension did not load (broken install)"}
         return report
+    cargo = _in_background(_cargo)  # (the longest part: two cargo runs)
     from ._binding import TIER_BITS, supported_tiers
     from ._command import DEFAULT_GUARD
     from ._exe import current_exe
@@ -404,7 +440,7 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["snapshot_order"] = _snapshot_order(report["current_exe"]["path"] or sys.executable)
     if probes:
         probes.start()
-    report["cargo"] = _cargo()
+    report["cargo"] = cargo()
     report["guard"] = {"name": DEFAULT_GUARD, "set": bool(os.environ.get(DEFAULT_GUARD))}
     if probes:
         probes.finish()
