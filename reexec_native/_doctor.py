@@ -422,11 +422,10 @@ def diagnose(probe: bool = True) -> dict[str, Any]:
     report["snapshot"] = _snapshot_methods(probes, seam_error, wanted)
     features = report["features"] = {"O_PATH": _o_path(), "/proc/self/fd": _proc_self_fd()}
     if probes and sys.platform.startswith("linux"):
-        import shutil
-
         comm: dict[str, Any] = {}  # the process name after an exec through a descriptor: see _comm
         features["comm"] = comm
-        cat = shutil.which("cat")
+        cat = next((path for path in (os.path.join(d, "cat") for d in os.get_exec_path() if d)  # as shutil.which
+                    if os.access(path, os.X_OK) and not os.path.isdir(path)), None)  # (without its import)
         if cat:
             probes.add(comm, TIERS_ENV, "execveat", program=(cat, ["cat", "/proc/self/comm"]))
         else:
