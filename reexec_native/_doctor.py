@@ -9,9 +9,9 @@ exec through a descriptor (``comm``) by exec'ing ``cat /proc/self/comm``.
 
 The probes run all at once, each a fork of the doctor (which has imported all they
 need; without fork, on Windows, each is an ``-I -S`` interpreter of its own), while
-the doctor asks cargo and reads the rest. Nothing is imported that the report does
-not need (no platform, json, typing): ``doctor`` takes well under 100 ms
-(benchmarks/doctor.py).
+a fork asks cargo (the longest part) and the doctor reads the rest. Nothing is
+imported here that the report does not need (no platform, json, typing, subprocess
+on POSIX): benchmarks/doctor.py measures what is left.
 """
 
 from __future__ import annotations
