@@ -120,7 +120,7 @@ class _Probes:
 
     def __init__(self) -> None:
         self.jobs: list[tuple[dict[str, Any], bool, tuple[str, str, str, str], list[str]]] = []
-        self.running: list[tuple[int, subprocess.Popen[bytes] | None, dict[int, bytearray]]] = []
+        self.running: list[tuple[dict[str, Any], bool, int, subprocess.Popen[bytes] | None, dict[int, bytearray]]] = []
         self.deadline = 0.0
 
     def add(self, entry: dict[str, Any], variable: str, value: str, method: str = "",
@@ -141,16 +141,25 @@ class _Probes:
         parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         path = [parent, *(p for p in sys.path if p and p != parent)]
         env = {k: v for k, v in os.environ.items() if k != DEFAULT_GUARD}
-        for _, _, seam, argv in self.jobs:
-            if not _FORK:
-                import subprocess
+        for entry, marker, seam, argv in self.jobs:
+            pipes: list[int] = []
+            try:
+                if not _FORK:
+                    import subprocess
 
-                self.running.append((-1, subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, *seam, *argv], env=env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE), {}))
+                    self.running.append((entry, marker, -1, subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", _PROBE, str(len(path)), *path, *seam, *argv], env=env,
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE), {}))
+                    continue
+                pipes += os.pipe()
+                pipes += os.pipe()
+                pid = os.fork()
+            except OSError as exc:  # no process or descriptor left (EAGAIN, EMFILE): that probe says so
+                for fd in pipes:
+                    os.close(fd)
+                entry.update(status="fails", errno=None, detail=f"probe did not run: {exc}")
                 continue
-            (out, out_w), (err, err_w) = os.pipe(), os.pipe()
-            pid = os.fork()
+            out, out_w, err, err_w = pipes
             if pid == 0:  # the probe: it never returns into the doctor
                 code = 1
                 try:
@@ -167,10 +176,10 @@ class _Probes:
                     os._exit(code)
             os.close(out_w)
             os.close(err_w)
-            self.running.append((pid, None, {out: bytearray(), err: bytearray()}))
+            self.running.append((entry, marker, pid, None, {out: bytearray(), err: bytearray()}))
 
     def finish(self) -> None:
-        reading = {fd: buf for _, _, bufs in self.running for fd, buf in bufs.items()}
+        reading = {fd: buf for *_, bufs in self.running for fd, buf in bufs.items()}
         while reading:
             ready = select.select(list(reading), [], [], max(0.0, self.deadline - time.monotonic()))[0]
             if not ready:
@@ -181,7 +190,7 @@ class _Probes:
                 if not data:
                     del reading[fd]
                     os.close(fd)
-        for (entry, marker, _, _), (pid, proc, bufs) in zip(self.jobs, self.running, strict=True):
+        for entry, marker, pid, proc, bufs in self.running:
             killed = any(fd in reading for fd in bufs)
             if proc is None:
                 if killed:
@@ -211,10 +220,15 @@ def _in_background(work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str,
     (it raised), `work` runs here when its answer is asked for (and raises here)."""
     if not _FORK:
         return work
-    read, write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    read, write = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:  # no process left to make: `work` runs here
+        os.close(read)
+        os.close(write)
+        return work
     if pid == 0:  # never returns into the doctor
         try:
             with open(write, "wb") as pipe:

@@ -163,6 +163,24 @@ print(_doctor.format_report(report))
     assert "reexec() will try: execveat -> path; then cargo run" in result.stdout
 
 
+def test_doctor_without_a_process_to_spare():
+    """fork failing (EAGAIN: a process limit) is reported by each probe, not a crash,
+    and cargo is asked by the doctor itself."""
+    result = run([PY, "-c", """
+import errno, os
+from reexec_native import _doctor
+def no_fork():
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+os.fork = no_fork
+report = _doctor.diagnose()
+print(report["tiers"]["execveat"]["status"], report["tiers"]["execveat"]["detail"])
+print(report["cargo"]["found"], report["plan"]["ok"])
+"""])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "fails probe did not run: [Errno 11] Resource temporarily unavailable", "True False"], result.stdout
+
+
 def test_doctor_with_an_invalid_seam_exits_1(cli):
     result = run([*cli, "doctor", "--json"], env=child_env(REEXEC_NATIVE_TIERS="execveat,bogus"))
     assert result.returncode == 1, result.stderr
