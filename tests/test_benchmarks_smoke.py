@@ -52,3 +52,15 @@ def test_cold_call_benchmark_smoke(tmp_path):
                                "c_execve/whole"}
     assert all(s["n"] == 3 and s["median"] > 0 for s in cold["us"].values())
     assert set(cold["ratio_reexec_vs_os_execv"]) == {"whole", "in_call"}
+
+
+def test_doctor_benchmark_smoke(tmp_path):
+    """benchmarks/doctor.py: every variant ran to exit 0 in fresh processes (no timing asserted)."""
+    out = tmp_path / "doctor.json"
+    result = subprocess.run([sys.executable, str(RUN.parent / "doctor.py"), "--smoke", "--output", str(out)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    doctor = json.loads(out.read_text())["doctor"]
+    assert set(doctor["wall_ms"]) == {"doctor", "doctor_json", "doctor_no_probe", "python_start"}
+    assert all(s["n"] == 2 and s["median"] > 0 for s in doctor["wall_ms"].values())
+    assert set(doctor["ratio_vs_python_start"]) == {"doctor", "doctor_json", "doctor_no_probe"}

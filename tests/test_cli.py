@@ -118,16 +118,15 @@ def test_doctor_human_table_shows_disabled_tier(cli):
 
 
 def test_doctor_probe_failure_is_reported_with_errno(tmp_path):
-    """A tier that fails shows its errno: a fake reexec_native whose open_exe raises
-    stands in for a kernel without the syscall (the probe imports from the package dir
-    the doctor names)."""
+    """A tier that fails shows its errno: an open_exe that raises stands in for a
+    kernel without the syscall (the probes, forks of the doctor, call the public name)."""
     result = run([PY, "-c", """
-import sys
+import errno
+import reexec_native
 from reexec_native import _doctor
-_doctor._PROBE = _doctor._PROBE.replace(
-    "handle = open_exe(sys.argv[3], snapshot=bool(method))",
-    "import errno; e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e")
-assert "raise e" in _doctor._PROBE
+def refuse(path, snapshot=False):
+    e = OSError(errno.ENOSYS, 'Function not implemented'); e.tier = 'execveat'; raise e
+reexec_native.open_exe = refuse
 report = _doctor.diagnose()
 print(report["tiers"]["execveat"]["status"], report["tiers"]["execveat"]["errno"], report["plan"]["ok"])
 print(_doctor.format_report(report))
@@ -136,6 +135,50 @@ print(_doctor.format_report(report))
     assert result.stdout.splitlines()[0] == "fails ENOSYS False"
     assert "fails: ENOSYS" in result.stdout
     assert "reexec() will try: none" in result.stdout
+
+
+def test_a_hung_probe_is_reported_and_the_others_are_not_lost():
+    """A probe still running at PROBE_TIMEOUT is killed and reported as such; the
+    probes running beside it report what they found."""
+    result = run([PY, "-c", """
+import os, time
+import reexec_native
+from reexec_native import _doctor
+_doctor.PROBE_TIMEOUT = 2.0
+real = reexec_native.open_exe
+def hang_for_fexecve(path, snapshot=False):
+    if os.environ.get("REEXEC_NATIVE_TIERS") == "fexecve":
+        time.sleep(600)
+    return real(path, snapshot=snapshot)
+reexec_native.open_exe = hang_for_fexecve
+report = _doctor.diagnose()
+for name, entry in report["tiers"].items():
+    print(name, entry["status"], entry.get("detail"))
+print(_doctor.format_report(report))
+"""])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["execveat works None", "fexecve fails probe did not finish within 2 s (killed)",
+                         "path works None"], result.stdout
+    assert "reexec() will try: execveat -> path; then cargo run" in result.stdout
+
+
+def test_doctor_without_a_process_to_spare():
+    """fork failing (EAGAIN: a process limit) is reported by each probe, not a crash,
+    and cargo is asked by the doctor itself."""
+    result = run([PY, "-c", """
+import errno, os
+from reexec_native import _doctor
+def no_fork():
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+os.fork = no_fork
+report = _doctor.diagnose()
+print(report["tiers"]["execveat"]["status"], report["tiers"]["execveat"]["detail"])
+print(report["cargo"]["found"], report["plan"]["ok"])
+"""])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "fails probe did not run: [Errno 11] Resource temporarily unavailable", "True False"], result.stdout
 
 
 def test_doctor_with_an_invalid_seam_exits_1(cli):

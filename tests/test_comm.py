@@ -63,3 +63,21 @@ def test_doctor_probes_the_name_after_an_exec_through_a_descriptor(tmp_path):
     else:
         assert comm["status"] in ("works", "fails")
         assert comm["comm"] in ("cat", "3", "4", "5")
+
+
+def test_doctor_probes_the_name_from_a_directory_holding_a_source_tree(tmp_path):
+    """Run from a checkout (a reexec_native package without its compiled module in the
+    current directory), the comm probe still execs through the installed package.
+    Before the fix its child ran `python -c` without -I, imported the checkout and
+    failed: "comm fails: ? -- probe exited with 1: ModuleNotFoundError"."""
+    from _cli_helpers import console_script
+
+    source = tmp_path / "reexec_native"
+    source.mkdir()
+    (source / "__init__.py").write_text("raise ImportError('the checkout, not the installed package')\n")
+    proc = subprocess.run([console_script(), "doctor", "--json"], capture_output=True, text=True,
+                          env=child_env(), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    comm = json.loads(proc.stdout)["features"]["comm"]
+    assert comm["status"] in ("works", "fails"), comm
+    assert comm["comm"] in ("cat", "3", "4", "5"), comm

@@ -36,7 +36,7 @@ def test_core_compiles_warning_free_and_links_without_undefined_symbols(gate, ta
     assert gate[target].startswith("ok"), gate[target]
 
 
-# What `reexec-native doctor` says each platform gives (reexec_native/_platforms.py)
+# What `reexec-native doctor` says each platform gives (reexec_native/_doctor.py)
 
 def test_doctor_states_what_this_platform_gives():
     import json
@@ -60,7 +60,7 @@ def test_doctor_states_what_this_platform_gives():
     ("sunos5", "execve(path) after a (dev, ino) check", "not atomic"),
 ])
 def test_each_platform_says_its_exec_and_how_atomic(platform, exec_text, atomic):
-    from reexec_native._platforms import platform_exec
+    from reexec_native._doctor import platform_exec
 
     given = platform_exec(platform)
     assert given["exec"].startswith(exec_text)

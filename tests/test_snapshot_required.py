@@ -155,7 +155,7 @@ def test_doctor_on_macos_explains_the_in_place_rewrite_kill(tmp_path):
     formatting as on a real report."""
     result = run_python("""
         from reexec_native._doctor import diagnose, format_report
-        from reexec_native._platforms import platform_notes
+        from reexec_native._doctor import platform_notes
         report = diagnose(probe=False)
         assert report["platform_notes"] == []  # nothing to say on Linux
         report["platform_notes"] = platform_notes("darwin")
