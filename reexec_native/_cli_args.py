@@ -303,6 +303,14 @@ def _quick_exec_options(argv: list[str]) -> _Options | None:
     return _Options(command="exec", program=rest[0], args=[], **values)
 
 
+def _quick_doctor_options(argv: list[str]) -> _Options | None:
+    """`doctor [--json] [--no-probe]` without argparse (building the parser is a fifth of
+    a doctor run); None for anything else (argparse parses it, errors and --help too)."""
+    if argv[:1] != ["doctor"] or not set(argv[1:]) <= {"--json", "--no-probe"}:
+        return None
+    return _Options(command="doctor", json="--json" in argv, no_probe="--no-probe" in argv)
+
+
 class UsageError(Exception):
     pass
 
@@ -390,7 +398,7 @@ def parse(argv: list[str]) -> Any:
         if not command_line and not wants_help:
             raise UsageError(f"PROGRAM required: {PROG} exec [options] -- PROGRAM [ARGS...]")
         argv = ["exec", *options, "--", *command_line[:1]]
-    opts: Any = _quick_exec_options(argv) or _parser().parse_args(argv)
+    opts: Any = _quick_exec_options(argv) or _quick_doctor_options(argv) or _parser().parse_args(argv)
     if command_line is not None:
         opts.args = command_line[1:]
     return opts

@@ -110,3 +110,17 @@ def test_start_dir_is_recorded_at_import_not_at_first_use(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["/", str(tmp_path)]
+
+
+def test_quick_doctor_options_match_argparse():
+    """The argparse-free parse of `doctor [--json] [--no-probe]` gives what argparse gives;
+    anything else (help, an unknown option) goes to argparse."""
+    from reexec_native import _cli_args as cli
+
+    for flags in ([], ["--json"], ["--no-probe"], ["--no-probe", "--json"]):
+        argv = ["doctor", *flags]
+        quick = cli._quick_doctor_options(argv)
+        assert quick is not None
+        assert vars(quick) == vars(cli._parser().parse_args(argv)), flags
+    for argv in (["doctor", "-h"], ["doctor", "--jsn"], ["exec", "--", "prog"], ["doctor", "x"]):
+        assert cli._quick_doctor_options(argv) is None, argv
