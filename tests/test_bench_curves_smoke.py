@@ -80,16 +80,3 @@ def run_py_result(tmp_path_factory, cache) -> dict:
 def test_run_py_runs_both(run_py_result):
     _check_parallel(run_py_result["parallel"])
     _check_scaling(run_py_result["scaling"])
-
-
-def test_plots_of_both(run_py_result, tmp_path):
-    """The PNGs, where matplotlib is installed (it is not a test dependency)."""
-    pytest.importorskip("matplotlib")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import plots
-    finally:
-        sys.path.remove(str(BENCH))
-    made = plots.make(run_py_result, {}, tmp_path)
-    assert {p.name for p in made} == {"parallel.png", "scaling.png"}
-    assert all(p.stat().st_size > 10_000 for p in made)
