@@ -246,6 +246,10 @@ def verify_image(handle: ExeHandle, argv0: bytes, args: list[bytes], env: Mappin
             flush_stdio()
             err, pid = handle.spawn([argv0, *args], env_for_child, c_plan, (null_fd, out_w, err_w),
                                     chld.for_child)
+        except BaseException:  # FlushError, no tier to run it by: our ends of the pipes too
+            os.close(out_r)
+            os.close(err_r)
+            raise
         finally:
             for fd in (null_fd, out_w, err_w):
                 os.close(fd)

@@ -197,12 +197,14 @@ def reexec(
         from ._handover import Handover
 
         handover = Handover.from_args(listen_fds, listen_fdnames, pass_fds, verify, verify_timeout)
-    if handover is not None:
-        if handover.fds is not None and fallback not in (None, _DEFAULT_FALLBACK) and not _is_cargo_run(fallback):
-            raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
-                            f"fallback ({type(fallback).__name__}) cannot be handed descriptors")
-        env_b = handover.listen_env(env_b)
-        # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front.
+        if handover is not None:
+            custom = fallback is not None and fallback is not _DEFAULT_FALLBACK and not _is_cargo_run(fallback)
+            if handover.fds is not None and custom:
+                raise TypeError("listen_fds/pass_fds need fallback=CargoRun(...) or None: a custom "
+                                f"fallback ({type(fallback).__name__}) cannot be handed descriptors")
+            env_b = handover.listen_env(env_b)
+        # Too long for exec (E2BIG) is too long for the fallback too: refuse it up front
+        # (call_args did when nothing was asked for).
         _validate.check_exec_size(args.argv, env_b)
     target = args.executable
     if args.cwd is not None and target is not None:

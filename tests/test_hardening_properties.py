@@ -239,11 +239,16 @@ def test_argument_size_limits_match_the_kernel():
     assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
 
 
-@pytest.mark.parametrize("shape", ["one-long-arg", "one-long-env", "many-args"])
+@pytest.mark.parametrize("shape", ["one-long-arg", "one-long-env", "many-args", "many-args, pass_fds=[]",
+                                   "many-args, verify"])
 def test_too_long_for_exec_is_refused_before_anything_runs(shape, envdump, tmp_path):
-    """Nothing is opened, logged, exec'd or spawned; the caller carries on."""
-    args = {"one-long-arg": '["x", "a" * 131072]', "one-long-env": '["x"]',
-            "many-args": '["x"] + ["a" * 100000] * 40'}[shape]
+    """Nothing is opened, logged, exec'd or spawned; the caller carries on. Also when a
+    hand-over was asked for (the size is checked with its LISTEN_* variables), even an
+    empty one (pass_fds=[]: failed before the fix)."""
+    many = '["x"] + ["a" * 100000] * 40'
+    args = {"one-long-arg": '["x", "a" * 131072]', "one-long-env": '["x"]', "many-args": many,
+            "many-args, pass_fds=[]": many + ", pass_fds=[]",
+            "many-args, verify": many + ', verify=["--version"]'}[shape]
     env = '{"BIG": "v" * 131072}' if shape == "one-long-env" else "None"
     result = run_python(f"""
         import errno, os, signal

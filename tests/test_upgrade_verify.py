@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_python
+from conftest import child_env, run_python
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="verify runs through the C core's fork")
 
@@ -123,3 +123,22 @@ def test_verify_child_gets_no_passed_descriptors_and_no_stdin(python_copy):
     """)
     assert result.returncode == 0, result.stderr
     assert "real 1" in result.stdout
+
+
+def test_a_verify_run_with_no_tier_to_run_it_leaks_no_descriptor(tmp_path):
+    """A sealed copy has no path: with only the path tier allowed, the verify child cannot
+    be started by any tier. The ExecError (ENOSYS, tier "none") is raised before the point
+    of no return, and the verify run's pipes are closed (leaked before the fix)."""
+    result = run_python(f"""
+        import os
+        from reexec_native import reexec
+        before = sorted(os.listdir("/proc/self/fd"))
+        try:
+            reexec(["true"], executable={shutil.which("true")!r}, fallback=None, snapshot="required",
+                   verify=["--version"], retry_budget=0)
+        except OSError as exc:
+            print("refused", type(exc).__name__, getattr(exc.exec_error, "tier", None))
+        print("intact", sorted(os.listdir("/proc/self/fd")) == before)
+    """, cwd=tmp_path, env=child_env(REEXEC_NATIVE_TIERS="path"))
+    assert "intact True" in result.stdout, result.stdout + result.stderr
+    assert "refused ReexecError" in result.stdout, result.stdout + result.stderr
