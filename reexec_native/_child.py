@@ -24,9 +24,7 @@ through a pidfd (Linux 5.3+: os.pidfd_open + signal.pidfd_send_signal), which ca
 never reach another process once the child was reaped; elsewhere os.kill, only until
 the child is reaped.
 
-SIGCHLD: Signal state around the children we wait for, and the mask the new program gets.
-
-a caller that ignores SIGCHLD (daemons that let the kernel reap, inherited
+SIGCHLD while we wait: a caller that ignores SIGCHLD (daemons that let the kernel reap, inherited
 across exec), sets SA_NOCLDWAIT, or reaps in a SIGCHLD handler would take our child's
 exit status before we read it: waitpid then fails with ECHILD (CPython's subprocess
 documents the same trap, and answers returncode 0). ``ChildWait`` holds SIGCHLD at

@@ -6,8 +6,7 @@ the fast path and build-exec's artifact): the verify run, then the descriptors p
 ``undo`` puts the table back when the exec fails. The cargo run fallback hands the
 descriptor plan to _child.spawn_and_wait() instead.
 
-Descriptors: Descriptors across the exec: systemd's socket-activation layout, and pass_fds.
-
+Descriptors, in systemd's socket-activation layout, and pass_fds:
 ``reexec(listen_fds=[...])`` puts the given descriptors at 3, 4, ... in the new
 program, inheritable there and only there, with ``LISTEN_FDS``, ``LISTEN_PID``,
 ``LISTEN_PIDFDID`` (where the kernel has pidfd inode ids) and (when names are given)
@@ -17,7 +16,8 @@ other inheritable one is marked close-on-exec just before the exec. A failed exe
 puts everything back (numbers, files, flags). The C core does the moving
 (csrc/posix/reexec_fds.c); this module checks the input and holds the policy.
 
-The verify run: Run the opened image as a child first, exec only if it exits 0. The child runs the very descriptor that will be executed (the C core forks and
+The verify run: the opened image runs as a child first, and is executed only if that
+exits 0. The child runs the very descriptor that will be executed (the C core forks and
 runs reexec_exec on it: the same tiers, so the same inode), with argv[0] as the
 real exec gives it, the verify arguments, and the new program's environment
 without LISTEN_* (it gets no passed descriptors: none above 2, stdin /dev/null,

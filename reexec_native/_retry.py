@@ -1,4 +1,4 @@
-"""The fast path's retry loop: exec the target, and while a build tool swaps it, wait and try again.
+"""The fast path's retry loop: exec the target; while a build tool swaps it, wait, try again.
 
 Returns (never normally) the OSError of the last attempt; on success the process
 is gone. Transient errors are retried with backoff within the budget: ENOENT
@@ -10,9 +10,8 @@ application's, is not counted).
 ``exec_recovery_steps()`` says what to do when it failed (reexec() puts them in its
 ReexecError).
 
-The wait between attempts (``NameWaiter``, made at the first retry): Wait for the target to come back: inotify on its directory, the backoff as a cap.
-
-The retry loop arms the watch at its first transient failure and keeps it until it
+The wait between attempts (``NameWaiter``, made at the first retry): inotify on the
+target's directory, the backoff delay as a cap. The retry loop arms the watch at its first transient failure and keeps it until it
 returns, so an event between two attempts is never missed (arm, then re-check,
 then wait). A wait returns at the first event about the name (created, linked or
 renamed in, closed after writing, chmod) or after the backoff delay, whichever
