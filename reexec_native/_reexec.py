@@ -5,8 +5,9 @@ The command: ``current_command()`` is what reexec() re-runs when argv is not giv
 ``start_dir()`` where it was started, and the guard variable tells a re-executed
 process that it is one (``guard_active``, ``clear_guard``).
 
-Checks before a Python program re-executes itself (argv=None): The new interpreter re-reads its command line, ``sys.orig_argv``: it must be able to
-find what that command runs. Two things it cannot, found here before the point of
+Checks before a Python program re-executes itself (argv=None): the new interpreter
+re-reads its command line, ``sys.orig_argv``, and must be able to find what that
+command runs. Two things it cannot, found here before the point of
 no return (CannotRerunError, nothing run): a script read from standard input (the
 new process would read an exhausted stdin, run nothing and exit 0), and a relative
 script or a ``-m`` module that will not be found, or would be another file, from the

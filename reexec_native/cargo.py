@@ -3,7 +3,7 @@
 The parent waits for the child and then leaves exactly as the child did: its exit
 code, or death by the same signal. While it waits, SIGINT is ignored (the child owns
 the terminal and gets its own Ctrl-C) and every other signal that would end or stop
-it is forwarded to the child (see _signals).
+it is forwarded to the child (see _child).
 On Windows the child is run through the C core's CreateProcessW shim
 (reexec_win_run), which hands back its full 32-bit code to be logged and exited with.
 CargoRun holds the configuration and the command lines; starting and waiting for
@@ -12,8 +12,9 @@ the child is _child's, building and executing the artifact _cargo_build's.
 Before it runs anything, it asks whether ``cargo run -p PACKAGE`` here means what it
 says: a program that is not a cargo project (a server, a reloader) whose binary is
 briefly missing must not have cargo build and run some other package of whatever
-workspace its working directory happens to be in. The question goes to cargo itself, ``cargo metadata --no-deps --format-version 1``
-(with the fallback's --manifest-path): the workspace cargo run would use, and its
+workspace its working directory happens to be in. The question goes to cargo itself,
+``cargo metadata --no-deps --format-version 1`` (with the fallback's
+--manifest-path): the workspace cargo run would use, and its
 members, exactly as cargo resolves them (member globs, ``exclude``, nested and
 virtual manifests, ``package.name`` that differs from the directory), which reading
 Cargo.toml files here would only approximate. It costs one cargo start (20-30 ms,
