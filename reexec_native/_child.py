@@ -187,7 +187,8 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
     as the caller had it; the caller's inheritable descriptors), wait, and leave exactly
     as it left. posix_spawn; fork + exec instead with `fds` (an FdPlan: the descriptors
     are placed and LISTEN_PID is the child's own PID, both set in the child) or where
-    the caller ignores SIGCHLD (the child gets SIG_IGN back; posix_spawn cannot).
+    the caller ignores SIGCHLD (the child gets SIG_IGN back; posix_spawn cannot), and
+    where os has no posix_spawn (PyPy).
     Raises OSError only when the child could not be started."""
     flush_stdio()
     ignored = (getattr(signal, name) for name in _PYTHON_IGNORED if hasattr(signal, name))
@@ -197,7 +198,8 @@ def spawn_and_wait(program: str, cmd: Sequence[str | bytes], env: Mapping[bytes,
     with ChildWait(notify=False) as chld, SignalRelay() as relay:
         read_to = rewind_stdin()  # the child reads on where Python's reading stopped
         try:
-            if fds is not None or chld.caller_ignored:
+            # PyPy's os has no posix_spawn: the C core's fork + exec does the same there
+            if fds is not None or chld.caller_ignored or not hasattr(os, "posix_spawn"):
                 argv = [os.fsencode(program), *map(os.fsencode, cmd[1:])]
                 pid = _spawn_with_plan(program, argv, env, fds, chld)
             else:
