@@ -338,14 +338,15 @@ def pidfd_id(pid: int) -> tuple[int, int]:
 _DIGITS = b"0" * 24  # room for a PID or a 64-bit id, written by the child
 
 
-def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_entries: Sequence[bytes],
+def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env: Mapping[bytes, bytes],
           tiers: int, plan: FdPlanC | None, stdio: tuple[int, int, int] = (-1, -1, -1),
           listen_pid: bool = False, listen_pidfdid: bool = False,
           sigchld: RawSigchld | None = None) -> tuple[int, int]:
     """reexec_spawn: fork, apply `plan` in the child, exec `raw` by `tiers` (or, with no
-    `raw`, the program at `path`), with `stdio` as its 0-2 (-1: inherited); with
-    `listen_pid`, LISTEN_PID is the child's own PID, with `listen_pidfdid`,
-    LISTEN_PIDFDID its own pidfd inode id (ask only where pidfd_id() works here);
+    `raw`, the program at `path`) with `env` (made ``NAME=value`` here, as exec_raw
+    does), with `stdio` as its 0-2 (-1: inherited); with `listen_pid`, LISTEN_PID is the
+    child's own PID, with `listen_pidfdid`, LISTEN_PIDFDID its own pidfd inode id (ask
+    only where pidfd_id() works here);
     `sigchld` (from sigchld_default): the child gets SIGCHLD back as the caller had
     it; the signal mask is cleared unless keep_caller_mask() was called. Returns
     (0, pid) or (errno, -1)."""
@@ -355,8 +356,8 @@ def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env_ent
     # NAME=<digits> entries the child fills in, last in envp: found by index there.
     extra = [name + b"=" + _DIGITS for name, asked in ((b"LISTEN_PID", listen_pid),
                                                         (b"LISTEN_PIDFDID", listen_pidfdid)) if asked]
-    env_buf, c_envp = c_vector([*env_entries, *extra], len(env_entries) + len(extra))
-    first = len(env_entries)
+    env_buf, c_envp = c_vector([*map(b"=".join, env.items()), *extra], len(env) + len(extra))
+    first = len(env)
     pid_digits = c_envp[first] + len(b"LISTEN_PID=") if listen_pid else ffi.NULL
     pidfdid_digits = c_envp[first + listen_pid] + len(b"LISTEN_PIDFDID=") if listen_pidfdid else ffi.NULL
     pid = ffi.new("int *")

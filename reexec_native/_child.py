@@ -228,7 +228,7 @@ def _spawn_with_plan(program: str, argv: Sequence[bytes], env: Mapping[bytes, by
         env = {k: v for k, v in env.items() if k not in (b"LISTEN_PID", b"LISTEN_PIDFDID")}
     # LISTEN_PIDFDID where the kernel names processes by pidfd inode ids (pidfs)
     listen_pidfdid = listen and _binding.pidfd_id(os.getpid())[0] == 0
-    err, pid = _binding.spawn(None, os.fsencode(program), argv, list(map(b"=".join, env.items())), 0,
+    err, pid = _binding.spawn(None, os.fsencode(program), argv, env, 0,
                               None if plan is None else plan.c_plan(), listen_pid=listen,
                               listen_pidfdid=listen_pidfdid, sigchld=chld.for_child)
     if err:

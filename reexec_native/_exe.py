@@ -200,8 +200,7 @@ class ExeHandle:
         the caller had it. (0, pid) or (errno, -1)."""
         sealed = bool(self.snapshot)
         tiers = _binding.exec_tiers(self.path, sealed)
-        entries = list(map(b"=".join, env.items()))
-        return _binding.spawn(self._opened(), None if sealed else os.fsencode(self.path), argv, entries, tiers,
+        return _binding.spawn(self._opened(), None if sealed else os.fsencode(self.path), argv, env, tiers,
                               plan, stdio, sigchld=sigchld)
 
     def _exec_tiers(self, argv: Sequence[bytes], env: Mapping[bytes, bytes], tiers: int | None = None) -> NoReturn:

@@ -149,11 +149,6 @@ def env_bytes(env: object) -> dict[bytes, bytes]:
     return result
 
 
-def env_entries(env: Mapping[bytes, bytes]) -> list[bytes]:
-    """The NAME=VALUE strings exec takes."""
-    return list(map(b"=".join, env.items()))
-
-
 def path_bytes(path: object, what: str = "executable") -> bytes:
     """A path (str, bytes or os.PathLike) as non-empty bytes without NUL."""
     try:
