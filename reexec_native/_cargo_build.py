@@ -1,6 +1,11 @@
-"""CargoRun(mode="build-exec"): ``cargo build``, then exec the artifact ourselves.
+"""Cargo's JSON answers: ``cargo metadata`` (is there a workspace here, has it the
+package?) and CargoRun(mode="build-exec"): ``cargo build``, then exec the artifact.
 
-``cargo run`` leaves this process waiting as a parent. Here cargo only builds
+``ask_cargo`` runs ``cargo metadata --no-deps --format-version 1`` for the fallback's
+workspace check when the Cargo.toml files leave the question open (cargo's
+``workspace_from_manifests``), and for ``reexec-native doctor``.
+
+Build-exec: ``cargo run`` leaves this process waiting as a parent; here cargo only builds
 (``--message-format=json-render-diagnostics``: diagnostics rendered on stderr, which
 the user sees; one JSON message per line on stdout, which we parse and do not
 print), and the built binary then replaces this process through the fast path:
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 from ._child import die_by_signal, exit_with, run_reading_stdout
@@ -30,6 +36,56 @@ MESSAGE_FORMAT = "--message-format=json-render-diagnostics"
 # The artifact was just written by cargo (link, then rename into place): a short
 # retry covers a slow filesystem, nothing more is expected to race us here.
 _EXEC_RETRY_BUDGET = 0.25
+
+
+#: Seconds cargo metadata may take (a rustup proxy may first install a toolchain).
+METADATA_TIMEOUT = 120.0
+
+
+def _text_env(env: Mapping[bytes, bytes]) -> dict[str, str]:
+    """As subprocess takes it everywhere (os.fsdecode: bytes that are not UTF-8 come back
+    unchanged when it encodes them again)."""
+    return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
+
+
+class Answer:
+    """What cargo said: the workspace ``root`` (None if none was found), and when the
+    fallback must not run, ``stage`` ("no-workspace", "no-package"), ``errno`` and ``why``."""
+
+    __slots__ = ("root", "stage", "errno", "why")
+
+    def __init__(self, root: str | None, stage: str | None = None, err: int = 0, why: str = "") -> None:
+        self.root, self.stage, self.errno, self.why = root, stage, err, why
+
+
+def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
+    """Run ``cargo metadata --no-deps`` here (with `manifest`, `env`): is there a
+    workspace, and has it `package` (None: any workspace will do)?"""
+    import subprocess
+
+    where = " ".join(manifest) if manifest else f"from {os.getcwd()}"
+    argv = [cargo, "metadata", "--no-deps", "--format-version", "1", *manifest]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=METADATA_TIMEOUT,
+                              env=_text_env(env))
+    except subprocess.TimeoutExpired:
+        return Answer(None, "no-workspace", errno.ETIMEDOUT,
+                      f"cargo metadata ({where}) did not answer within {METADATA_TIMEOUT:g} s")
+    except OSError as exc:
+        return Answer(None, "no-workspace", exc.errno or errno.EIO,
+                      f"cargo metadata could not be started: {exc.strerror or exc}")
+    try:
+        metadata = json.loads(done.stdout)
+        members = [str(p["name"]) for p in metadata["packages"]]
+        root = str(metadata["workspace_root"])
+    except (ValueError, TypeError, KeyError) as exc:
+        said = [line for line in done.stderr.decode(errors="replace").strip().splitlines() if line.strip()]
+        reason = " / ".join(said[:8]) if said else f"it wrote no workspace description ({type(exc).__name__})"
+        return Answer(None, "no-workspace", errno.ENOENT, f"no cargo workspace {where}: {reason}")
+    if package is not None and package not in members:
+        return Answer(root, "no-package", errno.ENOENT, f"the cargo workspace at {root} has no package "
+                      f"{package!r} (its packages: {', '.join(members) or 'none'})")
+    return Answer(root)
 
 
 def package_name(package_id: str) -> str | None:

@@ -38,10 +38,8 @@ for the child) is None: the child ran, so it is never "could not be started".
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from _collections_abc import Callable, Mapping, Sequence  # collections.abc without collections
 
 from . import _binding
 from ._binding import keeping_mask
@@ -50,6 +48,7 @@ from ._log import flush_stdio, log, restore_stdin, rewind_stdin
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
+    import signal
     from typing import Any, NoReturn, Protocol
 
     from ._binding import FdPlanC, RawSigchld
@@ -63,6 +62,11 @@ if TYPE_CHECKING:
         def describe(self) -> str: ...
 
         def c_plan(self, exempt: Sequence[int] = ()) -> FdPlanC: ...
+else:
+    try:  # signal's functions and numbers without its enums: `enum` is a third of the fallback's imports
+        import _signal as signal
+    except ImportError:  # an interpreter without CPython's split
+        import signal
 
 #: The exit status when a child ran but its status could not be read (not 0: that
 #: would claim success; not 1..125: those may be the program's own).
@@ -84,6 +88,19 @@ JOB_CONTROL = _signals(_JOB_CONTROL_NAMES)
 
 def _ignore(_signum: int, _frame: object) -> None:
     """SIGINT while the child runs: the child (same process group) got it too."""
+
+
+def _on_main_thread() -> bool:
+    """Python's main thread (the only one that may set signal handlers)? Without
+    importing threading (a third of the fallback's imports) where it was never
+    imported and _thread never started a thread: then this is the only thread."""
+    import _thread
+
+    if "threading" not in sys.modules and getattr(_thread, "_count", lambda: 1)() == 0:
+        return True
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 class SignalRelay:
@@ -117,7 +134,7 @@ class SignalRelay:
         self._reaped = True  # from now on the pid may name another process
 
     def __enter__(self) -> SignalRelay:
-        if threading.current_thread() is not threading.main_thread():
+        if not _on_main_thread():
             log("Note: not the main thread; signals are not relayed to the fallback child")
             return self
         handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, _ignore)]
@@ -286,7 +303,9 @@ def leave_like(code: int, who: str) -> NoReturn:
     """Leave as the child left: its exit code (logged), or death by the same signal
     (`code` negative, as os.waitstatus_to_exitcode gives it)."""
     if code < 0:
-        log("%s killed by signal %d (%s)", who, -code, signal.Signals(-code).name)
+        import signal as named  # Signals: only for this line
+
+        log("%s killed by signal %d (%s)", who, -code, named.Signals(-code).name)
         flush_stdio(at_exit=True)
         die_by_signal(-code)
     log("%s exited with code: %d", who, code)

@@ -347,7 +347,8 @@ def _cargo() -> dict[str, Any]:
     from here (asked as the fallback asks, while `cargo --version` runs)."""
     import subprocess
 
-    from .cargo import CargoRun, ask_cargo
+    from ._cargo_build import ask_cargo
+    from .cargo import CargoRun
 
     run = CargoRun()
     info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO"), "mode": run.mode}

@@ -84,28 +84,33 @@ def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]
         waiter.arm()  # before the next attempt: no event after this is missed
         retries = 0
         while True:
-            if give_up_when_quiet and retries and _missing_in_still_directory(error, waiter):
+            until_quiet = _until_quiet(error, waiter) if give_up_when_quiet else None
+            if retries and until_quiet is not None and until_quiet <= 0:
                 log("Nothing changed in %s for %.0f ms (inotify): %s is missing, not being replaced; "
                     "no more retries", waiter.directory, QUIET_GIVE_UP * 1000, path)
                 return error
+            # Not past the moment the directory will have stood still long enough: no
+            # dead time between seeing that and the fallback.
+            wait = delay if until_quiet is None else min(delay, until_quiet)
             retries += 1
             log("Retry %d in %.0f ms: %s at tier %s (%s), or sooner when the name changes (%s)",
-                retries, delay * 1000, errno.errorcode.get(error.errno or 0, error.errno),
+                retries, wait * 1000, errno.errorcode.get(error.errno or 0, error.errno),
                 getattr(error, "tier", "?"), path, waiter.how)
-            waiter.wait(delay)
+            waiter.wait(wait)
             delay = min(delay * 2, _MAX_DELAY)
             error = attempt(path, argv, env, snapshot, handover)
             if not _is_transient(error) or time.monotonic() + delay > deadline:
                 return error
 
 
-def _missing_in_still_directory(error: OSError, waiter: NameWaiter) -> bool:
-    """The name is missing (ENOENT at the open tier) and inotify has seen nothing
-    happen in its directory for QUIET_GIVE_UP (False where it cannot know)."""
+def _until_quiet(error: OSError, waiter: NameWaiter) -> float | None:
+    """For a missing name (ENOENT at the open tier): seconds until inotify will have
+    seen its directory stand still for QUIET_GIVE_UP (<= 0: it has); None otherwise,
+    or where the watch cannot tell."""
     if error.errno != errno.ENOENT or getattr(error, "tier", None) != "open":
-        return False
+        return None
     quiet = waiter.quiet_for()
-    return quiet is not None and quiet >= QUIET_GIVE_UP
+    return None if quiet is None else QUIET_GIVE_UP - quiet
 
 
 def exec_recovery_steps(exec_error: BaseException | None, rebuild_command: str | None) -> list[str]:

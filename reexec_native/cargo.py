@@ -12,15 +12,18 @@ the child is _child's, building and executing the artifact _cargo_build's.
 Before it runs anything, it asks whether ``cargo run -p PACKAGE`` here means what it
 says: a program that is not a cargo project (a server, a reloader) whose binary is
 briefly missing must not have cargo build and run some other package of whatever
-workspace its working directory happens to be in. The question goes to cargo itself,
-``cargo metadata --no-deps --format-version 1`` (with the fallback's
---manifest-path): the workspace cargo run would use, and its
-members, exactly as cargo resolves them (member globs, ``exclude``, nested and
-virtual manifests, ``package.name`` that differs from the directory), which reading
-Cargo.toml files here would only approximate. It costs one cargo start (20-30 ms,
-no network with --no-deps), paid only on the fallback path, just before a
-``cargo run`` that costs more. Its answer is read from its output, not its status
-(a parent whose SIGCHLD is ignored cannot get the status).
+workspace its working directory happens to be in. The workspace's Cargo.toml files
+answer first (``workspace_from_manifests``), but only a yes they settle the way cargo
+does: the nearest manifest, the first ``[workspace]`` above it that does not exclude
+it, member paths and globs, ``exclude``, every member manifest read and its
+``package.name`` unique. Anything else (Python 3.10 has no tomllib, a
+``package.workspace`` key, a member that is only a path dependency, a file that does
+not parse, a package not found) is asked of cargo itself, ``cargo metadata --no-deps
+--format-version 1`` (with the fallback's --manifest-path), whose answer stands: its
+refusals are cargo's own words. Reading the files costs about 2 ms where a cargo start
+costs 30 (a rustup proxy, then cargo), on a path whose next step is ``cargo run``.
+Cargo's answer is read from its output, not its status (a parent whose SIGCHLD is
+ignored cannot get the status).
 
 ``recovery_steps()`` says what to do when the fallback failed, by its stage and mode
 (reexec() puts them in its ReexecError).
@@ -30,10 +33,11 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
 from ._log import log, shown
 from ._retry import exec_recovery_steps
-from ._validate import flag, optional_str, strings
+from ._validate import flag, is_mapping, is_sequence, optional_str, strings
 from .errors import ExecError, FallbackError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
@@ -42,10 +46,6 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from ._handover import Handover
-
-#: Seconds cargo metadata may take (a rustup proxy may first install a toolchain).
-METADATA_TIMEOUT = 120.0
-
 
 MODES = ("run", "build-exec")
 
@@ -126,9 +126,7 @@ class CargoRun:
             where = "cargo=" if self.cargo else "$CARGO"
             why = f"cargo not found at {program} (from {where})"
         else:
-            import shutil
-
-            found = shutil.which(program)
+            found = _which(program)
             if found is not None:
                 return found
             why = f"{program!r} not found on PATH={os.environ.get('PATH', '')!r} and $CARGO is not set"
@@ -179,14 +177,37 @@ class CargoRun:
             raise _spawn_failed(exc, program, self.mode, shown) from exc
 
 
-def format_command(cmd: Sequence[str | bytes]) -> str:
-    """``cargo run -p xtask --features crossval-all -- ["a", "b c"]``, as the spec logs it."""
-    import json
+def _which(program: str) -> str | None:
+    """shutil.which(program); on POSIX without importing shutil (and its compression
+    modules): the first executable non-directory of that name on PATH (os.defpath without one)."""
+    if os.name == "nt":
+        import shutil  # PATHEXT and the working directory first: shutil's rules
 
+        return shutil.which(program)
+    for directory in dict.fromkeys(os.get_exec_path()):
+        path = os.path.join(directory, program)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
+
+
+def format_command(cmd: Sequence[str | bytes]) -> str:
+    """``cargo run -p xtask --features crossval-all -- ["a", "b c"]``, as the spec logs it
+    (the arguments as ``json.dumps(..., ensure_ascii=False)`` writes them)."""
     split = list(cmd).index("--")
     head = " ".join(shown(part) for part in cmd[:split + 1])
-    tail = json.dumps([shown(part) for part in cmd[split + 1:]], ensure_ascii=False)
-    return f"{head} {tail}"
+    tail = ", ".join(_json_string(shown(part)) for part in cmd[split + 1:])
+    return f"{head} [{tail}]"
+
+
+# json's escapes (json.encoder.ESCAPE_DCT), without importing json (and re) for one line.
+_JSON_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)} | {
+    ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+    ord("\b"): "\\b", ord("\f"): "\\f"}
+
+
+def _json_string(text: str) -> str:
+    return '"' + text.translate(_JSON_ESCAPES) + '"'
 
 
 def _spawn_failed(exc: OSError, program: str, mode: str, command: str) -> FallbackError:
@@ -214,58 +235,138 @@ def manifest_args(manifest_path: str | None, cargo_args: Sequence[str]) -> list[
     return []
 
 
-def _text_env(env: Mapping[bytes, bytes]) -> dict[str, str]:
-    """As subprocess takes it everywhere (os.fsdecode: bytes that are not UTF-8 come back
-    unchanged when it encodes them again)."""
-    return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
+def _manifest_start(manifest: Sequence[str]) -> str | None:
+    """The manifest cargo starts from: --manifest-path's, else the nearest Cargo.toml
+    from the working directory up."""
+    if manifest:
+        given = manifest[1] if len(manifest) > 1 else manifest[0].partition("=")[2]
+        return os.path.abspath(given)
+    directory = os.getcwd()
+    while True:
+        candidate = os.path.join(directory, "Cargo.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
-class Answer:
-    """What cargo said: the workspace ``root`` (None if none was found), and when the
-    fallback must not run, ``stage`` ("no-workspace", "no-package"), ``errno`` and ``why``."""
+def _read_toml(path: str) -> dict[str, object] | None:
+    """The parsed file, or None when it cannot be read or parsed (cargo then says why)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
 
-    __slots__ = ("root", "stage", "errno", "why")
+        try:
+            with open(path, "rb") as file:
+                document: dict[str, object] = tomllib.load(file)
+                return document
+        except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
+            pass
+    return None
 
-    def __init__(self, root: str | None, stage: str | None = None, err: int = 0, why: str = "") -> None:
-        self.root, self.stage, self.errno, self.why = root, stage, err, why
+
+def _table(document: Mapping[object, object] | None, key: str) -> Mapping[object, object] | None:
+    value = None if document is None else document.get(key)
+    return value if is_mapping(value) else None
 
 
-def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
-    """Run ``cargo metadata --no-deps`` here (with `manifest`, `env`): is there a
-    workspace, and has it `package` (None: any workspace will do)?"""
-    import json
-    import subprocess
+def _paths(workspace: Mapping[object, object], key: str) -> list[str] | None:
+    """``members`` or ``exclude`` as a list of strings; None when it is anything else."""
+    value = workspace.get(key, [])
+    if isinstance(value, str) or not is_sequence(value):  # a TOML array is a list
+        return None
+    paths = [item for item in value if isinstance(item, str)]
+    return paths if len(paths) == len(value) else None
 
-    where = " ".join(manifest) if manifest else f"from {os.getcwd()}"
-    argv = [cargo, "metadata", "--no-deps", "--format-version", "1", *manifest]
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=METADATA_TIMEOUT,
-                              env=_text_env(env))
-    except subprocess.TimeoutExpired:
-        return Answer(None, "no-workspace", errno.ETIMEDOUT,
-                      f"cargo metadata ({where}) did not answer within {METADATA_TIMEOUT:g} s")
-    except OSError as exc:
-        return Answer(None, "no-workspace", exc.errno or errno.EIO,
-                      f"cargo metadata could not be started: {exc.strerror or exc}")
-    try:
-        metadata = json.loads(done.stdout)
-        members = [str(p["name"]) for p in metadata["packages"]]
-        root = str(metadata["workspace_root"])
-    except (ValueError, TypeError, KeyError) as exc:
-        said = [line for line in done.stderr.decode(errors="replace").strip().splitlines() if line.strip()]
-        reason = " / ".join(said[:8]) if said else f"it wrote no workspace description ({type(exc).__name__})"
-        return Answer(None, "no-workspace", errno.ENOENT, f"no cargo workspace {where}: {reason}")
-    if package is not None and package not in members:
-        return Answer(root, "no-package", errno.ENOENT, f"the cargo workspace at {root} has no package "
-                      f"{package!r} (its packages: {', '.join(members) or 'none'})")
-    return Answer(root)
+
+def _members(root_dir: str, workspace: Mapping[object, object], root_is_package: bool) -> list[str] | None:
+    """The member directories, each with a Cargo.toml, none excluded; None when a
+    member path or glob names a directory without one (cargo says what is wrong)."""
+    import glob
+
+    members, exclude = _paths(workspace, "members"), _paths(workspace, "exclude")
+    if members is None or exclude is None:
+        return None
+    excluded = [os.path.normpath(os.path.join(root_dir, path)) for path in exclude]
+    found = [root_dir] if root_is_package else []
+    for pattern in members:
+        matches = glob.glob(os.path.join(glob.escape(root_dir), pattern)) if glob.has_magic(pattern) \
+            else [os.path.join(root_dir, pattern)]
+        for match in map(os.path.normpath, matches):
+            if any(match == out or match.startswith(out + os.sep) for out in excluded):
+                continue
+            if not os.path.isfile(os.path.join(match, "Cargo.toml")):
+                return None
+            if match not in found:
+                found.append(match)
+    return found
+
+
+def workspace_from_manifests(package: str | None, manifest: Sequence[str]) -> str | None:
+    """The workspace root when its Cargo.toml files settle that `package` (None: any
+    package) is one of its members, as cargo resolves them; None when they do not
+    (ask cargo). Never a no: what the files leave open is cargo's to answer."""
+    if sys.version_info < (3, 11):
+        return None  # no tomllib
+    start = _manifest_start(manifest)
+    if start is None or (first := _read_toml(start)) is None:
+        return None
+    start_package = _table(first, "package")
+    if start_package is not None and "workspace" in start_package:
+        return None  # package.workspace: an explicit root, cargo's to follow
+    root_path, root = start, first  # type: tuple[str, Mapping[object, object] | None]
+    if "workspace" not in first:
+        root_path, root = start, None
+        directory = os.path.dirname(os.path.dirname(start))
+        while root is None:
+            candidate = os.path.join(directory, "Cargo.toml")
+            if os.path.isfile(candidate):
+                document = _read_toml(candidate)
+                if document is None:
+                    return None
+                if "workspace" in document:
+                    root_path, root = candidate, document
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    workspace = _table(root, "workspace")
+    if root is not None and workspace is None:
+        return None  # `workspace` that is not a table: cargo says what is wrong
+    root_dir = os.path.dirname(root_path)
+    if workspace is None:  # no workspace above: the package is one of its own
+        members: list[str] | None = [root_dir] if start_package is not None else None
+    else:
+        members = _members(root_dir, workspace, _table(root, "package") is not None)
+        if members is None or (root_path != start and os.path.dirname(start) not in members):
+            return None  # excluded, or not a member: cargo looks further up, or refuses
+    if members is None:
+        return None  # neither a package nor a workspace: cargo says what is wrong
+    names = []
+    for member in members:
+        document = first if member == os.path.dirname(start) else _read_toml(os.path.join(member, "Cargo.toml"))
+        name = (_table(document, "package") or {}).get("name")
+        if not isinstance(name, str) or (member != root_dir and "workspace" in (document or {})):
+            return None  # no name, or a nested workspace root
+        names.append(name)
+    if not names or len(set(names)) != len(names) or (package is not None and package not in names):
+        return None
+    return root_dir
 
 
 def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
                     mode: str, command: str) -> str:
     """The workspace root cargo finds from here, if it has `package` (None: any
-    workspace). Otherwise a FallbackError: stage "no-workspace" (cargo found none,
-    or could not say), "no-package" (the workspace has no such member); logged."""
+    workspace): settled by the Cargo.toml files, else asked of cargo. Otherwise a
+    FallbackError: stage "no-workspace" (cargo found none, or could not say),
+    "no-package" (the workspace has no such member); logged."""
+    root = workspace_from_manifests(package, manifest)
+    if root is not None:
+        log("Fallback workspace: %s (package %s found)", root, package if package is not None else "<default>")
+        return root
+    from ._cargo_build import ask_cargo  # only when the files leave it open (import cost)
+
     answer = ask_cargo(cargo, package, manifest, env)
     if answer.stage is not None or answer.root is None:
         log("Fallback refused, nothing run: %s", answer.why)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import sys
 
 import pytest
@@ -109,6 +110,33 @@ def test_fallback_command_is_logged_like_the_spec():
     cmd = ["cargo", "run", "-p", "xtask", "--features", "crossval-all", "--", "preflight", "a b", b"\xff"]
     assert format_command(cmd) == ('cargo run -p xtask --features crossval-all -- '
                                    '["preflight", "a b", "\\\\xff"]')
+
+
+@pytest.mark.parametrize("arg", ["", "plain", 'quo"te', "back\\slash", "tab\tnew\nline\r", "\x00\x01\x1f\x7f",
+                                 "\b\f", "é中\U0001f600", "\u2028\u2029", "\udcff", "/"])
+def test_the_logged_arguments_are_what_json_writes(arg):
+    """The spec's line writes the arguments as json.dumps(..., ensure_ascii=False) would,
+    without importing json on the fallback's path."""
+    import json
+
+    from reexec_native._log import shown  # bytes that are not UTF-8 as \\xNN first
+
+    cmd = ["cargo", "run", "--", arg, "x"]
+    assert format_command(cmd) == "cargo run -- " + json.dumps([shown(arg), "x"], ensure_ascii=False)
+
+
+def test_which_finds_cargo_as_shutil_does(tmp_path, monkeypatch):
+    """resolve_cargo's own PATH search (POSIX): the first executable, non-directory match."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    (first / "cargo").mkdir(parents=True)  # a directory named cargo: skipped
+    second.mkdir()
+    (second / "cargo").write_text("#!/bin/sh\n")
+    (second / "cargo").chmod(0o755)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "cargo").write_text("not executable")
+    monkeypatch.setenv("PATH", os.pathsep.join(map(str, (tmp_path / "c", first, second))))
+    monkeypatch.delenv("CARGO", raising=False)
+    assert CargoRun().resolve_cargo() == shutil.which("cargo") == str(second / "cargo")
 
 
 def test_reexec_error_message_has_both_causes_and_fitting_steps():

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _env import FAKE_CARGO_METADATA
 from conftest import FIXTURE_WS, child_env, run_python
 
@@ -107,16 +106,32 @@ def test_build_exec_is_checked_the_same_way(python_copy, tmp_path):
     assert "[reexec] Trying cargo build fallback...\n" in result.stderr
 
 
-def test_the_manifest_path_is_the_one_cargo_run_would_use(python_copy, tmp_path):
-    """--manifest-path among cargo_args is asked about too (cargo metadata gets it)."""
+def manifest_in_cargo_args(tmp_path, python_copy, manifest):
+    """gone() with --manifest-path `manifest` among cargo_args, and a cargo that refuses
+    metadata, recording its arguments: (result, the metadata arguments file, marker)."""
     args = tmp_path / "metadata-args"
     cargo, marker = marking_cargo(tmp_path, f'if [ "$1" = metadata ]; then echo "$@" > {args}; exit 101; fi')
-    kw = ("dict(fallback=__import__('reexec_native').CargoRun(cargo_args=['--manifest-path', "
-          f"{str(FIXTURE_WS / 'Cargo.toml')!r}]))")
-    result = gone(python_copy, tmp_path, child_env(CARGO=str(cargo)), kw=kw)
+    kw = f"dict(fallback=__import__('reexec_native').CargoRun(cargo_args=['--manifest-path', {str(manifest)!r}]))"
+    return gone(python_copy, tmp_path, child_env(CARGO=str(cargo)), kw=kw), args, marker
+
+
+def test_the_manifest_path_is_the_one_cargo_run_would_use(python_copy, tmp_path):
+    """--manifest-path among cargo_args is the one the check reads: from outside the
+    workspace, its Cargo.toml files say yes and cargo metadata is not needed."""
+    result, args, marker = manifest_in_cargo_args(tmp_path, python_copy, FIXTURE_WS / "Cargo.toml")
+    assert result.returncode == 42, result.stderr
+    assert f"[reexec] Fallback workspace: {FIXTURE_WS} (package xtask found)\n" in result.stderr
+    assert not args.exists()
+    assert marker.read_text().split()[:2] == ["run", "-p"]
+
+
+def test_cargo_metadata_gets_the_manifest_path_when_the_files_settle_nothing(python_copy, tmp_path):
+    missing = tmp_path / "elsewhere" / "Cargo.toml"
+    result, args, marker = manifest_in_cargo_args(tmp_path, python_copy, missing)
     assert "survived stage=no-workspace" in result.stdout, result.stderr
     assert args.read_text().split() == ["metadata", "--no-deps", "--format-version", "1", "--manifest-path",
-                                        str(FIXTURE_WS / "Cargo.toml")]
+                                        str(missing)]
+    assert not marker.exists()
 
 
 def test_the_check_reads_cargos_answer_not_its_status_with_sigchld_ignored(python_copy, tmp_path):
@@ -141,12 +156,15 @@ def test_check_workspace_false_is_the_old_behaviour(python_copy, tmp_path):
 
 def test_in_the_spec_workspace_the_default_fallback_runs_as_before(python_copy, tmp_path):
     """The spec's scenario: from the fixture workspace (it has xtask) the check passes
-    and the fallback runs (a fake cargo that answers metadata like that workspace)."""
-    cargo, marker = marking_cargo(tmp_path, FAKE_CARGO_METADATA)
+    and the fallback runs (a fake cargo, which would answer metadata for another root)."""
+    asked = tmp_path / "metadata-asked"
+    cargo, marker = marking_cargo(tmp_path, f'[ "$1" = metadata ] && touch {asked}\n{FAKE_CARGO_METADATA}')
     result = gone(python_copy, FIXTURE_WS, child_env(CARGO=str(cargo)))
     assert result.returncode == 42, result.stderr
     assert marker.exists()
-    assert "[reexec] Fallback workspace: /fake-ws (package xtask found)\n" in result.stderr
+    # its Cargo.toml files settle it: no cargo start for the question
+    assert f"[reexec] Fallback workspace: {FIXTURE_WS} (package xtask found)\n" in result.stderr
+    assert not asked.exists()
 
 
 def test_recursion_guard_error_tells_a_long_lived_program_what_to_pass(tmp_path):
