@@ -76,7 +76,8 @@ def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]
     # not an exec failure to retry or hand to the fallback.
     sys.audit("os.exec", path, argv, env_without(env, ORIGINAL_EXE_ENV))
     error = attempt(path, argv, env, snapshot, handover, first=True)
-    deadline = time.monotonic() + budget
+    failed_at = time.monotonic()
+    deadline = failed_at + budget
     delay = _FIRST_DELAY
     if not _is_transient(error) or time.monotonic() + delay > deadline:
         return error
@@ -96,9 +97,12 @@ def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]
             log("Retry %d in %.0f ms: %s at tier %s (%s), or sooner when the name changes (%s)",
                 retries, wait * 1000, errno.errorcode.get(error.errno or 0, error.errno),
                 getattr(error, "tier", "?"), path, waiter.how)
-            waiter.wait(wait)
+            # counted from the failure: arming the watch (inotify_add_watch can take
+            # milliseconds) was time the build tool had too
+            waiter.wait(max(0.0, failed_at + wait - time.monotonic()))
             delay = min(delay * 2, _MAX_DELAY)
             error = attempt(path, argv, env, snapshot, handover)
+            failed_at = time.monotonic()
             if not _is_transient(error) or time.monotonic() + delay > deadline:
                 return error
 
@@ -172,14 +176,18 @@ class NameWaiter:
         """Start watching (before the re-check that follows). Best effort."""
         if self._fd >= 0 or self.mode == "poll":
             return
+        # Quiet is counted from before the watch exists (adding it can take milliseconds):
+        # a change meanwhile, which inotify cannot report, moves the directory's mtime
+        # past this reading, and the first timeout sees it.
+        started, mtime = time.monotonic(), self._directory_mtime()
         err, fd = _binding.watch_open(os.fsencode(self.directory or "."))
         if err:
             self._failed = err  # ENOSYS, ENOENT (no directory yet), EMFILE, ENOSPC...
         else:
             self._fd = fd
             self._failed = None
-            self._last_activity = time.monotonic()
-            self._dir_mtime = self._directory_mtime()
+            self._last_activity = started
+            self._dir_mtime = mtime
             # Exec closes our (close-on-exec) inotify descriptor before the new program
             # runs; if that is the last reference, the kernel first waits for an SRCU
             # grace period (1-16 ms here). A holder process keeps a reference and pays
@@ -231,12 +239,15 @@ class NameWaiter:
             return None
 
     def close(self) -> None:
-        release, self._release = self._release, -1
-        if release >= 0:
-            os.close(release)  # the holder exits
+        # Ours first, while the holder still keeps the watch alive: the last close of an
+        # inotify descriptor waits out an SRCU grace period (10-15 ms measured here),
+        # which the holder then pays when it exits, not this process.
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+        release, self._release = self._release, -1
+        if release >= 0:
+            os.close(release)  # the holder exits
 
     def __enter__(self) -> NameWaiter:
         return self
