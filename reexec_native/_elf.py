@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 import sys
 
 from ._binding import kernel_check
 from ._log import log
 from .errors import Attempt, ExecError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
+if TYPE_CHECKING:
+    from typing import Literal
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -152,7 +155,7 @@ def inspect_readable(rfd: int) -> Image:
     elif head.startswith(ELF_MAGIC):
         try:
             image = _elf(rfd, head, size)
-        except struct.error:  # shorter than fstat said: it is being rewritten
+        except _Short:  # shorter than fstat said: it is being rewritten
             image = Image("elf", size, head=head, truncated=f"{size} bytes, shorter than its headers say")
     else:
         image = Image("other", size, head=head)
@@ -179,24 +182,48 @@ def _script(head: bytes, size: int) -> Image:
                  script_line="#!" + os.fsdecode(line).rstrip(), head=head)
 
 
+class _Short(ValueError):
+    """Fewer bytes than the headers being read need."""
+
+
+# Field widths in bytes (unsigned, in the image's byte order) of Elf{32,64}_Ehdr from
+# e_type on, Elf{32,64}_Phdr and Elf{32,64}_Dyn.
+_EHDR = {False: (2, 2, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2), True: (2, 2, 4, 8, 8, 8, 4, 2, 2, 2, 2, 2, 2)}
+_PHDR = {False: (4, 4, 4, 4, 4, 4, 4, 4), True: (4, 4, 8, 8, 8, 8, 8, 8)}
+_DYN = {False: (4, 4), True: (8, 8)}
+
+
+def _fields(data: bytes, offset: int, widths: tuple[int, ...], little: bool) -> list[int]:
+    """struct.unpack_from for unsigned fields, without importing struct (a tenth of a
+    cold reexec()); _Short when `data` ends first."""
+    order: Literal["little", "big"] = "little" if little else "big"
+    values: list[int] = []
+    for width in widths:
+        end = offset + width
+        if end > len(data):
+            raise _Short(f"{len(data)} bytes, {end} needed")
+        values.append(int.from_bytes(data[offset:end], order))
+        offset = end
+    return values
+
+
 def _elf(rfd: int, head: bytes, size: int) -> Image:
     image = Image("elf", size, head=head)
     if len(head) < 20:
         image.truncated = f"{size} bytes, shorter than an ELF header"
         return image
     image.elf_class, data = head[4], head[5]
-    image.little_endian = data != 2
-    order = "<" if image.little_endian else ">"
-    (image.machine,) = struct.unpack_from(order + "H", head, 18)
+    image.little_endian = little = data != 2
+    (image.machine,) = _fields(head, 18, (2,), little)
     is64 = image.elf_class == ELFCLASS64
-    ehdr = order + ("HHIQQQIHHHHHH" if is64 else "HHIIIIIHHHHHH")
-    if image.elf_class not in (ELFCLASS32, ELFCLASS64) or len(head) < 16 + struct.calcsize(ehdr):
+    ehdr = _EHDR[is64]
+    if image.elf_class not in (ELFCLASS32, ELFCLASS64) or len(head) < 16 + sum(ehdr):
         image.truncated = f"{size} bytes, shorter than an ELF header" if len(head) < 52 else None
         return image
-    fields = struct.unpack_from(ehdr, head, 16)
+    fields = _fields(head, 16, ehdr, little)
     phoff, phentsize, phnum = fields[4], fields[8], fields[9]
-    phdr = order + ("IIQQQQQQ" if is64 else "IIIIIIII")
-    if phnum == 0 or phentsize < struct.calcsize(phdr) or phnum > _MAX_PHNUM:
+    phdr = _PHDR[is64]
+    if phnum == 0 or phentsize < sum(phdr) or phnum > _MAX_PHNUM:
         return image
     if phoff + phnum * phentsize > size:
         image.truncated = f"{size} bytes, but its program headers end at byte {phoff + phnum * phentsize}"
@@ -205,7 +232,7 @@ def _elf(rfd: int, head: bytes, size: int) -> Image:
     loads: list[tuple[int, int, int]] = []
     dynamic: tuple[int, int] | None = None
     for i in range(phnum):
-        entry = struct.unpack_from(phdr, table, i * phentsize)
+        entry = _fields(table, i * phentsize, phdr, little)
         if is64:
             p_type, _flags, offset, vaddr, _paddr, filesz, _memsz, _align = entry
         else:
@@ -220,20 +247,21 @@ def _elf(rfd: int, head: bytes, size: int) -> Image:
         elif p_type == PT_DYNAMIC and offset + filesz <= size:
             dynamic = (offset, min(filesz, _MAX_DYNAMIC))
     if dynamic is not None and image.truncated is None:
-        image.origin_paths = _origin_paths(rfd, order, is64, dynamic, loads)
+        image.origin_paths = _origin_paths(rfd, little, is64, dynamic, loads)
     return image
 
 
-def _origin_paths(rfd: int, order: str, is64: bool, dynamic: tuple[int, int],
+def _origin_paths(rfd: int, little: bool, is64: bool, dynamic: tuple[int, int],
                   loads: list[tuple[int, int, int]]) -> list[str]:
     """RPATH/RUNPATH entries that contain $ORIGIN or ${ORIGIN} (ld.so(8))."""
-    entry = order + ("qQ" if is64 else "iI")
-    width = struct.calcsize(entry)
+    entry = _DYN[is64]
+    width = sum(entry)
     raw = os.pread(rfd, dynamic[1], dynamic[0])
     strtab: int | None = None
     wanted: list[int] = []
     for off in range(0, len(raw) - width + 1, width):
-        tag, value = struct.unpack_from(entry, raw, off)
+        # d_tag is signed; the tags compared here are small positive numbers either way
+        tag, value = _fields(raw, off, entry, little)
         if tag == DT_NULL:
             break
         if tag == DT_STRTAB:

@@ -203,3 +203,24 @@ def test_elf_class_and_machine_are_named():
     assert _elf.foreign_text(other_class).startswith(f"{other_class.bits}-bit ELF of another class")
     other_machine = _elf.Image("elf", elf_class=2, machine=183 if me.machine != 183 else 62)
     assert _elf.foreign_text(other_machine).startswith(f"64-bit {_elf.machine_name(other_machine.machine)} ELF, this is")
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_header_fields_are_read_as_struct_reads_them(little):
+    """The ELF reader's own field decoding (it does not import struct) against struct,
+    on the 32- and 64-bit layouts it reads, and on data that ends too early."""
+    import random
+    import struct
+
+    from reexec_native import _elf
+
+    rng = random.Random(7)
+    order = "<" if little else ">"
+    for widths in (*_elf._EHDR.values(), *_elf._PHDR.values(), *_elf._DYN.values()):
+        fmt = order + "".join({2: "H", 4: "I", 8: "Q"}[w] for w in widths)
+        for _ in range(50):
+            data = rng.randbytes(sum(widths) + 8)
+            offset = rng.randrange(8)
+            assert _elf._fields(data, offset, widths, little) == list(struct.unpack_from(fmt, data, offset))
+        with pytest.raises(ValueError):
+            _elf._fields(bytes(sum(widths) - 1), 0, widths, little)
