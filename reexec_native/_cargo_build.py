@@ -16,7 +16,6 @@ is the caller's. A failed build leaves this process with cargo's exit status.
 from __future__ import annotations
 
 import errno
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -61,6 +60,7 @@ class Answer:
 def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
     """Run ``cargo metadata --no-deps`` here (with `manifest`, `env`): is there a
     workspace, and has it `package` (None: any workspace will do)?"""
+    import json
     import subprocess
 
     where = " ".join(manifest) if manifest else f"from {os.getcwd()}"
@@ -149,6 +149,8 @@ def build_and_exec(program: str, cmd: Sequence[str], package: str | None, bin: s
     log("Fallback command: %s", command)
     if check is not None:
         check(command)
+    import json
+
     messages: list[object] = []
 
     def keep_message(line: bytes) -> None:

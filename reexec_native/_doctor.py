@@ -347,8 +347,7 @@ def _cargo() -> dict[str, Any]:
     from here (asked as the fallback asks, while `cargo --version` runs)."""
     import subprocess
 
-    from ._cargo_build import ask_cargo
-    from .cargo import CargoRun
+    from .cargo import CargoRun, ask_workspace
 
     run = CargoRun()
     info: dict[str, Any] = {"program": run.cargo_program(), "CARGO": os.environ.get("CARGO"), "mode": run.mode}
@@ -364,7 +363,7 @@ def _cargo() -> dict[str, Any]:
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as exc:
         info.update(version=None, error=str(exc))
-    answer = ask_cargo(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
+    answer = ask_workspace(info["path"], run.package, [], {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()})
     info["workspace"] = {"root": answer.root, "runs": answer.stage is None,
                          "refusal": None if answer.stage is None else f"{answer.stage}: {answer.why}"}
     if version is not None:

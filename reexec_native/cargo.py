@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
+    from ._cargo_build import Answer
     from ._handover import Handover
 
 MODES = ("run", "build-exec")
@@ -355,19 +356,22 @@ def workspace_from_manifests(package: str | None, manifest: Sequence[str]) -> st
     return root_dir
 
 
+def ask_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
+    """The fallback's question, as the fallback and the doctor ask it: the Cargo.toml
+    files' yes when they settle it, else cargo metadata's answer."""
+    from ._cargo_build import Answer, ask_cargo
+
+    root = workspace_from_manifests(package, manifest)
+    return Answer(root) if root is not None else ask_cargo(cargo, package, manifest, env)
+
+
 def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
                     mode: str, command: str) -> str:
     """The workspace root cargo finds from here, if it has `package` (None: any
     workspace): settled by the Cargo.toml files, else asked of cargo. Otherwise a
     FallbackError: stage "no-workspace" (cargo found none, or could not say),
     "no-package" (the workspace has no such member); logged."""
-    root = workspace_from_manifests(package, manifest)
-    if root is not None:
-        log("Fallback workspace: %s (package %s found)", root, package if package is not None else "<default>")
-        return root
-    from ._cargo_build import ask_cargo  # only when the files leave it open (import cost)
-
-    answer = ask_cargo(cargo, package, manifest, env)
+    answer = ask_workspace(cargo, package, manifest, env)
     if answer.stage is not None or answer.root is None:
         log("Fallback refused, nothing run: %s", answer.why)
         raise FallbackError.of(answer.errno, answer.why, None, stage=answer.stage or "no-workspace", mode=mode,
