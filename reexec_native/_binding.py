@@ -222,6 +222,14 @@ def c_vector(items: Iterable[bytes], count: int) -> tuple[CharArray, CharPtrArra
     return buf, vec
 
 
+def string_sizes(joined: bytes) -> tuple[int, int]:
+    """(how many strings, the longest's length) of NUL-separated `joined`, in one C pass
+    (reexec_strings): exec's size limits checked without a pass per string in Python."""
+    longest = ffi.new("size_t *")
+    count = lib.reexec_strings(joined, len(joined), longest)
+    return int(count), int(longest[0])
+
+
 class WinRun:
     """reexec_win_run (Windows) in reexec_exec's place (exec_raw(run=)): the
     hand-over that returns 0 once the child exited, its 32-bit code in ``exit_code``."""

@@ -12,7 +12,17 @@ import sys
 import pytest
 
 import reexec_native
-from reexec_native import Attempt, CargoRun, ExecError, FallbackError, ReexecError, open_exe, reexec
+from reexec_native import (
+    ArgumentListTooLongError,
+    Attempt,
+    CargoRun,
+    ExecError,
+    FallbackError,
+    ReexecError,
+    _binding,
+    open_exe,
+    reexec,
+)
 from reexec_native._binding import TIER_BITS as TIERS
 from reexec_native._binding import requested_tiers, supported_tiers
 from reexec_native._reexec import failure
@@ -274,6 +284,36 @@ def test_exec_of_a_closed_handle_is_refused():
     handle.close()
     with pytest.raises(ValueError, match="closed"):
         handle.exec(["true"])
+
+
+@pytest.mark.parametrize("strings", [[b""], [b"a"], [b"", b""], [b"prog", b"", b"x=1"], [b"ab"] * 1000,
+                                     [b"a" * 70000, b"b", b"c" * 131072]])
+def test_the_c_core_measures_joined_strings(strings):
+    """reexec_strings: how many NUL-separated strings and the longest, in one C pass (the
+    exec size check's numbers)."""
+    assert _binding.string_sizes(b"\0".join(strings)) == (len(strings), max(map(len, strings)))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the POSIX size check")
+def test_the_exec_size_total_is_exact(monkeypatch):
+    """The total the check compares with ARG_MAX is the kernel's count, per string and
+    pointer, made from joined lists: at the limit it passes, one byte under it refuses."""
+    from reexec_native import _validate
+
+    pointer = 8 if sys.maxsize > 2**32 else 4
+
+    def kernels_count(argv, env):
+        return (_validate._FILENAME_RESERVE + sum(len(a) + 1 + pointer for a in argv)
+                + sum(len(n) + len(v) + 2 + pointer for n, v in env.items()) + 2 * pointer)
+
+    for argv, env in (([b"prog", b"", b"a" * 300], {b"N": b"v", b"EMPTY": b"", b"X" * 50: b"y" * 9}),
+                      ([b"x"], {})):
+        total = kernels_count(argv, env)
+        monkeypatch.setattr(_validate, "arg_max", lambda total=total: total)
+        _validate.check_exec_size(argv, env)
+        monkeypatch.setattr(_validate, "arg_max", lambda total=total: total - 1)
+        with pytest.raises(ArgumentListTooLongError):
+            _validate.check_exec_size(argv, env)
 
 
 def test_the_c_vector_points_at_each_packed_string_and_refuses_a_count_mismatch():

@@ -1,4 +1,5 @@
-/* reexec_vector: exec's argv/envp vector over one packed buffer (every platform). */
+/* reexec_vector: exec's argv/envp vector over one packed buffer; reexec_strings: the
+ * sizes of such strings (every platform). */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -25,4 +26,26 @@ int reexec_vector(char *buf, size_t len, char **vec, size_t count)
         return EINVAL; /* more strings than count: a NUL inside one */
     vec[count] = NULL;
     return 0;
+}
+
+size_t reexec_strings(const char *buf, size_t len, size_t *longest)
+{
+    size_t count = 0, off = 0, max = 0, n;
+    const char *end;
+
+    if (buf != NULL) {
+        for (;;) {
+            end = memchr(buf + off, '\0', len - off);
+            n = (end == NULL ? len : (size_t)(end - buf)) - off;
+            if (n > max)
+                max = n;
+            count++;
+            if (end == NULL)
+                break;
+            off = (size_t)(end - buf) + 1;
+        }
+    }
+    if (longest != NULL)
+        *longest = max;
+    return count;
 }

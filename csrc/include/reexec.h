@@ -97,6 +97,12 @@ int reexec_current_exe(char *buf, size_t size);
  * an empty buffer or a lone NUL). */
 int reexec_vector(char *buf, size_t len, char **vec, size_t count);
 
+/* The strings in buf[0..len), separated by single NULs (the last one unterminated, as
+ * b"\0".join writes them): returns how many there are, and sets *longest to the length
+ * of the longest. Exec's size limits (ARG_MAX, MAX_ARG_STRLEN) are checked on these
+ * two numbers before anything is opened, without a pass per string in Python. */
+size_t reexec_strings(const char *buf, size_t len, size_t *longest);
+
 /* Replace the process with the program behind `exe` (`path` is what it was
  * opened as, used by the path tier and for Windows). Tries the tiers in `tiers`
  * in order; just before each exec, SIGPIPE and SIGXFSZ go back to SIG_DFL and
