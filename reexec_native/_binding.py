@@ -30,6 +30,7 @@ from .errors import Attempt, ExecError
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
 
     from ._native import CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
@@ -182,7 +183,7 @@ def exec_raw(raw: RawExe, path: str, sealed: bool, argv: Sequence[bytes], env: M
     if _keep_mask:
         tiers |= lib.REEXEC_EXEC_KEEP_MASK
     argv_buf, c_argv = c_vector(argv, len(argv))
-    env_buf, c_envp = c_vector(map(b"=".join, env.items()), len(env))
+    env_buf, c_envp = c_vector((envp_block(env),) if env else (), len(env))
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if sealed else os.fsencode(path)
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
@@ -220,6 +221,64 @@ def c_vector(items: Iterable[bytes], count: int) -> tuple[CharArray, CharPtrArra
     if lib.reexec_vector(buf, len(buf), vec, count) != 0:
         raise ValueError("an argv or environment string holds a NUL byte")
     return buf, vec
+
+
+class ExecEnv(dict[bytes, bytes]):
+    """The environment an exec gets, NAME -> value, and its envp strings packed as one
+    buffer (``block``: NAME=value, NUL-separated), made once and kept until the dict
+    changes: the size check before anything is opened and every exec attempt share it
+    (60,000 variables: one join instead of one per use). _validate makes these."""
+
+    __slots__ = ("_block",)
+
+    def __init__(self, *args: Any, **kwargs: bytes) -> None:
+        super().__init__(*args, **kwargs)
+        self._block: bytes | None = None
+
+    @property
+    def block(self) -> bytes:
+        if self._block is None:
+            self._block = b"\0".join(map(b"=".join, self.items()))
+        return self._block
+
+    # Any change drops the packed strings (none of reexec()'s own paths changes one).
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._block = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._block = None
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> ExecEnv:  # type: ignore[override,misc]  # dict's overloads
+        self._block = None
+        super().update(other)
+        return self
+
+    def update(self, *args: Any, **kwargs: bytes) -> None:
+        self._block = None
+        super().update(*args, **kwargs)
+
+    def pop(self, *args: Any) -> Any:
+        self._block = None
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[bytes, bytes]:
+        self._block = None
+        return super().popitem()
+
+    def setdefault(self, key: bytes, default: bytes) -> bytes:
+        self._block = None
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        self._block = None
+        super().clear()
+
+
+def envp_block(env: Mapping[bytes, bytes]) -> bytes:
+    """`env` as exec's envp strings, NAME=value, NUL-separated (kept by an ExecEnv)."""
+    return env.block if isinstance(env, ExecEnv) else b"\0".join(map(b"=".join, env.items()))
 
 
 def string_sizes(joined: bytes) -> tuple[int, int]:
@@ -364,7 +423,7 @@ def spawn(raw: RawExe | None, path: bytes | None, argv: Sequence[bytes], env: Ma
     # NAME=<digits> entries the child fills in, last in envp: found by index there.
     extra = [name + b"=" + _DIGITS for name, asked in ((b"LISTEN_PID", listen_pid),
                                                         (b"LISTEN_PIDFDID", listen_pidfdid)) if asked]
-    env_buf, c_envp = c_vector([*map(b"=".join, env.items()), *extra], len(env) + len(extra))
+    env_buf, c_envp = c_vector([envp_block(env), *extra] if env else extra, len(env) + len(extra))
     first = len(env)
     pid_digits = c_envp[first] + len(b"LISTEN_PID=") if listen_pid else ffi.NULL
     pidfdid_digits = c_envp[first + listen_pid] + len(b"LISTEN_PIDFDID=") if listen_pidfdid else ffi.NULL

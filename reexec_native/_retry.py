@@ -90,9 +90,9 @@ def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]
                 log("Nothing changed in %s for %.0f ms (inotify): %s is missing, not being replaced; "
                     "no more retries", waiter.directory, QUIET_GIVE_UP * 1000, path)
                 return error
-            # Not past the moment the directory will have stood still long enough: no
-            # dead time between seeing that and the fallback.
-            wait = delay if until_quiet is None else min(delay, until_quiet)
+            # After the first wait, not past the moment the directory will have stood
+            # still long enough: no dead time between seeing that and the fallback.
+            wait = delay if until_quiet is None or not retries else min(delay, until_quiet)
             retries += 1
             log("Retry %d in %.0f ms: %s at tier %s (%s), or sooner when the name changes (%s)",
                 retries, wait * 1000, errno.errorcode.get(error.errno or 0, error.errno),

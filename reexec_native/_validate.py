@@ -131,14 +131,17 @@ def argv_bytes(argv: object) -> list[bytes]:
 
 
 def env_bytes(env: object) -> dict[bytes, bytes]:
-    """env as a dict of bytes names to bytes values, names non-empty and without '='."""
+    """env as a dict of bytes names to bytes values, names non-empty and without '='
+    (an ExecEnv, which keeps its envp strings once packed)."""
+    from ._binding import ExecEnv  # (not at import: cargo's option checks need no C core)
+
     if not is_mapping(env):
         raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
     names = _encode_all(list(env.keys()), forbidden="=")  # (no fs encoding makes "=" of another character)
     values = None if names is None else _encode_all(list(env.values()))
     if names is not None and values is not None and all(names):
-        return dict(zip(names, values, strict=True))  # keys() and values() iterate in the same order
-    result: dict[bytes, bytes] = {}
+        return ExecEnv(zip(names, values, strict=True))  # keys() and values() iterate in the same order
+    result = ExecEnv()
     for name, value in env.items():
         name_b = _encode(name, "environment variable name")
         if not name_b:
@@ -229,21 +232,21 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
     if _WINDOWS:
         _check_windows_command_line(argv)
         return
-    from ._binding import string_sizes  # (not at import: cargo's option checks need no C core)
+    from ._binding import envp_block, string_sizes  # (not at import: see env_bytes)
 
     pointer = 8 if sys.maxsize > 2**32 else 4
-    # Each list joined once and measured by the C core (60,000 variables: two map(len)
-    # passes per list cost more than the rest of the call); the offending item is looked
-    # for only when a bound says there may be one.
-    args_data, names_data, values_data = b"\0".join(argv), b"\0".join(env.keys()), b"\0".join(env.values())
+    # argv joined, env as the envp strings exec will get (an ExecEnv keeps them for the
+    # exec), both measured by the C core: no pass per string in Python (60,000
+    # variables: map(len) passes cost more than the rest of the call); the offending
+    # item is looked for only when the longest string is too long.
+    args_data, envp_data = b"\0".join(argv), envp_block(env)
     if sys.platform.startswith("linux"):
         if argv and string_sizes(args_data)[1] + 1 > MAX_ARG_STRLEN:
             index = next(i for i, arg in enumerate(argv) if len(arg) + 1 > MAX_ARG_STRLEN)
             raise ArgumentListTooLongError(
                 errno.E2BIG, f"argv[{index}] is {len(argv[index])} bytes; exec accepts at most "
                 f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
-        # the longest name plus the longest value bounds every NAME=VALUE from above
-        if env and string_sizes(names_data)[1] + string_sizes(values_data)[1] + 2 > MAX_ARG_STRLEN:
+        if env and string_sizes(envp_data)[1] + 1 > MAX_ARG_STRLEN:
             too_long = [(n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN]
             if too_long:
                 name, value = too_long[0]
@@ -251,10 +254,9 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
                     errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} "
                     f"bytes as NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string "
                     "(MAX_ARG_STRLEN)")
-    # a joined list is its strings' bytes plus one separator fewer than it has strings
-    total = (_FILENAME_RESERVE + len(args_data) + len(argv) * pointer + (1 if argv else 0)
-             + len(names_data) + len(values_data) + len(env) * pointer + (2 if env else 0)
-             + 2 * pointer)  # the two NULL terminators
+    # a joined list is its strings' bytes plus one NUL fewer than it has strings
+    total = (_FILENAME_RESERVE + len(args_data) + (1 if argv else 0) + len(envp_data) + (1 if env else 0)
+             + (len(argv) + len(env) + 2) * pointer)  # the pointers and the two NULL terminators
     limit = arg_max()
     if limit is not None and total > limit:
         raise ArgumentListTooLongError(
