@@ -125,6 +125,34 @@ def test_no_signal_reaches_a_reaped_child_pid(tmp_path):
         assert result.stdout.splitlines()[0] == "pidfd"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_signal_inherited_ignored_stays_ignored_where_getsignal_does_not_know(tmp_path):
+    """PyPy's signal.getsignal answers SIG_DFL for a signal the process inherited
+    ignored (CPython's reads the disposition at start-up): the relay caught SIGUSR2
+    there, and the fallback child lost the caller's `trap '' USR2` (the pypy leg's
+    test_cli_fallback_child_keeps_the_callers_mask_and_ignored_signals). The relay asks
+    the kernel now; PyPy's answer is emulated here with a getsignal that gives it."""
+    code = """
+        import signal
+        real_getsignal = signal.getsignal
+        signal.getsignal = lambda s: signal.SIG_DFL if s == signal.SIGUSR2 else real_getsignal(s)
+        from reexec_native._child import SignalRelay
+        def ignored():
+            with open("/proc/self/status") as f:
+                line = next(line for line in f if line.startswith("SigIgn:"))
+            return bool(int(line.split()[1], 16) & 1 << (signal.SIGUSR2 - 1))
+        print("before", ignored())
+        with SignalRelay():
+            print("relaying", ignored())
+        print("after", ignored())
+    """
+    result = subprocess.run([PYTHON, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env=child_env(), cwd=tmp_path, timeout=30,
+                            preexec_fn=lambda: signal.signal(signal.SIGUSR2, signal.SIG_IGN))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["before", "True", "relaying", "True", "after", "True"]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")
 def test_a_stop_signal_before_the_child_is_known_stops_the_parent_only_after_forwarding(tmp_path):
     """A stop signal that lands between the spawn and started(pid) (the relay does not know
