@@ -18,7 +18,9 @@ the child nor stops without it (PyInstaller's bootloader forwards all signals to
               SIGCHLD, faults (SEGV BUS FPE ILL TRAP SYS ABRT: ours, not the child's),
               SIGKILL and SIGSTOP (cannot be caught), and any signal the caller
               ignores (SIGHUP under nohup, Python's SIGPIPE/SIGXFSZ): the child inherits
-              that, as a plain exec would keep it.
+              that, as a plain exec would keep it. Ignored as the kernel has it (Linux:
+              /proc/self/status), not only as signal.getsignal says: PyPy's answers
+              SIG_DFL for a signal the process inherited ignored.
 A signal that arrives before the child exists is forwarded once it does. Signals go
 through a pidfd (Linux 5.3+: os.pidfd_open + signal.pidfd_send_signal), which can
 never reach another process once the child was reaped; elsewhere os.kill, only until
@@ -140,9 +142,10 @@ class SignalRelay:
         handlers: list[tuple[int, Callable[[int, object], None]]] = [(signal.SIGINT, _ignore)]
         handlers += [(s, self._forward) for s in FORWARDED]
         handlers += [(s, self._forward_and_stop) for s in JOB_CONTROL]
+        kernel_ignored = ignored_by_kernel()
         for signum, handler in handlers:
             try:
-                if signal.getsignal(signum) == signal.SIG_IGN:
+                if signal.getsignal(signum) == signal.SIG_IGN or kernel_ignored >> (signum - 1) & 1:
                     continue
                 self._saved[signum] = signal.signal(signum, handler)
             except (OSError, ValueError):
@@ -182,6 +185,24 @@ class SignalRelay:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def ignored_by_kernel() -> int:
+    """The signals this process ignores as the kernel has them: /proc/self/status's
+    SigIgn, bit N-1 for signal N (Linux); 0 where it cannot be read. signal.getsignal
+    alone is not enough: CPython reads every signal's disposition at start-up, but
+    PyPy answers SIG_DFL for a signal inherited as ignored (nohup's SIGHUP, a shell's
+    `trap '' USR2`), so the relay would catch it and the child would lose it."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"SigIgn:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def uses_shim(supported: int | None = None) -> bool:

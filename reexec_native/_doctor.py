@@ -95,17 +95,22 @@ def platform_notes(platform: str = sys.platform) -> list[str]:
 def probe_here(variable: str, value: str, method: str, path: str, argv: list[str]) -> int:
     """One probe, in the process it replaces: with the seam `variable`=`value` set, open
     `path` (as a copy made by `method`, if given) and exec it with `argv`. Returns 3
-    after writing "probe-failed ERRNO TIER" and the error's text to stderr."""
+    after writing "probe-failed ERRNO TIER" and the error's text to stderr (for a copy
+    that could not be made: "refused", and why, e.g. a program that loads libraries
+    from $ORIGIN, as Debian's PyPy does, gets no copy outside its directory)."""
     from . import open_exe  # the public name: what an application calls (and what tests may replace)
 
     os.environ[variable] = value
     try:
-        handle = open_exe(path, snapshot=bool(method))
+        handle = open_exe(path, snapshot="required" if method else False)
         if method and handle.snapshot != method:
             sys.stderr.write(f"probe-failed refused snapshot-{method}\nno {method} copy could be made\n")
             return 3
         handle.exec(argv)
     except OSError as exc:
+        if method and getattr(exc, "tier", None) == "snapshot":  # snapshot="required": none could be made
+            sys.stderr.write(f"probe-failed refused snapshot-{method}\n{exc.strerror or exc}\n")
+            return 3
         name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
         if exc.errno is None and getattr(exc, "winerror", None):
             name = f"WinError {getattr(exc, 'winerror', 0)}"
@@ -276,8 +281,17 @@ def _comm(comm: str) -> dict[str, Any]:
     return {"status": "works", "comm": comm, "detail": f"exec through a descriptor keeps the name ({comm})"}
 
 
+# O_PATH as Linux defines it (asm-generic/fcntl.h) on every architecture but alpha,
+# parisc and sparc: for an os module that has no O_PATH although the kernel does (PyPy).
+# The C core opens with the libc's own.
+_LINUX_O_PATH = 0o10000000
+_OWN_O_PATH = ("alpha", "parisc", "sparc")
+
+
 def _o_path() -> dict[str, Any]:
     flag = getattr(os, "O_PATH", None)
+    if flag is None and sys.platform.startswith("linux") and not os.uname().machine.startswith(_OWN_O_PATH):
+        flag = _LINUX_O_PATH
     if flag is None:
         return {"status": "unsupported", "detail": "os.O_PATH is not defined on this platform"}
     try:

@@ -18,6 +18,10 @@ pytestmark = pytest.mark.skipif(not RUN.exists() or shutil.which("cargo") is Non
                                 reason="benchmarks need Linux, cargo and the source tree")
 
 
+@pytest.mark.skipif(not hasattr(os, "O_PATH") or not hasattr(os, "POSIX_SPAWN_DUP2"),
+                    reason="benchmarks/overhead.py measures os.execve on an os.O_PATH descriptor and "
+                           "benchmarks/parallel.py spawns with os.POSIX_SPAWN_DUP2: this interpreter's os "
+                           "has neither (PyPy)")
 def test_benchmarks_smoke(tmp_path):
     out = tmp_path / "smoke.json"
     env = {k: v for k, v in os.environ.items() if k not in ("BITNET_REPAIR_PARENT", "REEXEC_NATIVE_TIERS")}

@@ -7,10 +7,11 @@ import json
 import os
 import shutil
 import stat
+import sys
 
 import pytest
 
-from _cli_helpers import PY, console_script, popen, run
+from _cli_helpers import PY, console_script, popen, run, run_code
 from _env import FAKE_CARGO_METADATA
 from conftest import child_env, parse_report
 from test_fast_path import TRICKY_ARGS
@@ -89,9 +90,26 @@ def test_doctor_json_reflects_the_tier_seam(cli):
     assert report["cargo"]["found"] is True and report["cargo"]["path"] == shutil.which("cargo")
 
 
+def _loads_from_origin(program: str) -> bool:
+    """Does `program` load libraries from $ORIGIN (Debian's PyPy: libpypy3.11-c.so)? Then
+    no copy of it outside its own directory can run, memfd included."""
+    from reexec_native._elf import inspect_path
+
+    return bool(inspect_path(os.path.realpath(program)).origin_paths)
+
+
+ORIGIN_SKIP = "memfd: skipped, the program loads libraries from $ORIGIN"
+
+
 def test_doctor_probes_snapshot_methods_and_their_seam(cli):
+    """The probes copy this interpreter: where it loads libraries from $ORIGIN (PyPy),
+    memfd cannot copy it, and the doctor says why."""
     both = json.loads(run([*cli, "doctor", "--json"], env=child_env()).stdout)["snapshot"]
-    assert both == {"memfd": {"status": "works"}, "tmpfile": {"status": "works"}}
+    memfd = {"status": "works"}
+    if _loads_from_origin(PY):
+        memfd = {"status": "fails", "errno": "refused",
+                 "detail": f"no sealed copy of the program could be made or run ({ORIGIN_SKIP})"}
+    assert both == {"memfd": memfd, "tmpfile": {"status": "works"}}
     seam = json.loads(run([*cli, "doctor", "--json"], env=child_env(REEXEC_NATIVE_SNAPSHOT="tmpfile")).stdout)
     assert seam["snapshot"]["memfd"] == {"status": "disabled", "detail": "disabled by REEXEC_NATIVE_SNAPSHOT=tmpfile"}
     assert seam["snapshot"]["tmpfile"] == {"status": "works"}
@@ -108,6 +126,42 @@ def test_doctor_reports_memfd_refused_by_the_kernel(cli):
     assert snapshot["memfd"]["status"] == "fails", snapshot
     assert snapshot["memfd"]["errno"] == "refused"
     assert snapshot["tmpfile"] == {"status": "works"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd and $ORIGIN: Linux")
+def test_doctor_says_why_memfd_cannot_copy_an_interpreter_that_loads_from_origin():
+    """Debian's PyPy loads libpypy3.11-c.so from $ORIGIN, so snapshot mode makes no copy
+    of it outside its directory; the doctor's memfd probe said only "no memfd copy could
+    be made" (errno refused), as if the kernel refused memfds. Emulated here by an image
+    inspection that reports a $ORIGIN RUNPATH for every program."""
+    result = run_code("""
+        import sys
+        from reexec_native import _elf, _exe, cli
+        real = _elf.inspect_fd
+        def inspect_fd(*args):
+            image = real(*args)
+            image.origin_paths = ["$ORIGIN/lib"]
+            return image
+        _exe.inspect_fd = inspect_fd
+        sys.exit(cli.main(["doctor", "--json"]))
+    """, env=child_env(REEXEC_NATIVE_SNAPSHOT="memfd"))
+    memfd = json.loads(result.stdout)["snapshot"]["memfd"]
+    assert memfd == {"status": "fails", "errno": "refused",
+                     "detail": f"no sealed copy of the program could be made or run ({ORIGIN_SKIP})"}, memfd
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_PATH: Linux")
+def test_doctor_probes_o_path_where_os_does_not_define_it():
+    """PyPy's os has no O_PATH although the kernel has it and the C core opens every
+    program with it: the doctor reported O_PATH "unsupported" there."""
+    result = run_code("""
+        import os, sys
+        if hasattr(os, "O_PATH"):
+            del os.O_PATH
+        from reexec_native import cli
+        sys.exit(cli.main(["doctor", "--json"]))
+    """)
+    assert json.loads(result.stdout)["features"]["O_PATH"] == {"status": "works"}, result.stdout
 
 
 def test_doctor_human_table_shows_disabled_tier(cli):

@@ -159,14 +159,18 @@ def test_sigterm_arriving_while_the_child_is_being_spawned_is_not_lost(tmp_path)
     cargo = fake_cargo(tmp_path, f"touch {marker}\nexec sleep 30")
     code = textwrap.dedent("""
         import os, signal
-        real_spawn = os.posix_spawn
-        def signalled_spawn(path, argv, *args, **kwargs):
+        from reexec_native import _binding
+        # The spawn the fallback uses: os.posix_spawn, or where os has none (PyPy) the
+        # C core's fork + exec
+        owner, name = (os, "posix_spawn") if hasattr(os, "posix_spawn") else (_binding, "spawn")
+        real_spawn = getattr(owner, name)
+        def signalled_spawn(*args, **kwargs):
             # cargo run's spawn, not the workspace check's `cargo metadata` (which
             # subprocess also starts by posix_spawn on Python 3.13)
-            if "metadata" not in argv:
+            if not any(arg in ("metadata", b"metadata") for arg in args[2 if owner is _binding else 1]):
                 os.kill(os.getpid(), signal.SIGTERM)  # the relay's handler runs now
-            return real_spawn(path, argv, *args, **kwargs)
-        os.posix_spawn = signalled_spawn
+            return real_spawn(*args, **kwargs)
+        setattr(owner, name, signalled_spawn)
     """) + FALLBACK
     proc = start_parent(tmp_path, code, cargo)
     try:

@@ -7,6 +7,7 @@ options, -X options, prefix and executable; only the guard differs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -99,7 +100,10 @@ def test_matrix_flags_are_really_in_effect(program_dir):
 
 
 def _make_venv(where: Path, copies: bool) -> Path:
-    cmd = [PY, "-m", "venv", "--without-pip", "--system-site-packages", str(where)]
+    # Made by the interpreter's file itself, not a link to it: PyPy's venv "copies" an
+    # interpreter reached through a symlink (Debian's /usr/bin/pypy3, or the venv's
+    # bin/python, which is PyPy's sys._base_executable there) as a symlink to its target.
+    cmd = [os.path.realpath(PY), "-m", "venv", "--without-pip", "--system-site-packages", str(where)]
     if copies:
         cmd.insert(4, "--copies")
     subprocess.run(cmd, check=True, env=child_env())

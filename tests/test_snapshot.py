@@ -224,7 +224,8 @@ def test_memfd_refused_by_the_kernel_falls_back_to_tmpfile(variants, tmp_path):
         from reexec_native import reexec
         reexec(["variant"], executable={str(target)!r}, snapshot=True, fallback=None)
     """)
-    script = 'sysctl -qw vm.memfd_noexec=2 && exec "$0" -c "$1"'
+    # Written to /proc directly: sysctl (procps) is not in a minimal Debian 13 root.
+    script = 'echo 2 > /proc/sys/vm/memfd_noexec && exec "$0" -c "$1"'
     result = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "sh", "-c", script, PYTHON, code],
                             capture_output=True, text=True, env=child_env(REEXEC_NATIVE_SNAPSHOT="memfd,tmpfile"),
                             cwd=tmp_path, timeout=60)

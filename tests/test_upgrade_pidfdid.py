@@ -2,12 +2,14 @@
 for, Linux 6.9+ pidfs) across reexec(listen_fds=...): set for the process that receives
 them, never passed on stale, and checked by listen_fds() as sd_listen_fds(3) checks it.
 
-The expected ids are read here without the package: a pidfd from os.pidfd_open and its
+The expected ids are read here without the package: a pidfd from pidfd_open(2) and its
 st_ino (on pidfs every process has its own inode; before Linux 6.9 every pidfd shares
-one anonymous inode, and there is no id: the variable must then be absent)."""
+one anonymous inode, and there is no id: the variable must then be absent). pidfd_open
+is os.pidfd_open, or the system call through ctypes where os has none (PyPy)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -23,11 +25,33 @@ from conftest import FIXTURE_WS, child_env, run_python
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="pidfds are Linux's")
 
 
+def pidfd_open(pid):
+    """os.pidfd_open(pid), or where os has none (PyPy 7.3) the system call itself (434
+    on every Linux architecture since 5.3). Its source goes into the child processes
+    below, as PIDFD_OPEN."""
+    import os
+
+    if hasattr(os, "pidfd_open"):
+        return os.pidfd_open(pid)
+    import ctypes
+
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    fd = syscall(ctypes.c_long(434), ctypes.c_long(pid), ctypes.c_long(0))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+PIDFD_OPEN = f"exec({inspect.getsource(pidfd_open)!r})\n"
+
+
 def _has_pidfs() -> bool:
     """Two processes' pidfds have different inodes only on pidfs."""
     try:
-        own, parent = os.pidfd_open(os.getpid()), os.pidfd_open(os.getppid())
-    except (AttributeError, OSError):
+        own, parent = pidfd_open(os.getpid()), pidfd_open(os.getppid())
+    except OSError:
         return False
     try:
         return os.fstat(own).st_ino != os.fstat(parent).st_ino
@@ -41,12 +65,12 @@ STALE = "12345"  # a LISTEN_PIDFDID left by whoever started the sender: no proce
 
 # The new program: its PID, its own pidfd inode id (None without pidfs), the LISTEN_*
 # variables it was started with, and what listen_fds() then gave it, as one JSON line.
-RECEIVER = textwrap.dedent("""
+RECEIVER = PIDFD_OPEN + textwrap.dedent("""
     import json, os, reexec_native
     def own_id():
         try:
-            fd = os.pidfd_open(os.getpid())
-        except (AttributeError, OSError):
+            fd = pidfd_open(os.getpid())
+        except OSError:
             return None
         try:
             return os.fstat(fd).st_ino
@@ -149,7 +173,8 @@ def run_listen(pidfdid: str, call: str = "listen_fds") -> subprocess.CompletedPr
         r, w = os.pipe()
         assert r == 3
         os.set_inheritable(3, True)  # as passed: listen_fds() marks it close-on-exec if it is ours
-        fd = os.pidfd_open(os.getpid())
+        {PIDFD_OPEN.strip()}
+        fd = pidfd_open(os.getpid())
         own = os.fstat(fd).st_ino
         os.close(fd)
         text = {pidfdid!r}.replace("own+1", str(own + 1)).replace("own", str(own))
@@ -188,18 +213,18 @@ def test_malformed_pidfdid_is_a_value_error():
 
 # Under systemd-socket-activate: stage 1 is what it starts; it re-execs into stage 2 with
 # the socket, which answers the first connection with what both stages saw.
-STAGE1 = textwrap.dedent("""
+STAGE1 = PIDFD_OPEN + textwrap.dedent("""
     import json, os, sys, reexec_native
-    fd = os.pidfd_open(os.getpid()); own = os.fstat(fd).st_ino; os.close(fd)
+    fd = pidfd_open(os.getpid()); own = os.fstat(fd).st_ino; os.close(fd)
     env = {k: v for k, v in os.environ.items() if k.startswith("LISTEN_")}
     socks = reexec_native.listen_sockets()
     os.environ["STAGE1"] = json.dumps({"env": env, "own": own, "got": len(socks)})
     reexec_native.reexec([sys.executable, "-c", os.environ["STAGE2_CODE"]], executable=sys.executable,
                          fallback=None, listen_fds=socks)
 """)
-STAGE2 = textwrap.dedent("""
+STAGE2 = PIDFD_OPEN + textwrap.dedent("""
     import json, os, reexec_native
-    fd = os.pidfd_open(os.getpid()); own = os.fstat(fd).st_ino; os.close(fd)
+    fd = pidfd_open(os.getpid()); own = os.fstat(fd).st_ino; os.close(fd)
     env = {k: v for k, v in os.environ.items() if k.startswith("LISTEN_")}
     socks = reexec_native.listen_sockets()
     conn, _ = socks[0].accept()
