@@ -30,7 +30,6 @@ from .errors import Attempt, ExecError
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from typing import Any
 
     from ._native import CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
 
@@ -223,62 +222,11 @@ def c_vector(items: Iterable[bytes], count: int) -> tuple[CharArray, CharPtrArra
     return buf, vec
 
 
-class ExecEnv(dict[bytes, bytes]):
-    """The environment an exec gets, NAME -> value, and its envp strings packed as one
-    buffer (``block``: NAME=value, NUL-separated), made once and kept until the dict
-    changes: the size check before anything is opened and every exec attempt share it
-    (60,000 variables: one join instead of one per use). _validate makes these."""
-
-    __slots__ = ("_block",)
-
-    def __init__(self, *args: Any, **kwargs: bytes) -> None:
-        super().__init__(*args, **kwargs)
-        self._block: bytes | None = None
-
-    @property
-    def block(self) -> bytes:
-        if self._block is None:
-            self._block = b"\0".join(map(b"=".join, self.items()))
-        return self._block
-
-    # Any change drops the packed strings (none of reexec()'s own paths changes one).
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._block = None
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: bytes) -> None:
-        self._block = None
-        super().__delitem__(key)
-
-    def __ior__(self, other: Any) -> ExecEnv:  # type: ignore[override,misc]  # dict's overloads
-        self._block = None
-        super().update(other)
-        return self
-
-    def update(self, *args: Any, **kwargs: bytes) -> None:
-        self._block = None
-        super().update(*args, **kwargs)
-
-    def pop(self, *args: Any) -> Any:
-        self._block = None
-        return super().pop(*args)
-
-    def popitem(self) -> tuple[bytes, bytes]:
-        self._block = None
-        return super().popitem()
-
-    def setdefault(self, key: bytes, default: bytes) -> bytes:
-        self._block = None
-        return super().setdefault(key, default)
-
-    def clear(self) -> None:
-        self._block = None
-        super().clear()
-
-
 def envp_block(env: Mapping[bytes, bytes]) -> bytes:
-    """`env` as exec's envp strings, NAME=value, NUL-separated (kept by an ExecEnv)."""
-    return env.block if isinstance(env, ExecEnv) else b"\0".join(map(b"=".join, env.items()))
+    """`env` as exec's envp strings, NAME=value, NUL-separated: those an ExecEnv
+    (_validate) packed for its size check, else packed here."""
+    packed = getattr(env, "envp", None)
+    return packed if isinstance(packed, bytes) else b"\0".join(map(b"=".join, env.items()))
 
 
 def string_sizes(joined: bytes) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from .errors import ArgumentListTooLongError
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import TypeGuard
+    from typing import Any, TypeGuard
 
     # What callers may pass as an environment. Mapping is invariant in its key, so one
     # Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
@@ -130,11 +130,62 @@ def argv_bytes(argv: object) -> list[bytes]:
     return result
 
 
-def env_bytes(env: object) -> dict[bytes, bytes]:
-    """env as a dict of bytes names to bytes values, names non-empty and without '='
-    (an ExecEnv, which keeps its envp strings once packed)."""
-    from ._binding import ExecEnv  # (not at import: cargo's option checks need no C core)
+class ExecEnv(dict[bytes, bytes]):
+    """The environment an exec gets, NAME -> value, and once packed its envp strings
+    (``envp``: NAME=value, NUL-separated; None until packed, and again after any
+    change): the size check packs them before anything is opened, and every exec
+    attempt (``_binding.envp_block``) uses them (60,000 variables: one join, not one per
+    use)."""
 
+    envp: bytes | None = None
+
+    # Any change drops the packed strings.
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.envp = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self.envp = None
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> ExecEnv:  # type: ignore[override,misc]  # dict's overloads
+        self.envp = None
+        super().update(other)
+        return self
+
+    def update(self, *args: Any, **kwargs: bytes) -> None:
+        self.envp = None
+        super().update(*args, **kwargs)
+
+    def pop(self, *args: Any) -> Any:
+        self.envp = None
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[bytes, bytes]:
+        self.envp = None
+        return super().popitem()
+
+    def setdefault(self, key: bytes, default: bytes) -> bytes:
+        self.envp = None
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        self.envp = None
+        super().clear()
+
+
+def _envp(env: Mapping[bytes, bytes]) -> bytes:
+    """exec's envp strings of `env`, packed once for an ExecEnv."""
+    if not isinstance(env, ExecEnv):
+        return b"\0".join(map(b"=".join, env.items()))
+    if env.envp is None:
+        env.envp = b"\0".join(map(b"=".join, env.items()))
+    return env.envp
+
+
+def env_bytes(env: object) -> ExecEnv:
+    """env as a dict of bytes names to bytes values, names non-empty and without '='
+    (an ExecEnv: it keeps its envp strings once packed)."""
     if not is_mapping(env):
         raise TypeError(f"env must be a mapping of str/bytes to str/bytes, not {type(env).__name__}")
     names = _encode_all(list(env.keys()), forbidden="=")  # (no fs encoding makes "=" of another character)
@@ -232,21 +283,20 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
     if _WINDOWS:
         _check_windows_command_line(argv)
         return
-    from ._binding import envp_block, string_sizes  # (not at import: see env_bytes)
-
     pointer = 8 if sys.maxsize > 2**32 else 4
     # argv joined, env as the envp strings exec will get (an ExecEnv keeps them for the
-    # exec), both measured by the C core: no pass per string in Python (60,000
-    # variables: map(len) passes cost more than the rest of the call); the offending
-    # item is looked for only when the longest string is too long.
-    args_data, envp_data = b"\0".join(argv), envp_block(env)
+    # exec): no pass per string in Python (60,000 variables: map(len) passes cost more
+    # than the rest of the call). The longest string is measured (by the C core) only
+    # when the whole list could hold one too long; the offending item is looked for only
+    # when one is.
+    args_data, envp_data = b"\0".join(argv), _envp(env)
     if sys.platform.startswith("linux"):
-        if argv and string_sizes(args_data)[1] + 1 > MAX_ARG_STRLEN:
+        if _longest(args_data) + 1 > MAX_ARG_STRLEN:
             index = next(i for i, arg in enumerate(argv) if len(arg) + 1 > MAX_ARG_STRLEN)
             raise ArgumentListTooLongError(
                 errno.E2BIG, f"argv[{index}] is {len(argv[index])} bytes; exec accepts at most "
                 f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
-        if env and string_sizes(envp_data)[1] + 1 > MAX_ARG_STRLEN:
+        if _longest(envp_data) + 1 > MAX_ARG_STRLEN:
             too_long = [(n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN]
             if too_long:
                 name, value = too_long[0]
@@ -262,6 +312,16 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
         raise ArgumentListTooLongError(
             errno.E2BIG, f"argv ({len(argv)} items) and environment ({len(env)} variables) take "
             f"{total} bytes; exec accepts at most {limit} (ARG_MAX, from the stack limit)")
+
+
+def _longest(joined: bytes) -> int:
+    """The longest of the NUL-separated strings in `joined` (a bound: their total when
+    that is under MAX_ARG_STRLEN, where none can be too long)."""
+    if len(joined) < MAX_ARG_STRLEN:
+        return len(joined)
+    from ._binding import string_sizes  # (not at import: cargo's option checks need no C core)
+
+    return string_sizes(joined)[1]
 
 
 def windows_command_line(argv: Sequence[bytes]) -> str:

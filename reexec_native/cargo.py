@@ -253,17 +253,17 @@ def _manifest_start(manifest: Sequence[str]) -> str | None:
         directory = parent
 
 
-def _read_toml(path: str) -> dict[str, object] | None:
+def _read_toml(path: str) -> Mapping[object, object] | None:
     """The parsed file, or None when it cannot be read or parsed (cargo then says why)."""
     if sys.version_info >= (3, 11):
         import tomllib
 
         try:
             with open(path, "rb") as file:
-                document: dict[str, object] = tomllib.load(file)
-                return document
+                document = tomllib.load(file)
         except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
-            pass
+            return None
+        return document if is_mapping(document) else None
     return None
 
 
