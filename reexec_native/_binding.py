@@ -350,6 +350,19 @@ def pidfd_id(pid: int) -> tuple[int, int]:
     return (0, int(out[0])) if err == 0 else (err, 0)
 
 
+def pidfd_open(pid: int) -> tuple[int, int]:
+    """reexec_pidfd_open: (0, a close-on-exec pidfd naming `pid`) or (errno, -1):
+    ENOSYS where there are no pidfds (for an os module without pidfd_open: PyPy)."""
+    out = ffi.new("int *", -1)
+    err = int(lib.reexec_pidfd_open(pid, out))
+    return (0, int(out[0])) if err == 0 else (err, -1)
+
+
+def pidfd_send_signal(pidfd: int, signum: int) -> int:
+    """reexec_pidfd_send_signal: 0, or the errno (ESRCH: the process has ended)."""
+    return int(lib.reexec_pidfd_send_signal(pidfd, signum))
+
+
 _DIGITS = b"0" * 24  # room for a PID or a 64-bit id, written by the child
 
 

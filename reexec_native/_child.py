@@ -22,9 +22,9 @@ the child nor stops without it (PyInstaller's bootloader forwards all signals to
               /proc/self/status), not only as signal.getsignal says: PyPy's answers
               SIG_DFL for a signal the process inherited ignored.
 A signal that arrives before the child exists is forwarded once it does. Signals go
-through a pidfd (Linux 5.3+: os.pidfd_open + signal.pidfd_send_signal), which can
-never reach another process once the child was reaped; elsewhere os.kill, only until
-the child is reaped.
+through a pidfd (Linux 5.3+: pidfd_open + pidfd_send_signal, the C core's: PyPy's os
+and signal have neither), which can never reach another process once the child was
+reaped; elsewhere os.kill, only until the child is reaped.
 
 SIGCHLD while we wait: a caller that ignores SIGCHLD (daemons that let the kernel reap, inherited
 across exec), sets SA_NOCLDWAIT, or reaps in a SIGCHLD handler would take our child's
@@ -118,12 +118,8 @@ class SignalRelay:
         self._saved: dict[int, object] = {}
 
     def started(self, pid: int) -> None:
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is not None and hasattr(signal, "pidfd_send_signal"):
-            try:
-                self._pidfd = pidfd_open(pid)  # not reaped yet: names this very child
-            except OSError:
-                self._pidfd = None  # kernel < 5.3 or seccomp: os.kill until reaped
+        err, pidfd = _binding.pidfd_open(pid)  # not reaped yet: names this very child
+        self._pidfd = None if err else pidfd  # kernel < 5.3, seccomp, not Linux: os.kill until reaped
         self._pid = pid
         pending, self._pending = self._pending, []
         for signum in pending:
@@ -173,7 +169,9 @@ class SignalRelay:
     def _send(self, signum: int) -> None:
         try:
             if self._pidfd is not None:
-                signal.pidfd_send_signal(self._pidfd, signum)
+                err = _binding.pidfd_send_signal(self._pidfd, signum)
+                if err:
+                    raise OSError(err, os.strerror(err))
             elif not self._reaped and self._pid is not None:
                 os.kill(self._pid, signum)
         except ProcessLookupError:

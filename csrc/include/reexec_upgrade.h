@@ -75,6 +75,16 @@ void reexec_sigchld_restore(const reexec_sigchld *state, int notify);
  * call it. */
 int reexec_pidfd_id(int pid, unsigned long long *id_out);
 
+/* pidfd_open(pid, 0) (Linux 5.3+): 0 with *fd_out a close-on-exec descriptor that
+ * names process `pid` until it is reaped and never another (close it with close()),
+ * or an errno: ENOSYS without pidfd_open (older kernels or headers, off Linux), ESRCH,
+ * EMFILE... For interpreters whose os module has no pidfd_open (PyPy 7.3). */
+int reexec_pidfd_open(int pid, int *fd_out);
+
+/* pidfd_send_signal(pidfd, sig, NULL, 0) (Linux 5.1+): 0, or an errno (ESRCH: the
+ * process has ended; ENOSYS as for reexec_pidfd_open). */
+int reexec_pidfd_send_signal(int pidfd, int sig);
+
 /* fork, then in the child: stdio[i] >= 0 becomes descriptor i, the plan is applied
  * (NULL: no change), the decimal PID of the child is written at pid_digits (a buffer
  * of at least 21 bytes inside one of envp's strings, or NULL), its pidfd inode id

@@ -49,6 +49,12 @@
     || defined(__loongarch__))
 #define SYS_pidfd_open 434
 #endif
+/* pidfd_send_signal (Linux 5.1): 424 on the same architectures. */
+#if !defined(SYS_pidfd_send_signal) && defined(SYS_pidfd_open) && (defined(__x86_64__) \
+    || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || defined(__powerpc__) \
+    || defined(__s390__) || defined(__riscv) || defined(__loongarch__))
+#define SYS_pidfd_send_signal 424
+#endif
 #endif
 
 #endif /* REEXEC_LINUX_COMPAT_H */

@@ -253,6 +253,37 @@ int reexec_pidfd_id(int pid, unsigned long long *id_out)
 #endif
 }
 
+int reexec_pidfd_open(int pid, int *fd_out)
+{
+    if (fd_out == NULL || pid <= 0)
+        return EINVAL;
+    *fd_out = -1;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    {
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by default */
+        if (fd < 0)
+            return errno;
+        *fd_out = fd;
+        return 0;
+    }
+#else
+    return ENOSYS;
+#endif
+}
+
+int reexec_pidfd_send_signal(int pidfd, int sig)
+{
+#if defined(__linux__) && defined(SYS_pidfd_send_signal)
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0)
+        return errno;
+    return 0;
+#else
+    (void)pidfd;
+    (void)sig;
+    return ENOSYS;
+#endif
+}
+
 /* ---- a child that runs the program ------------------------------------- */
 
 static void write_decimal(char *out, unsigned long long value)

@@ -33,6 +33,21 @@ int reexec_pidfd_id(int pid, unsigned long long *id_out)
     return ENOSYS;
 }
 
+int reexec_pidfd_open(int pid, int *fd_out)
+{
+    (void)pid;
+    if (fd_out != NULL)
+        *fd_out = -1;
+    return ENOSYS;
+}
+
+int reexec_pidfd_send_signal(int pidfd, int sig)
+{
+    (void)pidfd;
+    (void)sig;
+    return ENOSYS;
+}
+
 int reexec_spawn(const reexec_exe *exe, const char *path, char *const argv[],
                  char *const envp[], unsigned int tiers, reexec_fdplan *plan,
                  char *pid_digits, char *pidfdid_digits, const int stdio[3],

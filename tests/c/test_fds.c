@@ -163,6 +163,33 @@ static void test_pidfd_id(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The relay's pidfd: it names the child until reaped, signals reach it through it,
+ * and after the reap it reaches nothing (ESRCH), whatever the PID names by then. */
+static void test_pidfd_open_and_send_signal(void)
+{
+    int err, pidfd = -2, pid, status = 0;
+
+    CHECK(reexec_pidfd_open(0, &pidfd) == EINVAL);
+    pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(3);
+    }
+    CHECK(pid > 0);
+    err = reexec_pidfd_open(pid, &pidfd);
+    if (err == ENOSYS) {
+        fprintf(stderr, "test_pidfd_open_and_send_signal: no pidfd_open here, skipped\n");
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return;
+    }
+    CHECK(err == 0 && pidfd >= 0 && (fcntl(pidfd, F_GETFD) & FD_CLOEXEC));
+    CHECK(reexec_pidfd_send_signal(pidfd, SIGTERM) == 0);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    CHECK(reexec_pidfd_send_signal(pidfd, SIGTERM) == ESRCH); /* reaped: reaches nothing */
+    close(pidfd);
+}
+
 static void test_watch_wakes_on_a_link(void)
 {
     char dir[] = "/tmp/reexec-watch-XXXXXX", src[64], dst[64];
@@ -242,6 +269,7 @@ int main(int argc, char **argv)
     test_place_fails_cleanly();
     test_spawn_sets_the_childs_pid();
     test_pidfd_id();
+    test_pidfd_open_and_send_signal();
     test_watch_wakes_on_a_link();
     test_sigchld_ignored_is_held_at_default();
     if (failures) {
