@@ -23,11 +23,11 @@ import stat
 import sys
 
 from . import _binding
-from ._elf import check, explain, inspect_fd
+from ._elf import check, explain, inspect_fd, stamp_of
 from ._log import before_exec, log, log_lines, restore_stdin
 from ._startup import ORIGINAL_EXE_ENV
 from ._validate import argv_bytes, check_exec_size, env_bytes, path_bytes, snapshot_mode
-from .errors import ReexecError
+from .errors import Attempt, ExecError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -351,6 +351,7 @@ def _exec_sealed_copy(handle: ExeHandle, argv: Sequence[bytes], env: Mapping[byt
 
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
     failures: list[str] = []
+    before = stamp_of(handle.fd, handle.path, handle.st_dev, handle.st_ino)
     for copy in _sealed_copies(handle, failures):
         with copy:
             try:
@@ -358,14 +359,29 @@ def _exec_sealed_copy(handle: ExeHandle, argv: Sequence[bytes], env: Mapping[byt
             except ReexecError:
                 raise  # VerifyError
             except OSError as exc:
+                if exc.errno == errno.ENOEXEC and stamp_of(handle.fd, handle.path, handle.st_dev,
+                                                           handle.st_ino) != before:
+                    raise _torn_copy(copy, exc) from exc
                 if getattr(exc, "tier", None) == "check":
                     raise  # about the program, not the copy: every copy would say it
                 log("Snapshot %s could not run: %s", copy.snapshot, exc)
                 failures.append(f"{copy.snapshot} copy could not run: {exc}")
+        before = stamp_of(handle.fd, handle.path, handle.st_dev, handle.st_ino)
     error = no_copy(handle.path, failures, required)
     if required:
         raise ReexecError(f"Re-exec refused: snapshot='required', and {error.strerror}. Nothing ran "
                           "(no fallback either): this process carries on.", exec_error=error) from error
+
+
+def _torn_copy(copy: ExeHandle, exc: OSError) -> ExecError:
+    """A copy refused as no executable (ENOEXEC) while its source changed since before
+    it was made: the copy caught a write, which the copy's own before/after comparison
+    cannot see where timestamps are coarse (Linux before 6.13, found on 6.1). ESTALE, as
+    that comparison reports it: the retry loop makes another copy."""
+    why = f"{os.strerror(errno.ESTALE)} (snapshot {copy.snapshot}: the file changed during the copy, " \
+          f"which the kernel then refused: {exc.strerror})"
+    return ExecError.of(errno.ESTALE, why, copy.path, tier="snapshot",
+                        attempts=[Attempt("snapshot", errno.ESTALE, "changed-during-copy")])
 
 
 def attempt(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], snapshot: bool | str = False,

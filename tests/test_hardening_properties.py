@@ -39,6 +39,10 @@ ENV = st.dictionaries(ENV_NAME, ENV_VALUE, max_size=8)
 EXEC_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CARGO_SETTINGS = settings(EXEC_SETTINGS, max_examples=5)
+# Refusals run no process: many examples. too_slow off: generating them is cheap, but a
+# full-system emulator (the kernels leg's TCG VMs) stalled one draw for 36 s.
+REFUSAL_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+                            suppress_health_check=[HealthCheck.too_slow])
 
 
 def compile_prog(name: str, out_dir) -> str:
@@ -191,7 +195,7 @@ def bad_env(draw):
     return env, (TypeError if kind.startswith("type") else ValueError)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@REFUSAL_SETTINGS
 @given(case=bad_argv())
 def test_bad_argv_is_refused_before_anything_runs(case):
     from reexec_native import reexec
@@ -204,7 +208,7 @@ def test_bad_argv_is_refused_before_anything_runs(case):
     assert _process_state() == before
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@REFUSAL_SETTINGS
 @given(case=bad_env())
 def test_bad_env_is_refused_before_anything_runs(case):
     from reexec_native import reexec
