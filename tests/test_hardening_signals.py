@@ -48,6 +48,11 @@ def start_parent(tmp_path, code: str, cargo, **popen):
                             env=child_env(CARGO=str(cargo)), stderr=subprocess.PIPE, text=True, **popen)
 
 
+def _default_dispositions() -> None:
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def wait_for(path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -95,14 +100,16 @@ def test_ctrl_c_handled_by_the_child_gives_its_exit_code(tmp_path):
 ])
 def test_exit_status_seen_by_the_grandparent_is_the_childs(how, expected, tmp_path):
     cargo = fake_cargo(tmp_path, "ulimit -c 0\n" + how)
-    proc = start_parent(tmp_path, FALLBACK, cargo)
+    # The signals at their default in the parent: one it inherits ignored (SIGHUP under
+    # nohup) the child rightly inherits ignored too, as a plain exec would keep it.
+    proc = start_parent(tmp_path, FALLBACK, cargo, preexec_fn=_default_dispositions)
     assert proc.wait(timeout=30) == expected
     err = proc.stderr.read()
     assert "Traceback" not in err
     # One level further up: a shell sees the conventional 128+N for a signal death.
     shell = subprocess.run(["sh", "-c", '"$@"; echo "status=$?"', "sh", PYTHON, "-c", textwrap.dedent(FALLBACK)],
                            cwd=tmp_path, env=child_env(CARGO=str(cargo)), capture_output=True, text=True,
-                           timeout=30)
+                           timeout=30, preexec_fn=_default_dispositions)
     assert f"status={expected if expected >= 0 else 128 - expected}" in shell.stdout
 
 
