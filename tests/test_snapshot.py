@@ -4,6 +4,7 @@ Each test runs child processes and checks what they printed and how they exited.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -119,7 +120,11 @@ def test_in_place_rewrites_never_reach_a_snapshot(variants, tmp_path):
     kinds, rewrites, busy = race(target, variants, runs=300, snapshot=True)
     print(f"snapshot=True: {kinds}, writer rewrites: {rewrites}, writer refused: {busy}")
     assert rewrites >= 20, "the writer must actually race the runs"
-    assert kinds == {"ok": 300}
+    # Every run ran an untorn image, or was refused with ESTALE: the file never held still
+    # for a whole copy within the 5 s budget (4 of 300 under a full-system emulator on
+    # Linux 6.1, none natively on 6.18). Nothing else: no torn image, no other error.
+    assert set(kinds) <= {"ok", "failed errno=%d" % errno.ESTALE}, kinds
+    assert kinds.get("ok", 0) >= 270, kinds
     # (busy stays small but is not 0: AT_EXECVE_CHECK denies writers for the instant
     # it checks. Running snapshots never hold the file: see the test below.)
 
