@@ -49,6 +49,9 @@ def start_parent(tmp_path, code: str, cargo, **popen):
 
 
 def _default_dispositions() -> None:
+    """In the parent under test: the signals the tests send at their default. A parent
+    started ignoring one (SIGHUP under nohup; SIGINT and SIGQUIT in a background job of
+    a non-interactive shell) rightly hands that on to the fallback's child."""
     for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, signal.SIG_DFL)
 
@@ -65,7 +68,7 @@ def wait_for(path, timeout: float = 30) -> None:
 def test_ctrl_c_reaches_the_fallback_child_and_the_parent_dies_the_same_way(tmp_path):
     marker = tmp_path / "started"
     cargo = fake_cargo(tmp_path, f"touch {marker}\nexec sleep 30")
-    proc = start_parent(tmp_path, FALLBACK, cargo, start_new_session=True)
+    proc = start_parent(tmp_path, FALLBACK, cargo, start_new_session=True, preexec_fn=_default_dispositions)
     wait_for(marker)
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     assert proc.wait(timeout=30) == -signal.SIGINT
@@ -80,7 +83,8 @@ def test_ctrl_c_handled_by_the_child_gives_its_exit_code(tmp_path):
     marker = tmp_path / "started"
     cargo = fake_cargo(tmp_path, f"trap 'echo child-caught-int; exit 130' INT\ntouch {marker}\n"
                                  "while :; do sleep 0.05; done")
-    proc = start_parent(tmp_path, FALLBACK, cargo, start_new_session=True, stdout=subprocess.PIPE)
+    proc = start_parent(tmp_path, FALLBACK, cargo, start_new_session=True, stdout=subprocess.PIPE,
+                        preexec_fn=_default_dispositions)
     wait_for(marker)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) == 130
