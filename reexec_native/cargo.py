@@ -20,8 +20,9 @@ it, member paths and globs, ``exclude``, every member manifest read and its
 ``package.workspace`` key, a member that is only a path dependency, a file that does
 not parse, a package not found) is asked of cargo itself, ``cargo metadata --no-deps
 --format-version 1`` (with the fallback's --manifest-path), whose answer stands: its
-refusals are cargo's own words. Reading the files costs about 2 ms where a cargo start
-costs 30 (a rustup proxy, then cargo), on a path whose next step is ``cargo run``.
+refusals are cargo's own words. Reading the files costs about 10 ms here, most of it
+importing tomllib, where a cargo start costs 30 (a rustup proxy, then cargo), on a path
+whose next step is ``cargo run``.
 Cargo's answer is read from its output, not its status (a parent whose SIGCHLD is
 ignored cannot get the status).
 
@@ -42,7 +43,7 @@ from .errors import ExecError, FallbackError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import NoReturn
 
     from ._cargo_build import Answer
@@ -236,21 +237,25 @@ def manifest_args(manifest_path: str | None, cargo_args: Sequence[str]) -> list[
     return []
 
 
+def _manifests_upward(directory: str) -> Iterator[str]:
+    """The Cargo.toml files in `directory` and each directory above it, nearest first."""
+    while True:
+        candidate = os.path.join(directory, "Cargo.toml")
+        if os.path.isfile(candidate):
+            yield candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return
+        directory = parent
+
+
 def _manifest_start(manifest: Sequence[str]) -> str | None:
     """The manifest cargo starts from: --manifest-path's, else the nearest Cargo.toml
     from the working directory up."""
     if manifest:
         given = manifest[1] if len(manifest) > 1 else manifest[0].partition("=")[2]
         return os.path.abspath(given)
-    directory = os.getcwd()
-    while True:
-        candidate = os.path.join(directory, "Cargo.toml")
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
+    return next(_manifests_upward(os.getcwd()), None)
 
 
 def _read_toml(path: str) -> Mapping[object, object] | None:
@@ -316,22 +321,15 @@ def workspace_from_manifests(package: str | None, manifest: Sequence[str]) -> st
     start_package = _table(first, "package")
     if start_package is not None and "workspace" in start_package:
         return None  # package.workspace: an explicit root, cargo's to follow
-    root_path, root = start, first  # type: tuple[str, Mapping[object, object] | None]
-    if "workspace" not in first:
-        root_path, root = start, None
-        directory = os.path.dirname(os.path.dirname(start))
-        while root is None:
-            candidate = os.path.join(directory, "Cargo.toml")
-            if os.path.isfile(candidate):
-                document = _read_toml(candidate)
-                if document is None:
-                    return None
-                if "workspace" in document:
-                    root_path, root = candidate, document
-            parent = os.path.dirname(directory)
-            if parent == directory:
+    root_path, root = start, first if "workspace" in first else None
+    if root is None:  # the first [workspace] above the package, if any
+        for candidate in _manifests_upward(os.path.dirname(os.path.dirname(start))):
+            document = _read_toml(candidate)
+            if document is None:
+                return None
+            if "workspace" in document:
+                root_path, root = candidate, document
                 break
-            directory = parent
     workspace = _table(root, "workspace")
     if root is not None and workspace is None:
         return None  # `workspace` that is not a table: cargo says what is wrong
