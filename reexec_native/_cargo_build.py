@@ -19,7 +19,7 @@ import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from ._child import die_by_signal, exit_with, run_reading_stdout
+from ._child import die_by_signal, exit_with, popen_env, run_reading_stdout
 from ._log import flush_stdio, log, shown
 from ._retry import exec_with_retry
 from ._validate import is_mapping, is_sequence
@@ -39,12 +39,6 @@ _EXEC_RETRY_BUDGET = 0.25
 
 #: Seconds cargo metadata may take (a rustup proxy may first install a toolchain).
 METADATA_TIMEOUT = 120.0
-
-
-def _text_env(env: Mapping[bytes, bytes]) -> dict[str, str]:
-    """As subprocess takes it everywhere (os.fsdecode: bytes that are not UTF-8 come back
-    unchanged when it encodes them again)."""
-    return {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()}
 
 
 class Answer:
@@ -67,7 +61,7 @@ def ask_cargo(cargo: str, package: str | None, manifest: Sequence[str], env: Map
     argv = [cargo, "metadata", "--no-deps", "--format-version", "1", *manifest]
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=METADATA_TIMEOUT,
-                              env=_text_env(env))
+                              env=popen_env(env))
     except subprocess.TimeoutExpired:
         return Answer(None, "no-workspace", errno.ETIMEDOUT,
                       f"cargo metadata ({where}) did not answer within {METADATA_TIMEOUT:g} s")

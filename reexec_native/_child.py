@@ -294,7 +294,7 @@ def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line:
 
     flush_stdio()
     with ChildWait(), SignalRelay() as relay:
-        child = subprocess.Popen(list(argv), env=_popen_env(env), stdout=subprocess.PIPE)
+        child = subprocess.Popen(list(argv), env=popen_env(env), stdout=subprocess.PIPE)
         relay.started(child.pid)
         assert child.stdout is not None
         for line in child.stdout:
@@ -310,7 +310,7 @@ def run_reading_stdout(argv: Sequence[str], env: Mapping[bytes, bytes], on_line:
     return code
 
 
-def _popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
+def popen_env(env: Mapping[bytes, bytes]) -> Any:  # bytes keys (POSIX) or str (Windows): Popen types take one, not the union
     """Popen takes a bytes environment on POSIX only; Windows wants str (the bytes
     are UTF-8 there, checked by _validate)."""
     if os.name == "nt":
