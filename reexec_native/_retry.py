@@ -11,9 +11,9 @@ application's, is not counted).
 ReexecError).
 
 The wait between attempts (``NameWaiter``, made at the first retry): inotify on the
-target's directory, the backoff delay as a cap. The retry loop arms the watch at its first transient failure and keeps it until it
-returns, so an event between two attempts is never missed (arm, then re-check,
-then wait). A wait returns at the first event about the name (created, linked or
+target's directory, the backoff delay as a cap. The retry loop arms the watch at its
+first transient failure and keeps it until it returns, so an event between two
+attempts is never missed (arm, then re-check, then wait). A wait returns at the first event about the name (created, linked or
 renamed in, closed after writing, chmod) or after the backoff delay, whichever
 comes first: where inotify is missing, refused, or silent (NFS and other network
 filesystems give no events for remote changes; a symlink's target in another
