@@ -46,6 +46,22 @@ emu_chroot() {
         exec chroot "$root" "$@"' emu-chroot "$(emu_binfmt_line "$EMU_QEMU")" "$@"
 }
 
+# Make matrix_enter run in a user namespace (ids mapped one to one) with a mount namespace
+# of its own and a private binfmt_misc instance where qemu-aarch64 (EMU_QEMU) is registered,
+# so the arm64 root's own programs run, from its `chroot` on (the root's / after pivot_root
+# is no chroot: the suite inside may make user namespaces of its own).
+emu_enter_with_binfmt() {
+    [ -n "${EMU_QEMU:-}" ] || { matrix_log "EMU_QEMU is not set"; return 1; }
+    MATRIX_NAMESPACE=("$MATRIX_TOP/scripts/matrix/userns-run" bash -c '
+        set -e
+        line=$1; shift
+        mount --make-rprivate /
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+            || { echo "matrix: no private binfmt_misc (needs Linux >= 6.7)" >&2; exit 125; }
+        printf "%s" "$line" > /proc/sys/fs/binfmt_misc/register
+        exec "$@"' emu-enter "$(emu_binfmt_line "$EMU_QEMU")")
+}
+
 # Seconds since $1 (date +%s).
 emu_since() { echo $(( $(date +%s) - $1 )); }
 

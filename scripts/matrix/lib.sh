@@ -4,6 +4,9 @@
 #   MATRIX_CACHE                          ${REEXEC_MATRIX_CACHE:-<checkout>/build/matrix}
 #   matrix_root SUITE ARCH NAME PKG...    make or reuse $MATRIX_CACHE/roots/NAME; prints its path
 #   matrix_enter ROOT CMD                 run `bash -lc CMD` with ROOT as its / (pivot_root; proc/sys/dev mounted, pip set-up copied)
+#   MATRIX_NAMESPACE=(CMD...)             how matrix_enter makes the mount namespace it pivots in
+#                                         (default: unshare; lib-emu.sh's emu_enter_with_binfmt adds
+#                                         a user namespace with a private binfmt_misc handler)
 #   matrix_clone ROOT                     a fresh clone of the committed HEAD at ROOT/root/repo
 #   matrix_umount_all DIR                  unmount everything at or below DIR, deepest first
 #   matrix_counts LOGFILE                 pytest's summary line(s) as passed=N failed=N skipped=N errors=N
@@ -11,6 +14,7 @@
 MATRIX_TOP=${MATRIX_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MATRIX_CACHE=${REEXEC_MATRIX_CACHE:-$MATRIX_TOP/build/matrix}
 MATRIX_MAX_AGE_DAYS=${MATRIX_MAX_AGE_DAYS:-7}
+MATRIX_NAMESPACE=(unshare --mount --propagation private --)
 
 matrix_log() { printf 'matrix: %s\n' "$*" >&2; }
 
@@ -147,7 +151,7 @@ matrix_enter() {
         # The root becomes the root of a mount namespace of its own (pivot_root), not a
         # chroot: inside a chroot the kernel refuses unshare(CLONE_NEWUSER) with EPERM
         # (user_namespaces(7)), and the suite makes user namespaces (a private binfmt_misc).
-        unshare --mount --propagation private -- \
+        "${MATRIX_NAMESPACE[@]}" \
             sh -c "$_MATRIX_PIVOT" matrix-pivot "$root" \
             /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
             LANG=C.UTF-8 "${envs[@]}" bash -lc "$cmd"
