@@ -59,7 +59,7 @@ emu_enter_with_binfmt() {
         mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
             || { echo "matrix: no private binfmt_misc (needs Linux >= 6.7)" >&2; exit 125; }
         printf "%s" "$line" > /proc/sys/fs/binfmt_misc/register
-        exec "$@"' emu-enter "$(emu_binfmt_line "$EMU_QEMU")")
+        MATRIX_KEEP_BINFMT=1 exec "$@"' emu-enter "$(emu_binfmt_line "$EMU_QEMU")")
 }
 
 # Seconds since $1 (date +%s).

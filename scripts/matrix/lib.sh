@@ -161,11 +161,19 @@ matrix_enter() {
 # sh -c body, arguments ROOT CMD...: pivot_root into ROOT (a mount point: matrix_enter
 # rbinds it onto itself), detach the old root, run CMD. What stays mounted goes with the
 # namespace when CMD ends.
+# The root is bound onto itself once more inside the namespace: in a user namespace every
+# mount copied from the host's is locked, and pivot_root refuses a locked new root (EINVAL).
 _MATRIX_PIVOT='
 root=$1; shift
+mount --rbind "$root" "$root" && mount --make-rprivate "$root" || exit 1
 cd "$root" || exit 1
 mkdir -p .matrix-oldroot || exit 1
 pivot_root . .matrix-oldroot || exit 1
+# A private binfmt_misc instance (MATRIX_KEEP_BINFMT, lib-emu.sh) loses its handlers when its
+# last mount goes with the old root: moved into the new root first.
+if [ -n "${MATRIX_KEEP_BINFMT:-}" ]; then
+    mount --move /.matrix-oldroot/proc/sys/fs/binfmt_misc /proc/sys/fs/binfmt_misc || exit 1
+fi
 exec chroot . /bin/sh -c "umount -l /.matrix-oldroot && rmdir /.matrix-oldroot && exec \"\$@\"" sh "$@"
 '
 
