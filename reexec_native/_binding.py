@@ -25,13 +25,13 @@ import errno
 import os
 
 from ._native import ffi, lib  # (not `from . import _native`: its ImportError names the module)
-from .errors import Attempt, ExecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from ._native import CharArray, CharPtrArray, CString, Exe, FdPlan, Report, Sigchld
+    from .errors import Attempt, ExecError
 
     RawExe = Exe  # a reexec_exe * (the descriptor and identity of an opened program)
     RawFdPlan = FdPlan
@@ -138,6 +138,8 @@ def open_self() -> RawExe | None:
 
 
 def open_error(err: int, path: str, why: str = "opening for exec") -> ExecError:
+    from .errors import Attempt, ExecError  # (errors loads on failure only: see _validate._too_long)
+
     return ExecError.of(err, f"{os.strerror(err)} ({why})", path, tier="open", attempts=[Attempt("open", err)])
 
 
@@ -186,6 +188,8 @@ def exec_raw(raw: RawExe, path: str, sealed: bool, argv: Sequence[bytes], env: M
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if sealed else os.fsencode(path)
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
+    from .errors import Attempt  # past the exec: it failed
+
     attempts: list[Attempt] = []
     for i in range(report.count):
         a = report.attempts[i]
@@ -208,6 +212,8 @@ def exec_tiers(path: str, sealed: bool = False) -> int:
                f"and {TIERS_ENV}={tiers_spec()} leaves both out")
     else:
         why = f"{TIERS_ENV}={tiers_spec()} allows none"
+    from .errors import ExecError
+
     raise ExecError.of(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)} (no exec tier to try: {why})", path, tier="none")
 
 
@@ -256,6 +262,8 @@ class WinRun:
 def exec_failure(path: str, attempts: Sequence[Attempt]) -> ExecError:
     """The ExecError for what reexec_exec tried: the last attempt's errno and tier,
     every attempt in the message and in ``.attempts``."""
+    from .errors import ExecError
+
     tier, err, note = attempts[-1]
     if note == "win32":
         return ExecError.of(_WIN32_ERRNO.get(err), f"{_win32_message(err, path)} (tier {tier})", path,
@@ -306,6 +314,8 @@ def snapshot(raw: RawExe, path: bytes, method: str, tmpdir: bytes | None) -> tup
     if err:
         name = NOTE_NAMES.get(note[0])
         why = f"; {_NOTE_TEXT[name]}" if name in _NOTE_TEXT else ""
+        from .errors import Attempt, ExecError
+
         raise ExecError.of(err, f"{os.strerror(err)} (snapshot {method}{why})", os.fsdecode(path),
                            tier="snapshot", attempts=[Attempt("snapshot", err, name)])
     return out, note[0] == SCRIPT_NOTE

@@ -33,11 +33,12 @@ import sys
 
 from ._binding import kernel_check
 from ._log import log
-from .errors import Attempt, ExecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from typing import Literal
+
+    from .errors import ExecError
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -448,6 +449,8 @@ def check(fd: int, path: str, dev: int, ino: int, sealed: bool = False) -> None:
             err, why = errno.ESTALE, "the file changed while it was read"
     # needs-interpreter: a missing interpreter is not a build tool's swap; never retried.
     note = "needs-interpreter" if err == errno.ENOENT else None
+    from .errors import Attempt, ExecError  # (on failure only: see _validate._too_long)
+
     raise ExecError.of(err, f"{os.strerror(err)} (refused before exec: {why})", path,
                        tier="check", attempts=[Attempt("check", err, note)], diagnosis=why)
 

@@ -27,7 +27,6 @@ from ._elf import check, explain, inspect_fd, stamp_of
 from ._log import before_exec, log, log_lines, restore_stdin
 from ._startup import ORIGINAL_EXE_ENV
 from ._validate import argv_bytes, check_exec_size, env_bytes, path_bytes, snapshot_mode
-from .errors import Attempt, ExecError, ReexecError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 
     from ._binding import ExecFunction, FdPlanC, RawExe, RawSigchld
     from ._validate import EnvArg
+    from .errors import ExecError
 
     class Handover(Protocol):
         """What an exec needs of a hand-over (``_handover.Handover``, which knows this
@@ -348,6 +348,7 @@ def _exec_sealed_copy(handle: ExeHandle, argv: Sequence[bytes], env: Mapping[byt
     is mid-write. `required`: no copy is a refusal instead (ReexecError carrying the
     ExecError, tier "snapshot"): nothing runs, not even the fallback."""
     from ._snapshot import no_copy
+    from .errors import ReexecError
 
     env = {**env, os.fsencode(ORIGINAL_EXE_ENV): os.fsencode(handle.path)}
     failures: list[str] = []
@@ -380,8 +381,37 @@ def _torn_copy(copy: ExeHandle, exc: OSError) -> ExecError:
     that comparison reports it: the retry loop makes another copy."""
     why = f"{os.strerror(errno.ESTALE)} (snapshot {copy.snapshot}: the file changed during the copy, " \
           f"which the kernel then refused: {exc.strerror})"
+    from .errors import Attempt, ExecError
+
     return ExecError.of(errno.ESTALE, why, copy.path, tier="snapshot",
                         attempts=[Attempt("snapshot", errno.ESTALE, "changed-during-copy")])
+
+
+# The errors a build tool swapping the file causes, which a retry can outlive: ENOENT
+# (cargo unlinks the old file before it links the new one), ETXTBSY (a copy still
+# being written), ESTALE (the path tier found another file at the path: reopen).
+TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
+_NEEDS_PATH_TIER = ("needs-interpreter", "not-elf")
+
+
+def is_transient(exc: OSError) -> bool:
+    """`exc` is one a swap causes (TRANSIENT), and not an ENOENT because the target
+    needs an interpreter that only the path tier can give it, and that tier may not
+    run: waiting will not change that."""
+    if exc.errno not in TRANSIENT:
+        return False
+    attempts = getattr(exc, "attempts", None)
+    return not (attempts and attempts[-1][2] in _NEEDS_PATH_TIER)
+
+
+def first_attempt(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], snapshot: bool | str = False,
+                  handover: Handover | None = None) -> OSError:
+    """The first try of one exec (the spec's lines logged): sys.audit("os.exec") as
+    os.execve raises it, then attempt(). A hook's refusal (even an OSError) propagates:
+    it is not an exec failure to retry or hand to the fallback. Retries (_retry) do not
+    audit again."""
+    sys.audit("os.exec", path, argv, env_without(env, ORIGINAL_EXE_ENV))
+    return attempt(path, argv, env, snapshot, handover, first=True)
 
 
 def attempt(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], snapshot: bool | str = False,
@@ -403,9 +433,11 @@ def attempt(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], snapsh
             if snapshot:
                 _exec_sealed_copy(handle, argv, env, handover, required=snapshot == "required")
             handle.exec_checked(argv, env_without(env, ORIGINAL_EXE_ENV), handover)
-        except ReexecError:
-            raise  # a refusal (VerifyError, snapshot="required"), not an exec failure
         except OSError as exc:
+            from .errors import ReexecError  # (errors loads on failure only: see _validate._too_long)
+
+            if isinstance(exc, ReexecError):
+                raise  # a refusal (VerifyError, snapshot="required"), not an exec failure
             return exc
 
 

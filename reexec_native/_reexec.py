@@ -25,19 +25,20 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from . import _validate
-from ._exe import current_exe
+from ._exe import current_exe, first_attempt, is_transient
 from ._log import log, note_captured_output
-from ._retry import exec_recovery_steps, exec_with_retry
 from ._startup import DEFAULT_GUARD as DEFAULT_GUARD  # public: reexec_native.DEFAULT_GUARD
 from ._startup import START_DIR
-from .errors import CannotRerunError, RecursionGuardError, ReexecError, describe, error_kind
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Literal, NoReturn, Protocol
+
+    from .errors import CannotRerunError, ReexecError
 
     class Fallback(Protocol):
         """What reexec() hands over to when exec fails: CargoRun, or anything with this
@@ -64,6 +65,18 @@ def start_dir() -> str | None:
     return _START_DIR
 
 
+def _refused(message: str) -> ReexecError:
+    from .errors import ReexecError  # (errors loads on failure only: see _validate._too_long)
+
+    return ReexecError(message)
+
+
+def _cannot_rerun(message: str) -> CannotRerunError:
+    from .errors import CannotRerunError  # (on failure only: see _validate._too_long)
+
+    return CannotRerunError(message)
+
+
 def current_command() -> list[str]:
     """The running Python command: ``[sys.executable, *sys.orig_argv[1:]]``.
 
@@ -74,13 +87,13 @@ def current_command() -> list[str]:
     """
     executable = getattr(sys, "executable", None)
     if not executable:
-        raise ReexecError(
+        raise _refused(
             "Cannot re-run the current command: sys.executable is empty (an embedded "
             "interpreter?); pass argv= and executable= explicitly."
         )
     if not os.path.isabs(executable):
         if _START_DIR is None:
-            raise ReexecError(
+            raise _refused(
                 f"Cannot re-run the current command: sys.executable={executable!r} is relative "
                 "and the start directory is unknown; pass argv= and executable= explicitly."
             )
@@ -184,6 +197,8 @@ def reexec(
     if fallback is not _DEFAULT_FALLBACK and fallback is not None and not callable(getattr(fallback, "run", None)):
         raise TypeError(f"fallback must be a CargoRun (or have .run(argv, env)) or None, not {type(fallback).__name__}")
     if args.guard is not None and os.environ.get(args.guard):
+        from .errors import RecursionGuardError
+
         raise RecursionGuardError(
             f"Refusing to re-exec: {args.guard}={os.environ[args.guard]} is already set in this process, "
             "so it is itself a re-exec (the guard stops a re-exec loop at start-up; pass guard=None "
@@ -222,8 +237,15 @@ def reexec(
             exec_error = exc
             log("current_exe() failed, skipping exec(): %s", exc)
         else:
-            exec_error = exec_with_retry(path, args.argv, env_b, args.budget, snapshot=args.snapshot,
-                                         handover=handover, give_up_when_quiet=fallback is not None)
+            exec_error = first_attempt(path, args.argv, env_b, args.snapshot, handover)
+            failed_at = time.monotonic()
+            if is_transient(exec_error):  # only then is the retry loop loaded (import cost)
+                from ._retry import retry
+
+                exec_error = retry(exec_error, failed_at, path, args.argv, env_b, args.budget,
+                                   args.snapshot, handover, give_up_when_quiet=fallback is not None)
+            from .errors import error_kind
+
             log("Fast path failed: %s", exec_error)
             log("Error kind: %s", error_kind(exec_error))
         _hand_over(fallback, args.argv, env_b, handover, exec_error)
@@ -234,6 +256,9 @@ def failure(exec_error: OSError | None, fallback_error: OSError | None = None,
     """The ReexecError for a fast path and a fallback that both failed (or no fallback):
     both errors, and the numbered recovery steps of their owners (the fallback's by its
     stage and mode, then the exec's; `rebuild_command` names the cargo build to run)."""
+    from ._retry import exec_recovery_steps
+    from .errors import ReexecError, describe
+
     steps = exec_recovery_steps(exec_error, rebuild_command)
     if fallback_error is not None:
         from .cargo import recovery_steps  # the fallback's path only (import cost)
@@ -253,6 +278,8 @@ def _hand_over(fallback: object, argv: list[bytes], env: dict[bytes, bytes], han
                exec_error: OSError | None) -> NoReturn:
     """The fast path failed: run the fallback (it leaves this process as its child
     left), or raise ReexecError with both errors and the recovery steps."""
+    from .errors import ReexecError
+
     if fallback is None:
         raise failure(exec_error) from exec_error
     from .cargo import CargoRun  # the fallback's path only (import cost)
@@ -371,7 +398,7 @@ def _check_not_stdin() -> None:
         interactive = False
     if interactive:
         return  # an interactive session: the new one reads the same terminal
-    raise CannotRerunError(
+    raise _cannot_rerun(
         "Cannot re-run the current command: its script was read from standard input "
         f"({'`python -`' if argv0 == '-' else 'no script named: a pipe or a redirect'}), which "
         "the new process cannot read again (it would run nothing and exit 0). Save the "
@@ -410,7 +437,7 @@ def _readable(path: str) -> bool:
 def _check_script(script: str, new_cwd: str | None) -> None:
     if os.path.isabs(script):
         if not _readable(script):
-            raise CannotRerunError(
+            raise _cannot_rerun(
                 f"Cannot re-run the current command: its script {script!r} "
                 f"{'cannot be read' if os.path.exists(script) else 'no longer exists'} (replaced or "
                 "removed since it started?): the new interpreter would fail to open it after the "
@@ -438,7 +465,7 @@ def _check_script(script: str, new_cwd: str | None) -> None:
         where = f"{new_cwd!r}, where it cannot be read"
     else:
         return
-    raise CannotRerunError(
+    raise _cannot_rerun(
         f"Cannot re-run the current command: its script {script!r} is a relative path, and the "
         f"new process would start in {where}; {_fix(repr(script), runs_it)}.")
 
@@ -475,14 +502,14 @@ def _check_module(module: str, new_cwd: str | None, flags: frozenset[str], env: 
         # A bare directory there is only a namespace portion: a regular package or
         # module anywhere on sys.path still wins over it.
         if found is not None and found.origin not in (None, "namespace"):
-            raise CannotRerunError(
+            raise _cannot_rerun(
                 f"Cannot re-run the current command: the new process would start in {new_cwd!r}, "
                 f"first on its sys.path, where -m {module} finds another {top!r} than the running "
                 f"one ({origin!r}); {_fix('-m ' + module, finds_it)}.")
     if any(entry and _same_path(entry, base) for entry in sys.path[1:]):
         return  # found through an entry the new process has too (site-packages, PYTHONPATH)
     where = "a working directory that was removed" if new_cwd is None else repr(new_cwd)
-    raise CannotRerunError(
+    raise _cannot_rerun(
         f"Cannot re-run the current command: -m {module} was found in {base!r}, the directory "
         f"the command was started in, but the new process would start in {where}, which "
         f"-m puts on sys.path instead; {_fix('-m ' + module, finds_it)}.")

@@ -1,10 +1,10 @@
-"""The fast path's retry loop: exec the target; while a build tool swaps it, wait, try again.
+"""The fast path's retry loop: while a build tool swaps the target, wait, try again.
 
-Returns (never normally) the OSError of the last attempt; on success the process
-is gone. Transient errors are retried with backoff within the budget: ENOENT
-(cargo unlinks the old file before it links the new one), ETXTBSY (a copy still
-being written) and ESTALE (the path tier found another file at the path: reopen).
-The budget starts once the first attempt failed (its logging, which may be the
+``retry()`` takes over once the first attempt (``_exe.first_attempt``) failed with a
+transient error (``_exe.is_transient``: ENOENT, ETXTBSY, ESTALE), so this module
+loads only then. It returns (never normally) the OSError of the last attempt; on
+success the process is gone. The errors are retried with backoff within the budget,
+which starts once the first attempt failed (its logging, which may be the
 application's, is not counted).
 
 ``exec_recovery_steps()`` says what to do when it failed (reexec() puts them in its
@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import time
 
 from . import _binding
-from ._exe import attempt, env_without
+from ._exe import attempt, first_attempt, is_transient
 from ._log import log
-from ._startup import ORIGINAL_EXE_ENV
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
@@ -44,42 +42,36 @@ if TYPE_CHECKING:
 
     from ._handover import Handover
 
-TRANSIENT = frozenset({errno.ENOENT, errno.ETXTBSY, errno.ESTALE})
 _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.05
-_NEEDS_PATH_TIER = ("needs-interpreter", "not-elf")
 # With a fallback to go to, a missing name whose directory has stood still this long
 # is not being replaced (cargo links the new file microseconds after it removes the
 # old one), so the rest of the budget would be dead time before the fallback.
 QUIET_GIVE_UP = 0.01
 
 
-def _is_transient(exc: OSError) -> bool:
-    if exc.errno not in TRANSIENT:
-        return False
-    # ENOENT because the target needs an interpreter that only the path tier can
-    # give it, and that tier may not run: waiting will not change that.
-    attempts = getattr(exc, "attempts", None)
-    return not (attempts and attempts[-1][2] in _NEEDS_PATH_TIER)
-
-
 def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes], budget: float,
                     snapshot: bool | str = False, handover: Handover | None = None,
                     give_up_when_quiet: bool = False) -> OSError:
     """Try to replace the process with `path` (or, with `snapshot`, a sealed copy of
-    it; "required": a copy or a ReexecError); return the final error if it cannot.
-    Between attempts it waits for the name to change in its directory (inotify), the
-    backoff delay at most. `handover`: descriptors to place and a verify run
+    it; "required": a copy or a ReexecError); return the final error if it cannot:
+    first_attempt(), then retry()."""
+    error = first_attempt(path, argv, env, snapshot, handover)
+    return retry(error, time.monotonic(), path, argv, env, budget, snapshot, handover, give_up_when_quiet)
+
+
+def retry(error: OSError, failed_at: float, path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes],
+          budget: float, snapshot: bool | str = False, handover: Handover | None = None,
+          give_up_when_quiet: bool = False) -> OSError:
+    """After the first attempt failed with `error` at `failed_at` (time.monotonic()):
+    while it is transient and the `budget` (seconds, from `failed_at`) lasts, wait for
+    the name to change in its directory (inotify), the backoff delay at most, and try
+    again; return the final error. `handover`: descriptors to place and a verify run
     (VerifyError propagates). `give_up_when_quiet` (there is a fallback): stop retrying
     a missing name once inotify shows its directory standing still for QUIET_GIVE_UP."""
-    # Once per call, outside the retry loop: a hook's refusal (even an OSError) is
-    # not an exec failure to retry or hand to the fallback.
-    sys.audit("os.exec", path, argv, env_without(env, ORIGINAL_EXE_ENV))
-    error = attempt(path, argv, env, snapshot, handover, first=True)
-    failed_at = time.monotonic()
     deadline = failed_at + budget
     delay = _FIRST_DELAY
-    if not _is_transient(error) or time.monotonic() + delay > deadline:
+    if not is_transient(error) or time.monotonic() + delay > deadline:
         return error
     with NameWaiter(path) as waiter:  # a bad $REEXEC_NATIVE_WAIT is refused here
         waiter.arm()  # before the next attempt: no event after this is missed
@@ -103,7 +95,7 @@ def exec_with_retry(path: str, argv: Sequence[bytes], env: Mapping[bytes, bytes]
             delay = min(delay * 2, _MAX_DELAY)
             error = attempt(path, argv, env, snapshot, handover)
             failed_at = time.monotonic()
-            if not _is_transient(error) or time.monotonic() + delay > deadline:
+            if not is_transient(error) or time.monotonic() + delay > deadline:
                 return error
 
 

@@ -16,12 +16,12 @@ import sys
 # start-up, while collections.abc would import all of collections first.
 from _collections_abc import Mapping, Sequence
 
-from .errors import ArgumentListTooLongError
-
 TYPE_CHECKING = False  # not typing's: importing typing costs a quarter of a start
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, TypeGuard
+
+    from .errors import ArgumentListTooLongError
 
     # What callers may pass as an environment. Mapping is invariant in its key, so one
     # Mapping[str | bytes, ...] would refuse dict[str, str] and os.environ: list the key types.
@@ -293,15 +293,15 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
     if sys.platform.startswith("linux"):
         if _longest(args_data) + 1 > MAX_ARG_STRLEN:
             index = next(i for i, arg in enumerate(argv) if len(arg) + 1 > MAX_ARG_STRLEN)
-            raise ArgumentListTooLongError(
-                errno.E2BIG, f"argv[{index}] is {len(argv[index])} bytes; exec accepts at most "
+            raise _too_long(
+                f"argv[{index}] is {len(argv[index])} bytes; exec accepts at most "
                 f"{MAX_ARG_STRLEN - 1} bytes per argument (MAX_ARG_STRLEN)")
         if _longest(envp_data) + 1 > MAX_ARG_STRLEN:
             too_long = [(n, v) for n, v in env.items() if len(n) + len(v) + 2 > MAX_ARG_STRLEN]
             if too_long:
                 name, value = too_long[0]
-                raise ArgumentListTooLongError(
-                    errno.E2BIG, f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} "
+                raise _too_long(
+                    f"environment variable {os.fsdecode(name)!r} is {len(name) + 1 + len(value)} "
                     f"bytes as NAME=VALUE; exec accepts at most {MAX_ARG_STRLEN - 1} bytes per string "
                     "(MAX_ARG_STRLEN)")
     # a joined list is its strings' bytes plus one NUL fewer than it has strings
@@ -309,9 +309,17 @@ def check_exec_size(argv: Sequence[bytes], env: Mapping[bytes, bytes]) -> None:
              + (len(argv) + len(env) + 2) * pointer)  # the pointers and the two NULL terminators
     limit = arg_max()
     if limit is not None and total > limit:
-        raise ArgumentListTooLongError(
-            errno.E2BIG, f"argv ({len(argv)} items) and environment ({len(env)} variables) take "
+        raise _too_long(
+            f"argv ({len(argv)} items) and environment ({len(env)} variables) take "
             f"{total} bytes; exec accepts at most {limit} (ARG_MAX, from the stack limit)")
+
+
+def _too_long(message: str) -> ArgumentListTooLongError:
+    """The E2BIG refusal (errors is loaded only when something fails: its classes cost
+    a cold call more than the call itself)."""
+    from .errors import ArgumentListTooLongError
+
+    return ArgumentListTooLongError(errno.E2BIG, message)
 
 
 def _longest(joined: bytes) -> int:
@@ -358,8 +366,8 @@ def _check_windows_command_line(argv: Sequence[bytes]) -> None:
                          f"the program name: {os.fsdecode(argv[0])!r}")
     units = len(windows_command_line(argv).encode("utf-16-le")) // 2
     if units >= WINDOWS_COMMAND_LINE_MAX:
-        raise ArgumentListTooLongError(
-            errno.E2BIG, f"argv ({len(argv)} items) makes a command line of {units} UTF-16 units; "
+        raise _too_long(
+            f"argv ({len(argv)} items) makes a command line of {units} UTF-16 units; "
             f"CreateProcessW accepts at most {WINDOWS_COMMAND_LINE_MAX - 1}")
 
 
