@@ -7,6 +7,10 @@ stamp (benchmarks/c/stamp.c), which prints the time since $BENCH_T0:
               (the defaults: guard, CargoRun fallback, retry budget; the spec's
               [reexec] lines printed to stderr, as users get them)
 - os_execv    python -c "import os; os.execv(stamp, [stamp])"
+- ext_floor   python -c "import reexec_native._native, os; os.execv(stamp, [stamp])": the
+              package's C extension (and cffi's backend, which it loads) imported, then
+              os.execv: what any CFFI extension costs a first call, the part of the ratio
+              the Python layer cannot remove (whole clock only)
 - c_execve    floor 1 execve stamp: a small C process that forks once and execve()s
               (benchmarks/c/floor.c; the floor, not a Python program)
 
@@ -58,8 +62,10 @@ def scripts(stamp: str) -> dict[str, str]:
         "reexec": ("import reexec_native; ", f"reexec_native.reexec([{stamp!r}], executable={stamp!r})"),
         "os_execv": ("import os; ", f"os.execv({stamp!r}, [{stamp!r}])"),
     }
-    return {f"{name}/{clock}": prefix + (IN_CALL if clock == "in_call" else "") + call
-            for name, (prefix, call) in calls.items() for clock in ("whole", "in_call")}
+    codes = {f"{name}/{clock}": prefix + (IN_CALL if clock == "in_call" else "") + call
+             for name, (prefix, call) in calls.items() for clock in ("whole", "in_call")}
+    codes["ext_floor/whole"] = f"import reexec_native._native, os; os.execv({stamp!r}, [{stamp!r}])"
+    return codes
 
 
 def run_once(argv: list[str], cwd: str) -> float | None:
@@ -89,6 +95,7 @@ def run(python: str, rounds: int, cache: Path) -> dict:
             clock: round(medians[f"reexec/{clock}"] / medians[f"os_execv/{clock}"], 2)
             for clock in ("whole", "in_call")},
         "ratio_reexec_vs_c_execve_whole": round(medians["reexec/whole"] / medians["c_execve/whole"], 2),
+        "ratio_ext_floor_vs_os_execv_whole": round(medians["ext_floor/whole"] / medians["os_execv/whole"], 2),
     }
 
 
@@ -99,6 +106,8 @@ def table(result: dict) -> list[str]:
     ratios = result["ratio_reexec_vs_os_execv"]
     lines.append(f"reexec / os.execv, first call in a fresh process: whole {ratios['whole']}x, "
                  f"in-call {ratios['in_call']}x")
+    lines.append(f"the C extension alone (imported, then os.execv) / os.execv, whole: "
+                 f"{result['ratio_ext_floor_vs_os_execv_whole']}x")
     return lines
 
 

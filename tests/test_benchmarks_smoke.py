@@ -53,9 +53,10 @@ def test_cold_call_benchmark_smoke(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     cold = json.loads(out.read_text())["cold_call"]
     assert set(cold["us"]) == {"reexec/whole", "reexec/in_call", "os_execv/whole", "os_execv/in_call",
-                               "c_execve/whole"}
+                               "c_execve/whole", "ext_floor/whole"}
     assert all(s["n"] == 3 and s["median"] > 0 for s in cold["us"].values())
     assert set(cold["ratio_reexec_vs_os_execv"]) == {"whole", "in_call"}
+    assert cold["ratio_ext_floor_vs_os_execv_whole"] > 0
 
 
 def test_doctor_benchmark_smoke(tmp_path):
