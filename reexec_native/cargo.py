@@ -16,11 +16,13 @@ workspace its working directory happens to be in. The workspace's Cargo.toml fil
 answer first (``workspace_from_manifests``), but only a yes they settle the way cargo
 does: the nearest manifest, the first ``[workspace]`` above it that does not exclude
 it, member paths and globs, ``exclude``, every member manifest read and its
-``package.name`` unique. Anything else (Python 3.10 has no tomllib, a
-``package.workspace`` key, a member that is only a path dependency, a file that does
-not parse, a package not found) is asked of cargo itself, ``cargo metadata --no-deps
---format-version 1`` (with the fallback's --manifest-path), whose answer stands: its
-refusals are cargo's own words. Reading the files costs about 10 ms here, most of it
+``package.name`` unique. The one no they settle: no Cargo.toml in the working
+directory or above it, and no --manifest-path (``no_manifest_here``: cargo looks
+nowhere else). Anything else (Python 3.10 has no tomllib, a ``package.workspace`` key,
+a member that is only a path dependency, a file that does not parse, a package not
+found) is asked of cargo itself, ``cargo metadata --no-deps --format-version 1``
+(with the fallback's --manifest-path), whose answer stands: its refusals are cargo's
+own words. Reading the files costs about 10 ms here, most of it
 importing tomllib, where a cargo start costs 30 (a rustup proxy, then cargo), on a path
 whose next step is ``cargo run``.
 Cargo's answer is read from its output, not its status (a parent whose SIGCHLD is
@@ -354,13 +356,44 @@ def workspace_from_manifests(package: str | None, manifest: Sequence[str]) -> st
     return root_dir
 
 
+def no_manifest_here(manifest: Sequence[str]) -> str | None:
+    """Why cargo would find no workspace, when that is settled without it: no
+    --manifest-path, and nothing named Cargo.toml in the working directory or any
+    directory above it (cargo looks there and nowhere else). None when there is one,
+    or when a directory cannot be looked at (cargo's to answer)."""
+    if manifest:
+        return None
+    try:
+        start = directory = os.getcwd()
+    except OSError:
+        return None
+    while True:
+        try:
+            os.lstat(os.path.join(directory, "Cargo.toml"))
+            return None
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return f"no cargo workspace from {start}: no Cargo.toml there or in any directory above it"
+        directory = parent
+
+
 def ask_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes]) -> Answer:
     """The fallback's question, as the fallback and the doctor ask it: the Cargo.toml
-    files' yes when they settle it, else cargo metadata's answer."""
+    files' yes when they settle it, their no when there is none to find, else cargo
+    metadata's answer."""
     from ._cargo_build import Answer, ask_cargo
 
     root = workspace_from_manifests(package, manifest)
-    return Answer(root) if root is not None else ask_cargo(cargo, package, manifest, env)
+    if root is not None:
+        return Answer(root)
+    missing = no_manifest_here(manifest)
+    if missing is not None:
+        return Answer(None, "no-workspace", errno.ENOENT, missing)
+    return ask_cargo(cargo, package, manifest, env)
 
 
 def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],

@@ -20,6 +20,14 @@ FAKE_CARGO_METADATA = ("if [ \"$1\" = metadata ]; then echo "
                        "'{\"packages\": [{\"name\": \"xtask\"}], \"workspace_root\": \"/fake-ws\"}'; exit 0; fi")
 
 
+def fake_workspace(directory) -> None:
+    """A Cargo.toml in `directory` that the fallback's own reading of the files cannot
+    settle (a package of its own, not xtask), so it asks cargo, and a fake cargo's
+    FAKE_CARGO_METADATA answers. Without any Cargo.toml the files settle a no."""
+    with open(os.path.join(directory, "Cargo.toml"), "w") as manifest:
+        manifest.write('[package]\nname = "not-xtask"\nversion = "0.1.0"\n')
+
+
 def child_env(**extra: str | None) -> dict[str, str]:
     """os.environ without INHERITED_NOT (on Windows, in any case), plus `extra`
     (a None value removes the variable)."""

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from _cli_helpers import console_script, popen, run_code
-from _env import FAKE_CARGO_METADATA
+from _env import FAKE_CARGO_METADATA, fake_workspace
 from conftest import FIXTURE_WS, child_env, parse_xtask
 from test_fast_path import TRICKY_ARGS
 
@@ -194,6 +194,7 @@ def test_sigterm_while_cargo_builds_reaches_cargo(tmp_path):
     fake_cargo = tmp_path / "cargo"
     fake_cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\ntouch {marker}\nexec sleep 30\n")
     fake_cargo.chmod(0o755)
+    fake_workspace(tmp_path)
     code = textwrap.dedent("""
         from reexec_native import reexec, CargoRun
         reexec(["xtask"], executable="/nonexistent/xtask", retry_budget=0,

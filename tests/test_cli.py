@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from _cli_helpers import PY, console_script, popen, run, run_code
-from _env import FAKE_CARGO_METADATA
+from _env import FAKE_CARGO_METADATA, fake_workspace
 from conftest import child_env, parse_report
 from test_fast_path import TRICKY_ARGS
 
@@ -454,6 +454,7 @@ def test_cargo_mode_as_a_separate_word_is_refused_with_a_hint(cli, tmp_path):
     cargo = tmp_path / "cargo"
     cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\ntouch {marker}\n")
     cargo.chmod(0o755)
+    fake_workspace(tmp_path)
     for mode in ("run", "build-exec"):
         result = run([*cli, "exec", "--cargo-fallback", mode, "true"], env=child_env(CARGO=str(cargo)))
         assert result.returncode == 2
@@ -465,7 +466,7 @@ def test_cargo_mode_as_a_separate_word_is_refused_with_a_hint(cli, tmp_path):
     # The unambiguous spellings: a mode option, or the = form; and -- for a program named run.
     for spelling in (["--cargo-fallback", "--cargo-mode", "run"], ["--cargo-fallback=run"], ["--cargo-fallback"]):
         result = run([*cli, "exec", *spelling, "--retry-budget", "0", "--", tmp_path / "gone", "a"],
-                     env=child_env(CARGO=str(cargo)))
+                     env=child_env(CARGO=str(cargo)), cwd=tmp_path)
         assert result.returncode == 0, (spelling, result.stderr)  # our fake cargo's status
         assert marker.exists()
         marker.unlink()

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from _cli_helpers import NEUTRAL_CWD, PY, console_script, run
+from _env import fake_workspace
 from conftest import child_env, parse_report
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc/self/status masks: Linux")
@@ -31,7 +32,8 @@ def cli(request) -> list[str]:
     return [PY, "-m", "reexec_native"] if request.param == "module" else [console_script()]
 
 
-def run_as_caller(cmd, *, ignore=(signal.SIGUSR2, signal.SIGHUP), env=None) -> subprocess.CompletedProcess:
+def run_as_caller(cmd, *, ignore=(signal.SIGUSR2, signal.SIGHUP), env=None,
+                  cwd=NEUTRAL_CWD) -> subprocess.CompletedProcess:
     """Run `cmd` from a caller with SIGUSR1 blocked and `ignore` ignored (set between
     fork and exec, as a shell's `trap '' ...` would)."""
     def caller_state() -> None:
@@ -39,7 +41,7 @@ def run_as_caller(cmd, *, ignore=(signal.SIGUSR2, signal.SIGHUP), env=None) -> s
         for sig in ignore:
             signal.signal(sig, signal.SIG_IGN)
 
-    return subprocess.run([str(part) for part in cmd], env=child_env() if env is None else env, cwd=NEUTRAL_CWD,
+    return subprocess.run([str(part) for part in cmd], env=child_env() if env is None else env, cwd=cwd,
                           capture_output=True, text=True, timeout=120, preexec_fn=caller_state,
                           stdin=subprocess.DEVNULL)
 
@@ -72,8 +74,9 @@ def test_cli_fallback_child_keeps_the_callers_mask_and_ignored_signals(cli, repo
                      "    sys.exit(0)\n"
                      f"os.execv({str(report_prog)!r}, [{str(report_prog)!r}, *sys.argv[1:]])\n")
     cargo.chmod(0o755)
+    fake_workspace(tmp_path)
     result = run_as_caller([*cli, "exec", "--cargo-fallback", "--retry-budget", "0", "--", "/nonexistent/x"],
-                           ignore=ignore, env=child_env(CARGO=str(cargo), REPORT_EXIT="42"))
+                           ignore=ignore, env=child_env(CARGO=str(cargo), REPORT_EXIT="42"), cwd=tmp_path)
     assert result.returncode == 42, result.stderr
     report = parse_report(result.stdout)
     assert report["argv"][1:4] == [b"run", b"-p", b"xtask"]

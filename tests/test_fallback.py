@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from _env import FAKE_CARGO_METADATA
+from _env import FAKE_CARGO_METADATA, fake_workspace
 from conftest import FIXTURE_WS, child_env, parse_xtask, run_python
 from test_fast_path import TRICKY_ARGS
 
@@ -137,6 +137,7 @@ def test_sigterm_to_the_waiting_parent_reaches_the_child(python_copy, cargo_targ
     fake_cargo = tmp_path / "cargo"
     fake_cargo.write_text(f"#!/bin/sh\n{FAKE_CARGO_METADATA}\nexec {sleeper}\n")
     fake_cargo.chmod(0o755)
+    fake_workspace(tmp_path)
     code = textwrap.dedent("""
         import os, sys
         from reexec_native import reexec, CargoRun

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from _env import FAKE_CARGO_METADATA
+from _env import FAKE_CARGO_METADATA, fake_workspace
 from conftest import child_env, parse_report
 from test_hardening_properties import PYTHON, run_python
 
@@ -33,6 +33,7 @@ def fake_cargo(tmp_path, body: str):
     script = tmp_path / "cargo"
     script.write_text("#!/bin/sh\n" + FAKE_CARGO_METADATA + "\n" + body + "\n")
     script.chmod(0o755)
+    fake_workspace(tmp_path)  # the tests run their parent in tmp_path
     return script
 
 

@@ -68,7 +68,7 @@ def test_outside_a_workspace_the_default_fallback_runs_nothing_and_the_process_s
     assert "[reexec] Trying cargo run fallback...\n" in log  # the spec's lines, then why it stopped
     assert '[reexec] Fallback command: ' in log
     assert (f"[reexec] Fallback refused, nothing run: no cargo workspace from {tmp_path}: "
-            f"error: could not find `Cargo.toml` in `{tmp_path}`") in log
+            "no Cargo.toml there or in any directory above it\n") in log  # settled without cargo
     message = result.stdout.split("MESSAGE\n", 1)[1]
     assert message.startswith("Re-exec failed: exec() failed and cargo run was refused before it ran anything.")
     assert "pass fallback=None" in message and "check_workspace=False" in message
@@ -78,7 +78,20 @@ def test_with_the_real_cargo_outside_a_workspace(python_copy, tmp_path):
     result = gone(python_copy, tmp_path, child_env(CARGO=None))
     assert result.returncode == 0, result.stderr
     assert "survived stage=no-workspace" in result.stdout
-    assert "could not find `Cargo.toml`" in result.stderr
+    assert "no Cargo.toml there or in any directory above it" in result.stderr
+
+
+def test_a_refusal_the_files_cannot_settle_is_in_cargos_own_words(python_copy, tmp_path):
+    """A Cargo.toml that does not parse: cargo metadata is asked, and what it said is
+    the refusal."""
+    (tmp_path / "Cargo.toml").write_text("[package\n")
+    cargo, marker = marking_cargo(tmp_path, 'if [ "$1" = metadata ]; then echo "error: failed to parse '
+                                            'manifest at \\`$PWD/Cargo.toml\\`" >&2; exit 101; fi')
+    result = gone(python_copy, tmp_path, child_env(CARGO=str(cargo)))
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists(), marker.read_text()
+    assert (f"[reexec] Fallback refused, nothing run: no cargo workspace from {tmp_path}: "
+            f"error: failed to parse manifest at `{tmp_path}/Cargo.toml`") in result.stderr
 
 
 def test_a_workspace_without_the_package_runs_nothing(python_copy, tmp_path):
@@ -139,10 +152,11 @@ def test_the_check_reads_cargos_answer_not_its_status_with_sigchld_ignored(pytho
     (subprocess reads ECHILD as 0): the refusal still stands, from cargo's output."""
     code = GONE_THEN_DEFAULT_FALLBACK.replace("**KW", "").replace(
         "import os, sys\n", "import os, sys, signal\n    signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n", 1)
+    (tmp_path / "Cargo.toml").write_text("[package\n")  # not settled by the files: cargo answers
     result = run_python(code, python=str(python_copy), cwd=tmp_path, env=child_env(CARGO=None))
     assert result.returncode == 0, result.stderr
     assert "survived stage=no-workspace" in result.stdout
-    assert "could not find `Cargo.toml`" in result.stderr
+    assert f"[reexec] Fallback refused, nothing run: no cargo workspace from {tmp_path}: error:" in result.stderr
 
 
 def test_check_workspace_false_is_the_old_behaviour(python_copy, tmp_path):

@@ -107,6 +107,44 @@ def test_outside_any_workspace_or_without_the_package_the_files_settle_nothing(t
     assert workspace_from_manifests("xtask", cwd=ws / "server") is None
 
 
+def no_manifest_here(cwd, manifest=()):
+    from reexec_native.cargo import no_manifest_here as settle
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return settle(list(manifest))
+    finally:
+        os.chdir(here)
+
+
+def test_no_cargo_toml_up_to_the_root_is_the_one_no_the_files_settle(tmp_path):
+    """Nothing named Cargo.toml from the working directory up: cargo metadata refuses
+    too (checked), and the refusal says where it looked. Anything named Cargo.toml on
+    the way (a directory, a dangling link, a file that is no manifest), or a
+    --manifest-path, leaves it to cargo."""
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    if any(os.path.lexists(os.path.join(d, "Cargo.toml")) for d in [tmp_path, *tmp_path.parents]):
+        pytest.skip(f"a Cargo.toml above {tmp_path}")
+    assert no_manifest_here(deep) == f"no cargo workspace from {deep}: no Cargo.toml there or in any directory above it"
+    assert cargo_says(deep) == (None, [])
+    assert no_manifest_here(deep, ["--manifest-path", str(deep / "Cargo.toml")]) is None
+    for kind in ("directory", "dangling link", "not a manifest"):
+        entry = tmp_path / "a" / "Cargo.toml"
+        if kind == "directory":
+            entry.mkdir()
+        elif kind == "dangling link":
+            entry.symlink_to(tmp_path / "nowhere")
+        else:
+            entry.write_text("not toml [")
+        assert no_manifest_here(deep) is None, kind
+        if entry.is_dir() and not entry.is_symlink():
+            entry.rmdir()
+        else:
+            entry.unlink()
+
+
 def test_an_excluded_or_unlisted_package_is_left_to_cargo(tmp_path):
     ws = root(tmp_path / "ws", '[workspace]\nmembers = ["crates/*"]\nexclude = ["crates/xtask"]\n')
     crate(ws / "crates" / "xtask", "xtask")
