@@ -92,7 +92,6 @@ def _exec(opts: argparse.Namespace) -> int:
     from ._binding import keep_caller_mask, requested_tiers
     from ._log import set_quiet
     from ._reexec import reexec
-    from .errors import RecursionGuardError, ReexecError, VerifyError
 
     program: str = opts.program
     args: list[str] = list(opts.args)
@@ -124,23 +123,33 @@ def _exec(opts: argparse.Namespace) -> int:
     keep_caller_mask()  # as a shell's exec: the interpreter never changed it (docs/cli.md)
     try:
         reexec([program, *args], executable=path, guard=guard, fallback=fallback, **_reexec_options(opts))
-    except VerifyError as exc:
+    except (OSError, ValueError, TypeError) as exc:
+        return _exec_failed(exc, program, path, guard)
+    return EXIT_INTERNAL  # unreachable: reexec() never returns
+
+
+def _exec_failed(exc: BaseException, program: str, path: str, guard: str | None) -> int:
+    """What reexec() raised, said and turned into the exit code (errors loads only now:
+    see _validate._too_long); anything else is raised on."""
+    from .errors import RecursionGuardError, ReexecError, VerifyError
+
+    if isinstance(exc, VerifyError):
         _error(str(exc))
         return EXIT_CANNOT_EXECUTE
-    except RecursionGuardError:
+    if isinstance(exc, RecursionGuardError):
         _error(f"refusing to run {program}: {guard}={os.environ.get(guard or '', '')} is already set "
                f"here, so this is itself a re-exec (leave out --guard {guard}, or unset {guard}, to allow it)")
         return EXIT_INTERNAL
-    except ReexecError as exc:
+    if isinstance(exc, ReexecError):
         cause = exc.exec_error
         _error(f"cannot execute {_describe(cause, path)}")
         if exc.fallback_error is not None:
             _error(f"cargo fallback failed too: {exc.fallback_error}")
         return _exit_code_for(cause)
-    except (ValueError, TypeError) as exc:
+    if isinstance(exc, (ValueError, TypeError)):
         _error(str(exc))
         return EXIT_USAGE
-    return EXIT_INTERNAL  # unreachable: reexec() never returns
+    raise exc
 
 
 def _cargo_fallback(opts: argparse.Namespace) -> CargoRun:
