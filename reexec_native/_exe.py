@@ -388,10 +388,10 @@ def _torn_copy(copy: ExeHandle, exc: OSError) -> ExecError:
     before/after comparison cannot see where timestamps are coarse (Linux before 6.13,
     found on 6.1). ESTALE, as that comparison reports it: the retry loop makes another
     copy."""
-    why = f"{os.strerror(errno.ESTALE)} (snapshot {copy.snapshot}: the file changed during the copy, " \
-          f"which the kernel then refused: {exc.strerror})"
     from .errors import Attempt, ExecError
 
+    why = f"{os.strerror(errno.ESTALE)} (snapshot {copy.snapshot}: the file changed during the copy, " \
+          f"which the kernel then refused: {exc.strerror})"
     return ExecError.of(errno.ESTALE, why, copy.path, tier="snapshot",
                         attempts=[Attempt("snapshot", errno.ESTALE, "changed-during-copy")])
 
