@@ -81,6 +81,35 @@ def fd_exec_unavailable() -> str | None:
     return _fd_exec_verdict[0]
 
 
+_SELF_EXE_PROBE = """
+import os
+print(os.stat(os.readlink("/proc/self/exe")).st_ino == os.stat("/proc/self/exe").st_ino, end="")
+"""
+_self_exe_verdict: list[str | None] = []
+
+
+def proc_self_exe_emulated() -> str | None:
+    """Why /proc/self/exe is not the kernel's link here, or None. qemu-user answers
+    readlink and open of /proc/self/exe itself (with the emulated program's path and a
+    descriptor of its own), while stat() still reaches the kernel's link (to qemu-user):
+    the two name different files, and a deleted program keeps its plain path. Found by
+    comparing them once, in a child, with this interpreter."""
+    if not _self_exe_verdict:
+        import subprocess
+        import sys
+
+        verdict = None
+        if sys.platform.startswith("linux"):
+            probe = subprocess.run([sys.executable, "-c", _SELF_EXE_PROBE], capture_output=True, text=True,
+                                   timeout=120, env=child_env())
+            if probe.stdout == "False":
+                verdict = ("/proc/self/exe is the emulator's here: qemu-user answers readlink and open of "
+                           "it with the emulated program, stat with itself (the kernels leg reads the "
+                           "kernel's link on a real aarch64 kernel)")
+        _self_exe_verdict.append(verdict)
+    return _self_exe_verdict[0]
+
+
 def kernel_at_least(major: int, minor: int) -> bool:
     """Is the running Linux kernel major.minor or newer? For the tests whose expected
     outcome depends on a kernel feature the library adapts to (AT_EXECVE_CHECK 6.14,

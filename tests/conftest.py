@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _env import child_env, fd_exec_unavailable  # noqa: F401 - the tests import it from here
+from _env import child_env, fd_exec_unavailable, proc_self_exe_emulated  # noqa: F401 - the tests import it from here
 
 # tests/windows/ runs inside Windows CPython (scripts/wine-python, scripts/test-windows).
 if sys.platform != "win32":
@@ -32,11 +32,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "fd_exec: execs by descriptor (the fd tiers, snapshot methods); "
                                        "skipped, with the reason, where the kernel refuses that "
                                        "(a binfmt_misc emulator such as qemu-user)")
+    config.addinivalue_line("markers", "proc_self_exe: reads /proc/self/exe as the kernel links it; "
+                                       "skipped, with the reason, where an emulator answers for it")
 
 
 def pytest_runtest_setup(item):
     if item.get_closest_marker("fd_exec") is not None:
         why = fd_exec_unavailable()
+        if why is not None:
+            pytest.skip(why)
+    if item.get_closest_marker("proc_self_exe") is not None:
+        why = proc_self_exe_emulated()
         if why is not None:
             pytest.skip(why)
 

@@ -261,6 +261,7 @@ def test_open_exe_reports_identity_and_refuses_non_executables(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/exe")
+@pytest.mark.proc_self_exe
 def test_open_self_pins_the_running_image():
     with open_exe() as handle:
         assert handle.st_ino == os.stat("/proc/self/exe").st_ino

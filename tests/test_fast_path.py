@@ -14,6 +14,7 @@ TRICKY_ARGS = ["with space", "", "ünïcødé ☃", "new\nline", "-leading-dash"
                "--flag=x", "tab\there", "quote\"s'", "back\\slash\\"]
 
 
+@pytest.mark.proc_self_exe
 def test_binary_replaced_while_running_runs_the_new_binary(python_copy, report_prog, tmp_path):
     """The seed scenario: the running program's file is replaced (rename, as a build
     tool does); current_exe() reads '... (deleted)', and the fast path still runs the
