@@ -96,7 +96,8 @@ def test_the_package_has_at_most_twenty_modules():
 def test_a_plain_reexec_runs_in_few_modules_with_few_switches():
     """From the call of reexec() to the C core's exec (benchmarks/call_path.py, in a
     child): at most 8 package modules run code, with at most 15 switches between them,
-    and none of the optional features (hand-over, snapshot, cargo, the inotify wait) loads."""
+    and none of the optional features (hand-over, snapshot, cargo, the retry loop and its
+    inotify wait) loads, nor errors (nothing failed), imports included."""
     import json
     import subprocess
     import sys
@@ -108,5 +109,8 @@ def test_a_plain_reexec_runs_in_few_modules_with_few_switches():
     path = json.loads(done.stdout)["in_call"]
     assert len(path["modules"]) <= 8, path
     assert path["switches"] <= 15, path
-    optional = {"reexec_native._handover", "reexec_native._snapshot", "reexec_native.cargo"}
+    optional = {"reexec_native._handover", "reexec_native._snapshot", "reexec_native.cargo",
+                "reexec_native._retry", "reexec_native.errors"}
     assert not optional & set(path["modules"]), path
+    with_imports = json.loads(done.stdout)["with_imports"]
+    assert not optional & set(with_imports["modules"]), with_imports
