@@ -387,13 +387,13 @@ def ask_workspace(cargo: str, package: str | None, manifest: Sequence[str], env:
     metadata's answer."""
     from ._cargo_build import Answer, ask_cargo
 
-    root = workspace_from_manifests(package, manifest)
-    if root is not None:
-        return Answer(root)
+    # The no first: it stops at the nearest Cargo.toml, and where there is none it is
+    # the only walk up the directories (the files' yes would find nothing either).
     missing = no_manifest_here(manifest)
     if missing is not None:
         return Answer(None, "no-workspace", errno.ENOENT, missing)
-    return ask_cargo(cargo, package, manifest, env)
+    root = workspace_from_manifests(package, manifest)
+    return Answer(root) if root is not None else ask_cargo(cargo, package, manifest, env)
 
 
 def check_workspace(cargo: str, package: str | None, manifest: Sequence[str], env: Mapping[bytes, bytes],
