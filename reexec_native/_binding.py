@@ -188,7 +188,7 @@ def exec_raw(raw: RawExe, path: str, sealed: bool, argv: Sequence[bytes], env: M
     report = ffi.new("reexec_report *")
     c_path: CString = ffi.NULL if sealed else os.fsencode(path)
     status = (run or lib.reexec_exec)(raw, c_path, c_argv, c_envp, tiers, report)
-    from .errors import Attempt  # past the exec: it failed
+    from .errors import Attempt  # past the exec: it failed, or `run` ran the program
 
     attempts: list[Attempt] = []
     for i in range(report.count):
