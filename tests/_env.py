@@ -4,7 +4,11 @@ library does in them."""
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
+import subprocess
+import sys
 
 # The default guard (a child would refuse to re-exec), the test seams (tiers, snapshot
 # methods), a cargo chosen by whoever runs the tests (cargo itself sets CARGO for the
@@ -50,9 +54,16 @@ except OSError as e:
     print(e.errno, end="")
     sys.exit(3)
 """
-_fd_exec_verdict: list[str | None] = []
+def _run_probe(code: str) -> subprocess.CompletedProcess[str] | None:
+    """`code` run once by this interpreter in a child (None off Linux: the probes below
+    ask about Linux kernels)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=child_env())
 
 
+@functools.cache
 def fd_exec_unavailable() -> str | None:
     """Why this machine cannot exec a program by descriptor (the fd tiers), or None.
 
@@ -61,53 +72,35 @@ def fd_exec_unavailable() -> str | None:
     interpreter is handed the program by path, and a close-on-exec descriptor's
     /dev/fd path would be gone (the rule for #! scripts). Found by trying it once, in
     a child, with this interpreter."""
-    if not _fd_exec_verdict:
-        import subprocess
-        import sys
-
-        verdict = None
-        if sys.platform.startswith("linux"):
-            probe = subprocess.run([sys.executable, "-c", _FD_EXEC_PROBE], capture_output=True,
-                                   text=True, timeout=120, env=child_env())
-            if probe.returncode == 3:
-                import errno
-
-                code = int(probe.stdout or 0)
-                verdict = (f"exec by descriptor fails here with {errno.errorcode.get(code, code)}: "
-                           f"programs run under a binfmt_misc emulator (qemu-user), where the kernel "
-                           f"refuses execveat/fexecve of a close-on-exec descriptor; only the path "
-                           f"tier can run (the kernels leg runs the fd tiers on a real kernel)")
-        _fd_exec_verdict.append(verdict)
-    return _fd_exec_verdict[0]
+    probe = _run_probe(_FD_EXEC_PROBE)
+    if probe is None or probe.returncode != 3:
+        return None
+    code = int(probe.stdout or 0)
+    return (f"exec by descriptor fails here with {errno.errorcode.get(code, code)}: "
+            f"programs run under a binfmt_misc emulator (qemu-user), where the kernel "
+            f"refuses execveat/fexecve of a close-on-exec descriptor; only the path "
+            f"tier can run (the kernels leg runs the fd tiers on a real kernel)")
 
 
 _SELF_EXE_PROBE = """
 import os
 print(os.stat(os.readlink("/proc/self/exe")).st_ino == os.stat("/proc/self/exe").st_ino, end="")
 """
-_self_exe_verdict: list[str | None] = []
 
 
+@functools.cache
 def proc_self_exe_emulated() -> str | None:
     """Why /proc/self/exe is not the kernel's link here, or None. qemu-user answers
     readlink and open of /proc/self/exe itself (with the emulated program's path and a
     descriptor of its own), while stat() still reaches the kernel's link (to qemu-user):
     the two name different files, and a deleted program keeps its plain path. Found by
     comparing them once, in a child, with this interpreter."""
-    if not _self_exe_verdict:
-        import subprocess
-        import sys
-
-        verdict = None
-        if sys.platform.startswith("linux"):
-            probe = subprocess.run([sys.executable, "-c", _SELF_EXE_PROBE], capture_output=True, text=True,
-                                   timeout=120, env=child_env())
-            if probe.stdout == "False":
-                verdict = ("/proc/self/exe is the emulator's here: qemu-user answers readlink and open of "
-                           "it with the emulated program, stat with itself (the kernels leg reads the "
-                           "kernel's link on a real aarch64 kernel)")
-        _self_exe_verdict.append(verdict)
-    return _self_exe_verdict[0]
+    probe = _run_probe(_SELF_EXE_PROBE)
+    if probe is None or probe.stdout != "False":
+        return None
+    return ("/proc/self/exe is the emulator's here: qemu-user answers readlink and open of "
+            "it with the emulated program, stat with itself (the kernels leg reads the "
+            "kernel's link on a real aarch64 kernel)")
 
 
 def kernel_at_least(major: int, minor: int) -> bool:
